@@ -1,0 +1,1 @@
+"""Data: volume I/O, preprocessing, population datasets and the phantom population."""

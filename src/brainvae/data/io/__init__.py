@@ -1,0 +1,11 @@
+"""Reading and writing image files (NIfTI, .npy, .tif) with clear errors."""
+
+from brainvae.data.io.nifti import (
+    DISPLAY_AXCODES,
+    Volume,
+    is_nifti_path,
+    read_nifti,
+    write_nifti,
+)
+
+__all__ = ["DISPLAY_AXCODES", "Volume", "is_nifti_path", "read_nifti", "write_nifti"]
