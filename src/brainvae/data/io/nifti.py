@@ -11,7 +11,7 @@ world millimetres, so writing (data, affine) and reading again is exact.
 
 from __future__ import annotations
 
-import zlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,10 @@ import numpy as np
 DISPLAY_AXCODES: tuple[str, str, str] = ("I", "P", "R")
 AXIS_NAMES = {"I": "inferior", "P": "posterior", "R": "right"}
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+# Deflate never compresses better than 1032:1, so a .nii.gz whose header claims more
+# voxel bytes than this many times its size on disk cannot hold that data.
+_MAX_GZIP_RATIO = 1100
+_NIFTI_HEADER_BYTES = 348
 
 
 def is_nifti_path(path: str | Path) -> bool:
@@ -65,68 +69,123 @@ def _header_summary(header) -> dict[str, Any]:
         try:
             value = header[key]
             value = value.item() if hasattr(value, "item") else value
-            out[key] = value.decode("latin-1").strip("\x00 ") if isinstance(value, bytes) else str(value)
+            out[key] = (
+                value.decode("latin-1").strip("\x00 ") if isinstance(value, bytes) else str(value)
+            )
         except (KeyError, ValueError):
             pass
     try:
+        out["shape"] = [int(n) for n in header.get_data_shape()]
+        out["zooms"] = [float(z) for z in header.get_zooms()]
         out["xyzt_units"] = list(header.get_xyzt_units())
         out["datatype"] = str(header.get_data_dtype())
         out["qform_code"] = int(header["qform_code"])
         out["sform_code"] = int(header["sform_code"])
+        out["cal_min"] = float(header["cal_min"])
+        out["cal_max"] = float(header["cal_max"])
     except Exception:  # noqa: BLE001 - a partial summary is still useful
         pass
     return out
 
 
-def _load_image(path: Path, max_bytes: int | None):
-    import nibabel as nib
-
+def _check_size(img, path: Path, max_bytes: int | None) -> None:
+    """Refuse, before reading voxels, data the file cannot hold or the budget cannot afford."""
     from brainvae.errors import DataFileError, MemoryBudgetError
 
-    if not path.exists():
-        raise DataFileError(path, "file does not exist")
-    if not is_nifti_path(path):
-        raise DataFileError(path, "not a NIfTI file name (expected .nii or .nii.gz)")
-    try:
-        img = nib.load(str(path))
-    except (nib.filebasedimages.ImageFileError, zlib.error, EOFError, OSError, ValueError) as err:
-        raise DataFileError(
-            path, f"not a readable NIfTI file ({type(err).__name__}: {err})"
-        ) from err
-    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
-        raise DataFileError(path, f"not a NIfTI image (nibabel read it as {type(img).__name__})")
-    shape = img.shape
+    shape = tuple(int(n) for n in img.shape)
     if len(shape) < 2 or len(shape) > 4:
         raise DataFileError(path, f"has {len(shape)} dimensions {shape}; expected 2, 3 or 4")
-    nbytes = int(np.prod(shape)) * 4
+    if min(shape) < 1:
+        raise DataFileError(path, f"has an empty dimension (shape {shape})")
+    n_voxels = int(np.prod(shape, dtype=np.float64))
+    nbytes = n_voxels * 4
     if max_bytes is not None and nbytes > max_bytes:
         raise MemoryBudgetError(
             f"{path}: volume of shape {shape} needs {nbytes / 2**20:.0f} MiB as float32, "
             f"over the memory budget of {max_bytes / 2**20:.0f} MiB"
         )
+    stored = n_voxels * img.header.get_data_dtype().itemsize
+    on_disk = path.stat().st_size
+    if str(path).lower().endswith(".gz"):
+        if stored > on_disk * _MAX_GZIP_RATIO:
+            raise DataFileError(
+                path,
+                f"header claims shape {shape} ({stored / 2**20:.0f} MiB of voxels) but the "
+                f"compressed file ({on_disk} bytes) cannot hold that much: corrupt header",
+            )
+        return
+    offset = max(int(img.header.get_data_offset()), _NIFTI_HEADER_BYTES)
+    if offset + stored > on_disk:
+        raise DataFileError(
+            path,
+            f"truncated: header claims shape {shape} ({offset + stored} bytes with the header) "
+            f"but the file holds {on_disk} bytes",
+        )
+
+
+def _load_image(path: Path, max_bytes: int | None):
+    """Open the header (no voxels yet), turning every nibabel failure into a DataFileError."""
+    import nibabel as nib
+
+    from brainvae.errors import DataFileError
+
+    if not path.exists():
+        raise DataFileError(path, "file does not exist")
+    if path.is_dir():
+        raise DataFileError(path, "is a folder, not a NIfTI file")
+    if not is_nifti_path(path):
+        raise DataFileError(path, "not a NIfTI file name (expected .nii or .nii.gz)")
+    try:
+        img = nib.load(str(path), mmap=False)
+    except MemoryError:
+        raise
+    except Exception as err:  # noqa: BLE001 - nibabel raises many types for bad files
+        raise DataFileError(
+            path, f"not a readable NIfTI file ({type(err).__name__}: {err})"
+        ) from err
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
+        raise DataFileError(path, f"not a NIfTI image (nibabel read it as {type(img).__name__})")
+    _check_size(img, path, max_bytes)
     return img
 
 
 def _read_array(img, path: Path) -> np.ndarray:
-    """Voxel values: integers stay integers when unscaled (labels), else float32."""
+    """Voxel values in native byte order: unscaled integers stay integers (labels), else float32."""
     from brainvae.errors import DataFileError
 
     header = img.header
-    slope, inter = header.get_slope_inter()
-    unscaled = slope in (None, 1.0) and inter in (None, 0.0)
+    dtype = header.get_data_dtype()
+    if dtype.fields is not None or dtype.kind not in "biuf":
+        raise DataFileError(path, f"unsupported voxel type {dtype} (expected integers or floats)")
+    # After loading, nibabel keeps the scaling on the array proxy, not on the header.
+    slope = float(getattr(img.dataobj, "slope", 1.0))
+    inter = float(getattr(img.dataobj, "inter", 0.0))
+    unscaled = slope == 1.0 and inter == 0.0
     try:
-        if unscaled and np.issubdtype(header.get_data_dtype(), np.integer):
-            return np.asarray(img.dataobj.get_unscaled())
+        if unscaled and dtype.kind in "biu":
+            arr = np.asarray(img.dataobj.get_unscaled())
+            if arr.dtype.kind == "b":
+                arr = arr.astype(np.uint8)
+            return arr.astype(arr.dtype.newbyteorder("="), copy=False)
         return np.asarray(img.get_fdata(dtype=np.float32))
-    except (zlib.error, EOFError, OSError, ValueError) as err:
+    except MemoryError:
+        raise
+    except Exception as err:  # noqa: BLE001 - zlib, EOF, OS and value errors alike
         raise DataFileError(
             path, f"truncated or corrupt voxel data ({type(err).__name__}: {err})"
         ) from err
 
 
-def read_nifti(
-    path: str | Path, *, squeeze: bool = True, max_bytes: int | None = None
-) -> Volume:
+def _usable_affine(affine: np.ndarray, zooms: tuple[float, ...]) -> tuple[np.ndarray, bool]:
+    """The file's affine, or a diagonal one from the voxel sizes when it is singular or not finite."""
+    linear = affine[:3, :3]
+    if np.all(np.isfinite(affine)) and abs(np.linalg.det(linear)) > 1e-12:
+        return affine, False
+    sizes = [float(z) if np.isfinite(z) and z > 0 else 1.0 for z in (list(zooms) + [1.0] * 3)[:3]]
+    return np.diag([*sizes, 1.0]), True
+
+
+def read_nifti(path: str | Path, *, squeeze: bool = True, max_bytes: int | None = None) -> Volume:
     """Read a .nii/.nii.gz file into display orientation; errors name the file and problem."""
     import nibabel as nib
     from nibabel.orientations import axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
@@ -134,7 +193,8 @@ def read_nifti(
     path = Path(path)
     img = _load_image(path, max_bytes)
     data = _read_array(img, path)
-    affine = np.asarray(img.affine, dtype=np.float64)
+    file_affine = np.asarray(img.affine, dtype=np.float64)
+    affine, replaced = _usable_affine(file_affine, img.header.get_zooms())
     if data.ndim == 2:  # a bare 2D NIfTI: treat as (i, j, 1)
         data = data[:, :, None]
     original_axcodes = tuple(str(c) for c in nib.aff2axcodes(affine))
@@ -142,7 +202,8 @@ def read_nifti(
     transform = ornt_transform(ornt, axcodes2ornt(DISPLAY_AXCODES))
     shape3 = data.shape[:3]
     data = nib.orientations.apply_orientation(data, transform)
-    display_affine = affine @ inv_ornt_aff(transform, shape3)
+    # Rounded to what a NIfTI header stores (float32), so write -> read is bit-exact.
+    display_affine = (affine @ inv_ornt_aff(transform, shape3)).astype(np.float32).astype(float)
     names = [AXIS_NAMES[c] for c in DISPLAY_AXCODES]
     zooms = [float(z) for z in np.sqrt((display_affine[:3, :3] ** 2).sum(axis=0))]
     if data.ndim == 4:
@@ -159,6 +220,9 @@ def read_nifti(
             zooms = [z for a, z in enumerate(zooms) if a not in squeezed]
     if data.ndim == len(names) + 1:
         names = ["volume", *names]
+    header = _header_summary(img.header)
+    if replaced:
+        header["affine_replaced"] = "singular or non-finite affine; used voxel sizes only"
     return Volume(
         data=np.ascontiguousarray(data),
         affine=display_affine,
@@ -166,10 +230,28 @@ def read_nifti(
         axis_names=tuple(names),
         squeezed_axes=tuple(squeezed),
         source=path,
-        original_affine=affine,
+        original_affine=file_affine,
         original_axcodes=original_axcodes,
-        header=_header_summary(img.header),
+        header=header,
     )
+
+
+def _writable_array(arr: np.ndarray, path: Path) -> np.ndarray:
+    """Cast to a dtype NIfTI-1 stores (float64 -> float32, bool -> uint8, int64 -> int32)."""
+    from brainvae.errors import DataFileError
+
+    if arr.dtype.kind == "b":
+        return arr.astype(np.uint8)
+    if arr.dtype.kind == "f":
+        return arr.astype(np.float32, copy=False)
+    if arr.dtype.kind in "iu" and arr.dtype.itemsize == 8:
+        info = np.iinfo(np.int32)
+        if arr.size and (arr.min() < info.min or arr.max() > info.max):
+            raise DataFileError(path, "integer values do not fit in int32")
+        return arr.astype(np.int32)
+    if arr.dtype.kind in "iu":
+        return arr.astype(arr.dtype.newbyteorder("="), copy=False)
+    raise DataFileError(path, f"cannot write voxels of type {arr.dtype} as NIfTI")
 
 
 def write_nifti(
@@ -182,8 +264,6 @@ def write_nifti(
     description: str = "",
 ) -> Path:
     """Write display-orientation data with its affine; inverse of read_nifti (atomic)."""
-    import os
-
     import nibabel as nib
 
     from brainvae.errors import DataFileError
@@ -200,27 +280,24 @@ def write_nifti(
         arr = arr[:, :, None]
     if arr.ndim not in (3, 4):
         raise DataFileError(path, f"cannot write an array of shape {np.shape(data)} as NIfTI")
-    if arr.dtype == np.float64:
-        arr = arr.astype(np.float32)
-    if arr.dtype == bool:
-        arr = arr.astype(np.uint8)
-    if arr.dtype == np.int64:
-        info = np.iinfo(np.int32)
-        if arr.size and (arr.min() < info.min or arr.max() > info.max):
-            raise DataFileError(path, "integer values do not fit in int32")
-        arr = arr.astype(np.int32)
+    arr = _writable_array(arr, path)
     affine = np.eye(4) if affine is None else np.asarray(affine, dtype=np.float64)
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        raise DataFileError(path, f"affine must be a finite 4x4 matrix, got shape {affine.shape}")
     img = nib.Nifti1Image(arr, affine)
     img.set_qform(affine, code=1)
     img.set_sform(affine, code=1)
+    img.header.set_xyzt_units("mm", "sec")
     if description:
         img.header["descrip"] = description.encode("latin-1", "replace")[:79]
-    path.parent.mkdir(parents=True, exist_ok=True)
     suffix = ".nii.gz" if str(path).lower().endswith(".nii.gz") else ".nii"
     tmp = path.with_name(f".{path.name}.partial{suffix}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         nib.save(img, str(tmp))
         os.replace(tmp, path)
+    except OSError as err:
+        raise DataFileError(path, f"could not write ({type(err).__name__}: {err})") from err
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -1,0 +1,277 @@
+"""Factor values of every phantom scan (the ground truth) and sampling of a whole population.
+
+A `ScanFactors` holds everything the renderer needs, including the noise seed, so
+`render(factors, grid)` is a pure function and the factors are exactly the latents
+of an "oracle decoder". Ranges are chosen from what was measured on this project:
+nuisance factors stay mild (a short-trained VAE spends its latents on +-20 %
+intensity and +-5 degree rotation, ignoring anatomy), while ventricles vary
+several-fold with age and lesions are large and bright.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+DIAGNOSES = ("healthy", "ms", "leuko")
+ARTEFACT_TYPES = ("leakage", "missing", "grid")
+AGE_RANGE = (20.0, 90.0)
+# Leukoencephalopathy extent (mm from the ventricle wall) where severity 2 and 3 begin.
+SEVERITY_EXTENT_MM = (5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Lesion:
+    """One ovoid MS-like lesion in world mm, its long axis perpendicular to the ventricle wall."""
+
+    centre_mm: tuple[float, float, float]
+    axis: tuple[float, float, float]  # unit vector of the long axis (world)
+    long_radius_mm: float
+    short_radius_mm: float
+
+
+@dataclass(frozen=True)
+class ScanFactors:
+    """True factor values of one scan; rotations about and shifts along the display axes."""
+
+    subject_id: str = "sub-0000"
+    session: int = 1
+    age: float = 45.0
+    diagnosis: str = "healthy"
+    severity: int = 0  # leukoencephalopathy 1-3, else 0
+    ventricle_expansion: float = 0.0  # fold-free ventricle warp steps; < 0 shrinks them
+    cortical_thinning: float = 0.0  # share of sulcus-exposed cortical GM turned to CSF
+    shrinkage: float = 0.0  # global linear shrinkage about the brain centre
+    lesions: tuple[Lesion, ...] = ()
+    leuko_extent_mm: float = 0.0  # confluent WM change within this distance of the ventricles
+    leuko_seed: int = 0
+    rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)  # about I, P, R axes
+    shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)  # along I, P, R axes
+    intensity_scale: float = 1.0
+    bias_amplitude: float = 0.0
+    bias_direction: tuple[float, float, float] = (0.0, 0.0, 1.0)
+    noise_sd: float = 0.0
+    noise_seed: int = 0
+    site: int = 0
+    artefacts: tuple[str, ...] = ()
+    artefact_seed: int = 0
+    visit_interval_years: float = 0.0
+    years_since_baseline: float = 0.0
+
+    def csv_values(self) -> dict[str, object]:
+        """Flat true values for subjects.csv (lesions summarised by their count)."""
+        return {
+            "severity": self.severity,
+            "ventricle_expansion": round(self.ventricle_expansion, 4),
+            "cortical_thinning": round(self.cortical_thinning, 4),
+            "shrinkage": round(self.shrinkage, 5),
+            "lesion_count": len(self.lesions),
+            "leuko_extent_mm": round(self.leuko_extent_mm, 3),
+            "rotation_axial_deg": round(self.rotation_deg[0], 3),
+            "rotation_coronal_deg": round(self.rotation_deg[1], 3),
+            "rotation_sagittal_deg": round(self.rotation_deg[2], 3),
+            "shift_inferior_mm": round(self.shift_mm[0], 3),
+            "shift_posterior_mm": round(self.shift_mm[1], 3),
+            "shift_right_mm": round(self.shift_mm[2], 3),
+            "intensity_scale": round(self.intensity_scale, 4),
+            "bias_amplitude": round(self.bias_amplitude, 4),
+            "noise_sd": round(self.noise_sd, 4),
+            "site": self.site,
+            **{f"artefact_{name}": int(name in self.artefacts) for name in ARTEFACT_TYPES},
+            "visit_interval_years": round(self.visit_interval_years, 3),
+            "years_since_baseline": round(self.years_since_baseline, 3),
+        }
+
+    def to_json(self) -> dict:
+        """Complete factor values (lesions included) for phantom.json-style records."""
+        return asdict(self)
+
+
+def age_effects(age: float) -> tuple[float, float, float]:
+    """(ventricle_expansion, cortical_thinning, shrinkage) of a typical brain at `age`."""
+    t = float(np.clip((age - AGE_RANGE[0]) / (AGE_RANGE[1] - AGE_RANGE[0]), 0.0, 1.0))
+    return -0.8 + 3.8 * t, 0.6 * float(np.clip((age - 25.0) / 65.0, 0.0, 1.0)), 0.035 * t
+
+
+def severity_of_extent(extent_mm: float) -> int:
+    """Leukoencephalopathy severity 1-3 from its extent (so severity never decreases as it grows)."""
+    return 1 + int(extent_mm >= SEVERITY_EXTENT_MM[0]) + int(extent_mm >= SEVERITY_EXTENT_MM[1])
+
+
+@dataclass(frozen=True)
+class PopulationConfig:
+    """How a population is drawn: sizes, shares, nuisance ranges (all written to phantom.json)."""
+
+    dims: int = 2
+    n_subjects: int = 100
+    seed: int = 0
+    longitudinal_share: float = 0.3
+    diagnosis_shares: tuple[float, float, float] = (0.5, 0.25, 0.25)
+    artefacts: tuple[str, ...] = ()
+    artefact_share: float = 0.3
+    rotation_max_deg: float = 2.0
+    shift_max_voxels: float = 1.0
+    intensity_range: tuple[float, float] = (0.96, 1.04)
+    bias_max: float = 0.05
+    noise_sd_range: tuple[float, float] = (0.005, 0.015)
+    n_sites: int = 3
+    visit_interval_years: tuple[float, float] = (1.0, 4.0)
+    subject_jitter: float = 0.25  # sd of a subject's own ventricle expansion offset
+    lesions_per_scan: tuple[int, int] = field(default=(0, 0))  # 0, 0: the dims default
+
+    def lesion_count_range(self) -> tuple[int, int]:
+        """Baseline MS lesion count: a slice shows fewer than a volume."""
+        if self.lesions_per_scan != (0, 0):
+            return self.lesions_per_scan
+        return (2, 7) if self.dims == 2 else (6, 16)
+
+
+def _unit(rng: np.random.Generator) -> tuple[float, float, float]:
+    vector = rng.normal(size=3)
+    return tuple(float(v) for v in vector / np.linalg.norm(vector))
+
+
+def _draw_lesion(rng, candidates_world, normals_world, dims: int) -> Lesion:
+    """An ovoid at a random lesion-zone point, its long axis along the local ventricle normal."""
+    pick = int(rng.integers(len(candidates_world)))
+    long_radius = float(rng.uniform(3.0, 6.0) if dims == 2 else rng.uniform(4.0, 8.0))
+    return Lesion(
+        centre_mm=tuple(float(v) for v in candidates_world[pick]),
+        axis=tuple(float(v) for v in normals_world[pick]),
+        long_radius_mm=long_radius,
+        short_radius_mm=long_radius * float(rng.uniform(0.45, 0.7)),
+    )
+
+
+def _grow(lesion: Lesion, years: float, rng) -> Lesion:
+    """Older lesions enlarge a little between visits."""
+    gain = 1.0 + years * float(rng.uniform(0.03, 0.08))
+    return Lesion(
+        lesion.centre_mm, lesion.axis, lesion.long_radius_mm * gain, lesion.short_radius_mm * gain
+    )
+
+
+def sample_population(config: PopulationConfig, lesion_sites) -> list[ScanFactors]:
+    """Draw every scan's factors; `lesion_sites` = (world points, unit normals) of the lesion zone."""
+    rng = np.random.default_rng(config.seed)
+    candidates, normals = lesion_sites
+    n = config.n_subjects
+    counts = np.floor(np.asarray(config.diagnosis_shares) / sum(config.diagnosis_shares) * n)
+    counts[0] += n - counts.sum()
+    diagnoses = np.repeat(np.arange(3), counts.astype(int))
+    rng.shuffle(diagnoses)
+    low, high = config.lesion_count_range()
+    scans: list[ScanFactors] = []
+    leuko_index = 0
+    for number, diagnosis_index in enumerate(diagnoses, start=1):
+        diagnosis = DIAGNOSES[int(diagnosis_index)]
+        n_visits = 1
+        if rng.uniform() < config.longitudinal_share:
+            n_visits = int(rng.integers(2, 4))
+        intervals = [0.0] + [
+            float(rng.uniform(*config.visit_interval_years)) for _ in range(n_visits - 1)
+        ]
+        span = float(np.sum(intervals))
+        age0 = float(rng.uniform(AGE_RANGE[0], AGE_RANGE[1] - span))
+        offset = float(rng.normal(0.0, config.subject_jitter))
+        site = int(rng.integers(config.n_sites))
+        lesions: list[Lesion] = []
+        if diagnosis == "ms":
+            lesions = [
+                _draw_lesion(rng, candidates, normals, config.dims)
+                for _ in range(int(rng.integers(low, high + 1)))
+            ]
+        extent = 0.0
+        if diagnosis == "leuko":
+            severity0 = 1 + leuko_index % 3
+            leuko_index += 1
+            bounds = {1: (2.0, 4.5), 2: (5.5, 9.0), 3: (11.0, 16.0)}[severity0]
+            extent = float(rng.uniform(*bounds))
+        leuko_seed = int(rng.integers(2**31))
+        elapsed = 0.0
+        for session, interval in enumerate(intervals, start=1):
+            elapsed += interval
+            if session > 1 and diagnosis == "ms":
+                lesions = [_grow(lesion, interval, rng) for lesion in lesions]
+                new = int(rng.poisson(0.8 * interval))
+                lesions += [_draw_lesion(rng, candidates, normals, config.dims) for _ in range(new)]
+            if session > 1 and diagnosis == "leuko":
+                extent += interval * float(rng.uniform(0.5, 1.5))
+            age = age0 + elapsed
+            expansion, thinning, shrink = age_effects(age)
+            scans.append(
+                _scan(
+                    config,
+                    rng,
+                    number,
+                    session,
+                    age,
+                    diagnosis,
+                    expansion + offset,
+                    thinning,
+                    shrink,
+                    tuple(lesions),
+                    extent,
+                    leuko_seed,
+                    site,
+                    interval,
+                    elapsed,
+                )
+            )
+    return scans
+
+
+def _scan(
+    config,
+    rng,
+    number,
+    session,
+    age,
+    diagnosis,
+    expansion,
+    thinning,
+    shrink,
+    lesions,
+    extent,
+    leuko_seed,
+    site,
+    interval,
+    elapsed,
+) -> ScanFactors:
+    """One visit's factors: subject-level values plus fresh nuisance draws."""
+    rotation_max = config.rotation_max_deg
+    if config.dims == 2:  # in-plane only: rotation about, and no shift along, the posterior axis
+        rotation = (0.0, float(rng.uniform(-rotation_max, rotation_max)), 0.0)
+    else:
+        rotation = tuple(float(v) for v in rng.uniform(-rotation_max, rotation_max, 3))
+    voxel = 1.1 if config.dims == 2 else 4.0
+    shift = rng.uniform(-1.0, 1.0, 3) * config.shift_max_voxels * voxel
+    if config.dims == 2:
+        shift[1] = 0.0
+    artefacts = tuple(a for a in config.artefacts if rng.uniform() < config.artefact_share)
+    return ScanFactors(
+        subject_id=f"sub-{number:04d}",
+        session=session,
+        age=round(age, 2),
+        diagnosis=diagnosis,
+        severity=severity_of_extent(extent) if diagnosis == "leuko" else 0,
+        ventricle_expansion=expansion,
+        cortical_thinning=thinning,
+        shrinkage=shrink,
+        lesions=lesions,
+        leuko_extent_mm=extent,
+        leuko_seed=leuko_seed,
+        rotation_deg=rotation,
+        shift_mm=tuple(float(v) for v in shift),
+        intensity_scale=float(rng.uniform(*config.intensity_range)),
+        bias_amplitude=float(rng.uniform(0.0, config.bias_max)),
+        bias_direction=_unit(rng),
+        noise_sd=float(rng.uniform(*config.noise_sd_range)),
+        noise_seed=int(rng.integers(2**31)),
+        site=site,
+        artefacts=artefacts,
+        artefact_seed=int(rng.integers(2**31)),
+        visit_interval_years=interval,
+        years_since_baseline=elapsed,
+    )

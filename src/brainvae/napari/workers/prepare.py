@@ -1,0 +1,44 @@
+"""Prepare (or reuse) a cached population dataset in the background, yielding progress."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+
+def prepare_population(
+    source: Path,
+    out: Path,
+    config: Any,
+    csv: Path | None = None,
+    *,
+    skip_bad: bool = False,
+    allow_unmatched: bool = False,
+    reuse: bool = True,
+) -> Generator[Any, None, Path]:
+    """Run brainvae.data.prepare.prepare_dataset; returns the dataset folder.
+
+    With `reuse`, a folder already holding a dataset prepared from the same inputs
+    (its key is in the folder name, see DataWidget) is opened without work.
+    """
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.data.prepare import prepare_dataset
+
+    out = Path(out)
+    if reuse and out.is_dir():
+        try:
+            PreparedDataset.open(out)
+            return out
+        except Exception:  # noqa: BLE001 - a stale or foreign folder: rebuild it
+            pass
+    yield from prepare_dataset(
+        source,
+        out,
+        config,
+        csv=csv,
+        skip_bad=skip_bad,
+        allow_unmatched=allow_unmatched,
+        overwrite=True,
+    )
+    return out

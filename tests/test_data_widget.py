@@ -1,0 +1,128 @@
+"""The population data dock in a real napari viewer: sample and folder sources, errors, metadata."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from brainvae.napari.widgets.data_widget import FOLDER, SAMPLE_2D, SAMPLE_3D, DataWidget
+
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch):
+    """Prepared datasets go to a per-test cache, never the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _wait_for(widget: DataWidget, qtbot, timeout_ms: int = 120_000) -> None:
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=timeout_ms)
+
+
+def _population_layer(viewer):
+    return next(layer for layer in viewer.layers if layer.name.startswith("population"))
+
+
+@pytest.mark.parametrize(("source", "ndim"), [(SAMPLE_2D, 2), (SAMPLE_3D, 3)])
+def test_sample_population_loads_as_stack_with_atlas(make_napari_viewer, qtbot, cache_home, source, ndim):
+    viewer = make_napari_viewer()
+    widget = DataWidget(viewer)
+    widget.source.value = source
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    layer = _population_layer(viewer)
+    assert layer.data.ndim == ndim + 1
+    assert layer.data.shape[0] >= (200 if ndim == 2 else 60)
+    assert layer.axis_labels[0] == "scan"
+    atlas = viewer.layers["ROI atlas"]
+    assert atlas.data.shape == layer.data.shape[1:]
+    assert set(atlas.features["name"]) >= {"ventricles", "hippocampus", "thalamus"}
+    assert "samples of shape" in widget.status.value
+    # The metadata table follows the slider.
+    viewer.dims.set_current_step(0, 3)
+    rows = dict(widget.subject_info.value["data"])
+    assert rows["subject_id"] == str(widget._dataset.metadata.iloc[3]["subject_id"])
+    assert "age" in rows and "diagnosis" in rows
+    # A second press reuses the cached dataset instead of preparing again.
+    started = time.monotonic()
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    assert time.monotonic() - started < 30
+
+
+def test_folder_with_csv_prepares_and_shows_rows(make_napari_viewer, qtbot, cache_home, write_nii, tmp_path):
+    rng = np.random.default_rng(0)
+    for k in range(6):
+        write_nii(f"scans/s{k}.nii.gz", rng.random((12, 14, 10)).astype(np.float32), np.diag([2.0, 2.0, 2.0, 1.0]))
+    csv = tmp_path / "meta.csv"
+    csv.write_text("subject_id,age,diagnosis\n" + "".join(f"s{k},{60 + k},healthy\n" for k in range(6)))
+    viewer = make_napari_viewer()
+    widget = DataWidget(viewer)
+    widget.source.value = FOLDER
+    widget.folder.value = tmp_path / "scans"
+    widget.csv.value = csv
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    layer = _population_layer(viewer)
+    assert layer.data.shape == (6, 10, 14, 12)  # display orientation (I, P, R)
+    assert tuple(layer.scale[1:]) == pytest.approx((2.0, 2.0, 2.0))
+    viewer.dims.set_current_step(0, 4)
+    rows = dict(widget.subject_info.value["data"])
+    assert rows["subject_id"] == "s4" and rows["age"] == "64"
+
+
+def test_bad_file_is_reported_by_name(make_napari_viewer, qtbot, cache_home, write_nii, tmp_path):
+    write_nii("scans/good.nii.gz", np.ones((8, 8, 8), np.float32))
+    bad = tmp_path / "scans" / "broken.nii.gz"
+    bad.write_bytes(b"this is not a NIfTI file at all")
+    viewer = make_napari_viewer()
+    widget = DataWidget(viewer)
+    widget.source.value = FOLDER
+    widget.folder.value = tmp_path / "scans"
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    assert "broken.nii.gz" in widget.status.value
+    assert not any(layer.name.startswith("population") for layer in viewer.layers)
+    # Asking to skip bad files loads the rest and says what was skipped.
+    widget.skip_bad.value = True
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    assert _population_layer(viewer).data.shape[0] == 1
+    assert "1 file(s) skipped" in widget.status.value
+
+
+def test_missing_folder_is_a_clear_message(make_napari_viewer, cache_home, tmp_path):
+    viewer = make_napari_viewer()
+    widget = DataWidget(viewer)
+    widget.source.value = FOLDER
+    widget.folder.value = tmp_path / "does-not-exist"
+    widget.start_loading()
+    assert widget._worker is None
+    assert "does-not-exist" in widget.status.value
+
+
+def test_form_builds_the_config(make_napari_viewer, cache_home):
+    viewer = make_napari_viewer()
+    widget = DataWidget(viewer)
+    widget.source.value = FOLDER
+    widget.preset.value = "flair3d"
+    widget.slice_axis.value = "coronal"
+    widget.slice_range.value = "10:30"
+    config = widget.build_config()
+    assert config.slice_axis == "coronal"
+    assert tuple(config.slice_index) == (10, 30)
+    assert config.block in (4, (4, 4, 4), [4, 4, 4])
+
+
+def test_sample_data_menu_opens_population(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-brainvae", "population_2d")
+    layer = viewer.layers["population 2D"]
+    assert layer.data.ndim == 3 and layer.data.shape[0] >= 200
+    table = layer.metadata["brainvae"]["table"]
+    assert len(table) == layer.data.shape[0]
+    assert Path(layer.metadata["brainvae"]["folder"]).is_dir()
+    assert "ROI atlas" in viewer.layers

@@ -1,0 +1,310 @@
+"""Phantom population: real MNI152 renders, known factors, the folder contract, the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from brainvae.cli import main
+from brainvae.data.io.nifti import read_nifti
+from brainvae.data.phantom import (
+    ATLAS_LABELS,
+    PopulationConfig,
+    ScanFactors,
+    age_effects,
+    get_grid,
+    read_factors,
+    reference_factors,
+    render,
+    sample_population,
+    warp_jacobian,
+)
+from brainvae.data.phantom.deform import lesion_sites
+from brainvae.data.phantom.population import FIRST_COLUMNS
+
+REQUIRED_REGIONS = {
+    "ventricles",
+    "hippocampus",
+    "thalamus",
+    "striatum",
+    "cortex",
+    "white_matter",
+    "lesion_zone",
+}
+
+
+def aged(age: float, **changes) -> ScanFactors:
+    """A healthy scan whose age effects follow `age` exactly, other factors fixed."""
+    expansion, thinning, shrinkage = age_effects(age)
+    return replace(
+        ScanFactors(
+            age=age, ventricle_expansion=expansion, cortical_thinning=thinning, shrinkage=shrinkage
+        ),
+        **changes,
+    )
+
+
+def read_rows(folder: Path) -> list[dict]:
+    with open(folder / "subjects.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def population_2d(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("phantom") / "pop2d"
+    assert (
+        main(
+            [
+                "phantom",
+                "--dims",
+                "2",
+                "--n",
+                "8",
+                "--seed",
+                "3",
+                "--out",
+                str(folder),
+                "--workers",
+                "1",
+                "--longitudinal-share",
+                "0.5",
+                "--artefacts",
+                "leakage,missing,grid",
+            ]
+        )
+        == 0
+    )
+    return folder
+
+
+def test_cli_2d_writes_the_folder_contract(population_2d):
+    rows = read_rows(population_2d)
+    assert list(rows[0])[: len(FIRST_COLUMNS)] == list(FIRST_COLUMNS)
+    assert {"severity", "lesion_load_ml", "ventricle_volume_ml", "site", "noise_sd"} <= set(rows[0])
+    assert len(rows) >= 8 and len({r["subject_id"] for r in rows}) == 8
+    files = sorted(
+        p.relative_to(population_2d).as_posix() for p in (population_2d / "images").glob("*.nii.gz")
+    )
+    assert sorted(r["filename"] for r in rows) == files
+    assert {r["diagnosis"] for r in rows} <= {"healthy", "ms", "leuko"}
+    image = read_nifti(population_2d / rows[0]["filename"])
+    atlas = read_nifti(population_2d / "atlas.nii.gz")
+    assert image.data.shape == atlas.data.shape == (128, 160)
+    np.testing.assert_allclose(image.affine, atlas.affine)
+    assert 0.0 <= image.data.min() and image.data.max() <= 1.0
+    with open(population_2d / "atlas_labels.csv", newline="") as handle:
+        names = {int(r["label"]): r["name"] for r in csv.DictReader(handle)}
+    assert REQUIRED_REGIONS <= set(names.values())
+    assert set(np.unique(atlas.data)) - {0} <= set(names)
+    assert {names[v] for v in np.unique(atlas.data) if v} >= REQUIRED_REGIONS
+    meta = json.loads((population_2d / "phantom.json").read_text())
+    assert meta["config"]["seed"] == 3 and meta["grid"]["dims"] == 2 and meta["format_version"] == 1
+    assert read_nifti(population_2d / "template.nii.gz").data.shape == (128, 160)
+    assert read_nifti(population_2d / "brain_mask.nii.gz").data.shape == (128, 160)
+
+
+def test_same_seed_same_population(population_2d, tmp_path):
+    again = tmp_path / "again"
+    assert (
+        main(
+            [
+                "phantom",
+                "--dims",
+                "2",
+                "--n",
+                "8",
+                "--seed",
+                "3",
+                "--out",
+                str(again),
+                "--workers",
+                "2",
+                "--longitudinal-share",
+                "0.5",
+                "--artefacts",
+                "leakage,missing,grid",
+            ]
+        )
+        == 0
+    )
+    assert (again / "subjects.csv").read_text() == (population_2d / "subjects.csv").read_text()
+    for row in read_rows(again):
+        np.testing.assert_array_equal(
+            read_nifti(again / row["filename"]).data,
+            read_nifti(population_2d / row["filename"]).data,
+        )
+
+
+def test_stored_factors_rerender_exactly(population_2d):
+    grid = get_grid(2)
+    scan = read_factors(population_2d)[0]
+    stored = read_nifti(population_2d / f"images/{scan.subject_id}_ses-{scan.session}.nii.gz").data
+    np.testing.assert_allclose(render(scan, grid).image, stored, atol=1e-4)
+
+
+def test_cli_refuses_non_empty_folder(tmp_path, capsys):
+    (tmp_path / "keep.txt").write_text("mine")
+    assert main(["phantom", "--dims", "2", "--n", "2", "--out", str(tmp_path)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+    assert (
+        main(
+            [
+                "phantom",
+                "--dims",
+                "2",
+                "--n",
+                "2",
+                "--out",
+                str(tmp_path),
+                "--overwrite",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "keep.txt").exists() and (tmp_path / "subjects.csv").exists()
+
+
+def test_cli_3d_end_to_end(tmp_path):
+    folder = tmp_path / "pop3d"
+    assert (
+        main(
+            [
+                "phantom",
+                "--dims",
+                "3",
+                "--n",
+                "3",
+                "--seed",
+                "1",
+                "--out",
+                str(folder),
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
+    rows = read_rows(folder)
+    image = read_nifti(folder / rows[0]["filename"])
+    atlas = read_nifti(folder / "atlas.nii.gz")
+    assert image.data.shape == atlas.data.shape == (40, 48, 40)
+    assert image.zooms == (4.0, 4.0, 4.0)
+    np.testing.assert_allclose(image.affine, atlas.affine)
+    names = {ATLAS_LABELS[v] for v in np.unique(atlas.data) if v}
+    assert REQUIRED_REGIONS <= names
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_ventricles_grow_with_age(dims):
+    grid = get_grid(dims)
+    ages = (20, 35, 50, 65, 80, 90)
+    volumes = [render(aged(a), grid).volume_ml("ventricles", grid.voxel_volume_ml) for a in ages]
+    assert all(b > a for a, b in zip(volumes, volumes[1:], strict=False)), volumes
+    assert volumes[-1] > 3.0 * volumes[0], volumes  # several-fold across the age range
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+def test_warps_never_fold(dims):
+    grid = get_grid(dims)
+    young, old = age_effects(20.0), age_effects(90.0)
+    for expansion, shrinkage in ((young[0] - 0.75, 0.0), (old[0] + 0.75, old[2]), (1.0, 0.02)):
+        for rotation in ((2.0, 2.0, -2.0), (0.0, -2.0, 0.0)):
+            factors = ScanFactors(
+                ventricle_expansion=expansion,
+                shrinkage=shrinkage,
+                rotation_deg=rotation,
+                shift_mm=(1.0, -1.0, 1.0),
+            )
+            assert warp_jacobian(factors, grid).min() > 0.0
+
+
+def test_lesions_brighten_the_lesion_zone():
+    grid = get_grid(2)
+    scans = sample_population(PopulationConfig(dims=2, n_subjects=12, seed=5), lesion_sites(grid))
+    ms = next(s for s in scans if s.diagnosis == "ms")
+    base = replace(ms, noise_sd=0.0, lesions=())
+    with_lesions = render(replace(base, lesions=ms.lesions), grid)
+    without = render(base, grid)
+    zone = grid.atlas == 7
+    assert with_lesions.image[zone].mean() > without.image[zone].mean() + 0.01
+    assert with_lesions.volume_ml("lesions", grid.voxel_volume_ml) > 0.01
+    assert without.rois["lesions"].sum() == 0.0
+    np.testing.assert_array_equal(without.image, render(base, grid).image)
+
+
+def test_leuko_severity_orders_white_matter_change():
+    grid = get_grid(2)
+    change = {}
+    for severity, extent in ((1, 3.0), (3, 13.0)):
+        rendered = render(
+            aged(60, diagnosis="leuko", severity=severity, leuko_extent_mm=extent, leuko_seed=4),
+            grid,
+        )
+        change[severity] = rendered.volume_ml("leuko", grid.voxel_volume_ml)
+    assert change[3] > 2.0 * change[1] > 0.0
+
+
+def test_longitudinal_visits_age_and_progress():
+    config = PopulationConfig(dims=2, n_subjects=30, seed=2, longitudinal_share=1.0)
+    scans = sample_population(config, lesion_sites(get_grid(2)))
+    by_subject: dict[str, list[ScanFactors]] = {}
+    for scan in scans:
+        by_subject.setdefault(scan.subject_id, []).append(scan)
+    assert all(len(v) in (2, 3) for v in by_subject.values())
+    for visits in by_subject.values():
+        for before, after in zip(visits, visits[1:], strict=False):
+            assert after.session == before.session + 1
+            assert after.age > before.age and after.visit_interval_years >= 1.0
+            assert after.diagnosis == before.diagnosis and after.site == before.site
+            assert after.severity >= before.severity
+            assert after.leuko_extent_mm >= before.leuko_extent_mm
+            assert len(after.lesions) >= len(before.lesions)
+            for old, new in zip(before.lesions, after.lesions, strict=False):
+                assert new.long_radius_mm >= old.long_radius_mm and new.centre_mm == old.centre_mm
+            assert after.ventricle_expansion > before.ventricle_expansion
+
+
+def test_healthy_render_resembles_the_template():
+    for dims in (2, 3):
+        grid = get_grid(dims)
+        template = render(reference_factors(), grid).image
+        scan = render(
+            aged(
+                50,
+                noise_sd=0.01,
+                noise_seed=1,
+                intensity_scale=1.03,
+                bias_amplitude=0.04,
+                rotation_deg=(0.0, 1.5, 0.0),
+            ),
+            grid,
+        ).image
+        assert np.corrcoef(template.ravel(), scan.ravel())[0, 1] > 0.9
+
+
+def test_shipped_sample_data_loads(sample_data_dir):
+    for name, dims, minimum, shape in (
+        ("population_2d", 2, 200, (128, 160)),
+        ("population_3d", 3, 60, (40, 48, 40)),
+    ):
+        folder = sample_data_dir / name
+        rows = read_rows(folder)
+        assert len(rows) >= minimum
+        files = sorted(
+            p.relative_to(folder).as_posix() for p in (folder / "images").glob("*.nii.gz")
+        )
+        assert sorted(r["filename"] for r in rows) == files
+        assert read_nifti(folder / rows[-1]["filename"]).data.shape == shape
+        assert read_nifti(folder / "atlas.nii.gz").data.shape == shape
+        assert json.loads((folder / "phantom.json").read_text())["grid"]["dims"] == dims
+        diagnoses = [r["diagnosis"] for r in rows]
+        assert all(diagnoses.count(d) >= 0.15 * len(rows) for d in ("healthy", "ms", "leuko"))
+    assert (sample_data_dir / "PROVENANCE.md").is_file()
