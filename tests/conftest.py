@@ -35,7 +35,9 @@ def write_nii(tmp_path):
     def _write(name: str, data: np.ndarray, affine: np.ndarray | None = None) -> Path:
         path = tmp_path / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        nib.save(nib.Nifti1Image(np.asarray(data), np.eye(4) if affine is None else affine), str(path))
+        nib.save(
+            nib.Nifti1Image(np.asarray(data), np.eye(4) if affine is None else affine), str(path)
+        )
         return path
 
     return _write
@@ -43,4 +45,6 @@ def write_nii(tmp_path):
 
 def pytest_configure(config):
     # Tests must never touch a user's napari settings.
-    os.environ.setdefault("NAPARI_CONFIG", str(Path(config.rootpath) / ".pytest_cache" / "napari.yaml"))
+    os.environ.setdefault(
+        "NAPARI_CONFIG", str(Path(config.rootpath) / ".pytest_cache" / "napari.yaml")
+    )

@@ -27,7 +27,9 @@ def _population_layer(viewer):
 
 
 @pytest.mark.parametrize(("source", "ndim"), [(SAMPLE_2D, 2), (SAMPLE_3D, 3)])
-def test_sample_population_loads_as_stack_with_atlas(make_napari_viewer, qtbot, cache_home, source, ndim):
+def test_sample_population_loads_as_stack_with_atlas(
+    make_napari_viewer, qtbot, cache_home, source, ndim
+):
     viewer = make_napari_viewer()
     widget = DataWidget(viewer)
     widget.source.value = source
@@ -40,10 +42,10 @@ def test_sample_population_loads_as_stack_with_atlas(make_napari_viewer, qtbot, 
     atlas = viewer.layers["ROI atlas"]
     assert atlas.data.shape == layer.data.shape[1:]
     assert set(atlas.features["name"]) >= {"ventricles", "hippocampus", "thalamus"}
-    assert "samples of shape" in widget.status.value
+    assert f"{layer.data.shape[0]} samples" in widget.status.value
     # The metadata table follows the slider.
     viewer.dims.set_current_step(0, 3)
-    rows = dict(widget.subject_info.value["data"])
+    rows = widget.subject_info.shown()
     assert rows["subject_id"] == str(widget._dataset.metadata.iloc[3]["subject_id"])
     assert "age" in rows and "diagnosis" in rows
     # A second press reuses the cached dataset instead of preparing again.
@@ -53,12 +55,20 @@ def test_sample_population_loads_as_stack_with_atlas(make_napari_viewer, qtbot, 
     assert time.monotonic() - started < 30
 
 
-def test_folder_with_csv_prepares_and_shows_rows(make_napari_viewer, qtbot, cache_home, write_nii, tmp_path):
+def test_folder_with_csv_prepares_and_shows_rows(
+    make_napari_viewer, qtbot, cache_home, write_nii, tmp_path
+):
     rng = np.random.default_rng(0)
     for k in range(6):
-        write_nii(f"scans/s{k}.nii.gz", rng.random((12, 14, 10)).astype(np.float32), np.diag([2.0, 2.0, 2.0, 1.0]))
+        write_nii(
+            f"scans/s{k}.nii.gz",
+            rng.random((12, 14, 10)).astype(np.float32),
+            np.diag([2.0, 2.0, 2.0, 1.0]),
+        )
     csv = tmp_path / "meta.csv"
-    csv.write_text("subject_id,age,diagnosis\n" + "".join(f"s{k},{60 + k},healthy\n" for k in range(6)))
+    csv.write_text(
+        "subject_id,age,diagnosis\n" + "".join(f"s{k},{60 + k},healthy\n" for k in range(6))
+    )
     viewer = make_napari_viewer()
     widget = DataWidget(viewer)
     widget.source.value = FOLDER
@@ -70,7 +80,7 @@ def test_folder_with_csv_prepares_and_shows_rows(make_napari_viewer, qtbot, cach
     assert layer.data.shape == (6, 10, 14, 12)  # display orientation (I, P, R)
     assert tuple(layer.scale[1:]) == pytest.approx((2.0, 2.0, 2.0))
     viewer.dims.set_current_step(0, 4)
-    rows = dict(widget.subject_info.value["data"])
+    rows = widget.subject_info.shown()
     assert rows["subject_id"] == "s4" and rows["age"] == "64"
 
 
@@ -112,8 +122,8 @@ def test_form_builds_the_config(make_napari_viewer, cache_home):
     widget.slice_axis.value = "coronal"
     widget.slice_range.value = "10:30"
     config = widget.build_config()
-    assert config.slice_axis == "coronal"
-    assert tuple(config.slice_index) == (10, 30)
+    assert config.slice_axis == 1  # coronal, as a display-axis number
+    assert tuple(config.slice_range) == (10, 30)
     assert config.block in (4, (4, 4, 4), [4, 4, 4])
 
 

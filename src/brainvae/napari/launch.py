@@ -18,6 +18,7 @@ def build_viewer(dims: int = 2, load_sample: bool = True):
     import napari
 
     viewer = napari.Viewer(title="napari-brainvae")
+    viewer.window._qt_window.resize(1500, 900)
     docks = {}
     for widget_name in DOCK_WIDGETS:
         _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, widget_name)

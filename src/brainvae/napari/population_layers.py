@@ -19,9 +19,18 @@ def _atlas_layer(atlas: np.ndarray, names: dict[int, str], placement: dict[str, 
 
     labels = sorted(set(np.unique(atlas).tolist()) | {0})
     features = pd.DataFrame(
-        {"index": labels, "name": [names.get(int(i), "background" if i == 0 else f"label {i}") for i in labels]}
+        {
+            "index": labels,
+            "name": [names.get(int(i), "background" if i == 0 else f"label {i}") for i in labels],
+        }
     )
-    kwargs = {"name": "ROI atlas", "opacity": 0.35, "features": features, "metadata": {"brainvae": {"atlas_names": names}}, **placement}
+    kwargs = {
+        "name": "ROI atlas",
+        "opacity": 0.4,
+        "features": features,
+        "metadata": {"brainvae": {"atlas_names": names}},
+        **placement,
+    }
     return atlas.astype(np.int32), kwargs, "labels"
 
 
@@ -50,21 +59,28 @@ def folder_layer_data(population, name: str) -> list[LayerData]:
     layers: list[LayerData] = [(population.images, stack_kwargs, "image")]
     if population.template is not None:
         layers.append(
-            (population.template, {"name": "template", "colormap": "gray", "visible": False, **placement}, "image")
+            (
+                population.template,
+                {"name": "template", "colormap": "gray", "visible": False, **placement},
+                "image",
+            )
         )
     if population.atlas is not None:
         layers.append(_atlas_layer(population.atlas, population.atlas_names, placement))
     return layers
 
 
-def dataset_layer_data(dataset, atlas: Path | None = None, name: str | None = None) -> list[LayerData]:
+def dataset_layer_data(
+    dataset, atlas: Path | None = None, name: str | None = None
+) -> list[LayerData]:
     """Layers for a PreparedDataset (memory-mapped stack) and an optional atlas file."""
     from brainvae.data.io.nifti import read_nifti
     from brainvae.data.population_folder import read_atlas_names
     from brainvae.napari.layer_metadata import affine_placement
 
-    spatial = len(dataset.sample_shape)
-    placement = affine_placement(dataset.affine, spatial_shape=tuple(dataset.sample_shape), axis_names=dataset.axis_names)
+    placement = affine_placement(
+        dataset.affine, spatial_shape=tuple(dataset.sample_shape), axis_names=dataset.axis_names
+    )
     stack_kwargs = {
         "name": name or f"population ({Path(dataset.path).name})",
         "colormap": "gray",
@@ -84,7 +100,10 @@ def dataset_layer_data(dataset, atlas: Path | None = None, name: str | None = No
         else:
             from brainvae.errors import DataFileError
 
-            raise DataFileError(atlas, f"atlas shape {volume.data.shape} does not match the samples' {tuple(dataset.sample_shape)}")
+            raise DataFileError(
+                atlas,
+                f"atlas shape {volume.data.shape} does not match the samples' {tuple(dataset.sample_shape)}",
+            )
     return layers
 
 

@@ -1,5 +1,6 @@
 """Reading and writing image files (NIfTI, .npy, .tif) with clear errors."""
 
+from brainvae.data.io.images import read_image
 from brainvae.data.io.nifti import (
     DISPLAY_AXCODES,
     Volume,
@@ -8,4 +9,11 @@ from brainvae.data.io.nifti import (
     write_nifti,
 )
 
-__all__ = ["DISPLAY_AXCODES", "Volume", "is_nifti_path", "read_nifti", "write_nifti"]
+__all__ = [
+    "DISPLAY_AXCODES",
+    "Volume",
+    "is_nifti_path",
+    "read_image",
+    "read_nifti",
+    "write_nifti",
+]

@@ -55,6 +55,8 @@ class DataWidget(Container):
         self._worker = None
         self._dataset = None
         self._stack_layer = None
+        self._atlas_path: Path | None = None
+        self._layer_name = "population"
 
         self.source = ComboBox(label="source", choices=SOURCES, value=SAMPLE_2D)
         self.folder = FileEdit(
@@ -141,33 +143,32 @@ class DataWidget(Container):
             self.slice_axis, self.slice_range, self.skip_bad, self.allow_unmatched,
         ):  # fmt: skip
             widget.visible = preparing and self.source.value == FOLDER
-        if self.source.value in (SAMPLE_2D, SAMPLE_3D):
-            self.expected_ndim.value = 2 if self.source.value == SAMPLE_2D else 3
 
     def build_config(self):
         """The PreprocessConfig the form describes (a config file, if given, wins)."""
         from brainvae.data.preprocessing import PreprocessConfig
 
         if self.source.value in (SAMPLE_2D, SAMPLE_3D):
-            config = PreprocessConfig.identity()
-            config.expected_ndim = self.expected_ndim.value
-            return config
+            dims = 2 if self.source.value == SAMPLE_2D else 3
+            return PreprocessConfig.identity().with_changes(expected_ndim=dims)
         path = _optional_path(self.config_file.value)
         if path is not None:
             return PreprocessConfig.load(path)
-        config = {
+        preset = {
             "identity": PreprocessConfig.identity,
             "flair3d": PreprocessConfig.flair_3d,
             "mouse2d": PreprocessConfig.mouse_2d,
         }[self.preset.value]()
-        config.expected_ndim = self.expected_ndim.value
+        changes: dict = {"clip_percentile": self.clip.value or None}
+        if self.expected_ndim.value is not None:
+            changes["expected_ndim"] = self.expected_ndim.value
         if self.block.value > 1:
-            config.block = self.block.value
-        config.clip_percentile = self.clip.value or None
+            changes["block"] = self.block.value
         if self.slice_axis.value != "none":
-            config.slice_axis = self.slice_axis.value
-            config.slice_index = _parse_slices(self.slice_range.value)
-        return config
+            changes["slice_axis"] = self.slice_axis.value
+            slices = _parse_slices(self.slice_range.value)
+            changes["slice_index" if isinstance(slices, int) else "slice_range"] = slices
+        return preset.with_changes(**changes)
 
     def inputs(self) -> tuple[Path, Path | None, Path | None]:
         """(source folder, CSV, atlas) for the chosen source; errors name what is missing."""
@@ -175,7 +176,7 @@ class DataWidget(Container):
 
         if self.source.value in (SAMPLE_2D, SAMPLE_3D):
             folder = sample_population_dir(2 if self.source.value == SAMPLE_2D else 3)
-            return folder, folder / "subjects.csv", folder / "atlas.nii.gz"
+            return folder / "images", folder / "subjects.csv", folder / "atlas.nii.gz"
         folder = _optional_path(self.folder.value)
         if folder is None or not folder.is_dir():
             raise ValueError(f"choose an existing folder (got {self.folder.value!s})")
@@ -206,7 +207,7 @@ class DataWidget(Container):
                 folder = _optional_path(self.folder.value)
                 if folder is None:
                     raise ValueError("choose a prepared dataset folder")
-                self._show_dataset(folder, atlas=None)
+                self._show_dataset(folder, atlas=None, name=f"population ({folder.name})")
                 return
             source, csv, atlas = self.inputs()
             config = self.build_config()
@@ -215,6 +216,7 @@ class DataWidget(Container):
             return
         out = self.cache_folder(source, csv, config)
         self._atlas_path = atlas
+        self._layer_name = _population_name(self.source.value, source)
         self.status.value = f"Preparing {source.name}..."
         self.progress.value = 0
         self._set_running(True)
@@ -257,7 +259,7 @@ class DataWidget(Container):
         )
 
     def _on_prepared(self, folder: Path) -> None:
-        self._show_dataset(folder, atlas=getattr(self, "_atlas_path", None))
+        self._show_dataset(folder, atlas=self._atlas_path, name=self._layer_name)
 
     def _fail(self, err: BaseException) -> None:
         from napari.utils.notifications import show_error
@@ -266,14 +268,14 @@ class DataWidget(Container):
         show_error(f"brainvae: {err}")
 
     # ---- results ---------------------------------------------------------
-    def _show_dataset(self, folder: Path, atlas: Path | None) -> None:
+    def _show_dataset(self, folder: Path, atlas: Path | None, name: str) -> None:
         """Add (or replace) the population stack, the atlas and template layers."""
         from brainvae.data.dataset import PreparedDataset
         from brainvae.napari.population_layers import dataset_layer_data
 
         try:
             dataset = PreparedDataset.open(folder)
-            layer_data = dataset_layer_data(dataset, atlas=atlas)
+            layer_data = dataset_layer_data(dataset, atlas=atlas, name=name)
         except Exception as err:  # noqa: BLE001
             self._fail(err)
             return
@@ -285,10 +287,16 @@ class DataWidget(Container):
             layer = getattr(self._viewer, f"add_{kind}")(data, **kwargs)
             if kind == "image" and layer.ndim == len(dataset.sample_shape) + 1:
                 self._stack_layer = layer
+            if kind == "labels":
+                layer.contour = 1  # outlines keep the anatomy underneath readable
+        self._viewer.layers.selection.active = self._stack_layer
+        self._viewer.reset_view()
         self._viewer.dims.set_current_step(0, 0)
         skipped = len(dataset.report.get("skipped", [])) if isinstance(dataset.report, dict) else 0
+        self.progress.max = max(len(dataset), 1)
+        self.progress.value = self.progress.max
         self.status.value = (
-            f"{len(dataset)} samples of shape {tuple(dataset.sample_shape)} from {folder.name}"
+            f"{len(dataset)} samples, {' x '.join(map(str, dataset.sample_shape))}"
             + (f"; {skipped} file(s) skipped (see report.json)" if skipped else "")
         )
         self._show_current_subject()
@@ -305,6 +313,15 @@ class DataWidget(Container):
             self.subject_info.show_row(table.iloc[index].to_dict())
 
 
+def _population_name(source: str, folder: Path) -> str:
+    """Layer name: the sample's dimensionality, or the folder the scans came from."""
+    if source == SAMPLE_2D:
+        return "population (sample 2D)"
+    if source == SAMPLE_3D:
+        return "population (sample 3D)"
+    return f"population ({folder.name})"
+
+
 def _optional_path(value) -> Path | None:
     """magicgui FileEdit gives Path('.') or '' when empty."""
     if value in (None, "") or str(value) in ("", "."):
@@ -312,10 +329,13 @@ def _optional_path(value) -> Path | None:
     return Path(value)
 
 
-def _parse_slices(text: str) -> int | tuple[int, int] | tuple[int, int, int]:
-    """'20' -> 20, '10:30' -> (10, 30), '10:30:2' -> (10, 30, 2)."""
+def _parse_slices(text: str) -> int | tuple[int, int]:
+    """'20' -> 20 (one slice), '10:30' -> (10, 30) (half-open range)."""
     text = text.strip()
-    if not text:
-        raise ValueError("give a slice index (e.g. 20) or range (e.g. 10:30) for 2D slices")
-    parts = [int(p) for p in text.split(":")]
-    return parts[0] if len(parts) == 1 else tuple(parts)
+    try:
+        parts = [int(p) for p in text.split(":")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2):
+        raise ValueError(f"give a slice index (e.g. 20) or a range (e.g. 10:30), not {text!r}")
+    return parts[0] if len(parts) == 1 else (parts[0], parts[1])

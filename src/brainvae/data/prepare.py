@@ -1,0 +1,523 @@
+"""Turn a folder of volumes (+ an optional CSV) into a cached, split, memory-mapped dataset.
+
+`prepare_dataset` is a generator of PrepareProgress updates so the napari worker and
+the CLI progress bar drive the same code. Files are preprocessed in worker processes
+with a bounded number of tasks in flight, results are written in order into a
+float32 .npy through short-lived memory maps (so resident memory stays flat however
+many volumes there are), and the dataset is built in a hidden sibling folder that
+is renamed into place only when complete: an error or a cancel leaves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from brainvae.data.io.images import IMAGE_SUFFIXES, read_image
+from brainvae.data.preprocessing import PreprocessConfig, PreprocessedImage, preprocess_volume
+from brainvae.data.preprocessing.pipeline import load_mask
+from brainvae.data.preprocessing.steps import equalise_brightness
+from brainvae.errors import BrainVAEError, DataFileError, DatasetError, MemoryBudgetError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from brainvae.data.dataset import PreparedDataset
+
+FORMAT_NAME = "brainvae-dataset"
+FORMAT_VERSION = 1
+CHUNK_BYTES = 8 * 2**20  # rows are written / equalised in chunks of about this size
+ADDED_COLUMNS = ("source", "slice_index", "split")
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file left out of the dataset (skip_bad=True) and why."""
+
+    file: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PrepareProgress:
+    """One update of the preparation: stage ("scan", "preprocess", "equalise", "write",
+    "done"), items done of total in that stage, the file at hand, files skipped so far;
+    the last update ("done") carries the dataset's path."""
+
+    stage: str
+    done: int
+    total: int
+    current: str | None = None
+    skipped: tuple[SkippedFile, ...] = ()
+    dataset: Path | None = None
+
+
+@dataclass
+class _Outcome:
+    """What a worker sends back for one file: the samples, or the error to raise or skip."""
+
+    index: int
+    path: str
+    image: PreprocessedImage | None = None
+    error_kind: str | None = None  # "data" or "memory"
+    reason: str = ""
+    message: str = ""
+
+
+_MASKS: dict[str, np.ndarray] = {}
+
+
+def _process_file(
+    index: int, path: str, config: PreprocessConfig, max_bytes: int | None
+) -> _Outcome:
+    """Read and preprocess one file (runs in a worker); errors come back as values,
+    because our exceptions do not survive pickling between processes."""
+    try:
+        mask = None
+        if config.mask is not None:
+            if config.mask not in _MASKS:
+                _MASKS[config.mask] = load_mask(config.mask)
+            mask = _MASKS[config.mask]
+        image = preprocess_volume(read_image(path, max_bytes=max_bytes), config, mask)
+        return _Outcome(index, path, image)
+    except MemoryBudgetError as err:
+        return _Outcome(index, path, None, "memory", str(err).removeprefix(f"{path}: "), str(err))
+    except DataFileError as err:
+        return _Outcome(index, path, None, "data", err.problem, str(err))
+    except BrainVAEError as err:
+        return _Outcome(index, path, None, "data", str(err), str(err))
+
+
+def _outcomes(
+    paths: list[str], config: PreprocessConfig, max_bytes: int | None, workers: int
+) -> Iterator[_Outcome]:
+    """Outcomes in file order; with workers > 1 at most 2 x workers files are in flight.
+
+    Workers are spawned (not forked) so a GUI thread can start them safely; a script
+    that calls this needs the usual `if __name__ == "__main__":` guard.
+    """
+    if workers == 1:
+        for index, path in enumerate(paths):
+            yield _process_file(index, path, config, max_bytes)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
+        jobs = iter(enumerate(paths))
+        pending: deque = deque()
+        for index, path in jobs:
+            pending.append(pool.submit(_process_file, index, path, config, max_bytes))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            try:
+                outcome = pending.popleft().result()
+            except BrokenProcessPool as err:
+                raise DatasetError(
+                    "a worker process died while preprocessing (out of memory, or run from "
+                    "an interactive stdin session?); try workers=1 (--workers 1)"
+                ) from err
+            following = next(jobs, None)
+            if following is not None:
+                pending.append(pool.submit(_process_file, *following, config, max_bytes))
+            yield outcome
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _RowWriter:
+    """Writes sample rows in order into a .npy file, mapping it only briefly per chunk."""
+
+    def __init__(self, path: Path, capacity: int, sample_shape: tuple[int, ...]):
+        self.path = path
+        self.sample_shape = sample_shape
+        self.rows = 0
+        self._buffer: list[np.ndarray] = []
+        self._buffered = 0
+        array = np.lib.format.open_memmap(
+            path, mode="w+", dtype=np.float32, shape=(capacity, *sample_shape)
+        )
+        del array
+
+    def write(self, samples: np.ndarray) -> None:
+        self._buffer.append(samples)
+        self._buffered += samples.nbytes
+        if self._buffered >= CHUNK_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        array = np.load(self.path, mmap_mode="r+")
+        for block in self._buffer:
+            array[self.rows : self.rows + len(block)] = block
+            self.rows += len(block)
+        array.flush()
+        del array
+        self._buffer, self._buffered = [], 0
+
+    def finish(self) -> None:
+        """Flush, and shrink the file to the rows written when files were skipped."""
+        self.flush()
+        source = np.load(self.path, mmap_mode="r")
+        if len(source) == self.rows:
+            return
+        partial = self.path.with_name("images.partial.npy")
+        del source
+        os.replace(self.path, partial)
+        source = np.load(partial, mmap_mode="r")
+        target = np.lib.format.open_memmap(
+            self.path, mode="w+", dtype=np.float32, shape=(self.rows, *self.sample_shape)
+        )
+        for start, stop in _chunks(self.rows, self.sample_shape):
+            target[start:stop] = source[start:stop]
+        target.flush()
+        del target, source
+        partial.unlink()
+
+
+def _chunks(rows: int, sample_shape: tuple[int, ...]) -> Iterator[tuple[int, int]]:
+    per_row = int(np.prod(sample_shape)) * 4
+    step = max(1, CHUNK_BYTES // max(per_row, 1))
+    for start in range(0, rows, step):
+        yield start, min(rows, start + step)
+
+
+def _equalise(path: Path, means: np.ndarray, config: PreprocessConfig) -> Iterator[int]:
+    """Second pass: brightness equalisation over the cached array, chunk by chunk."""
+    population_mean = float(np.mean(means))
+    array = np.load(path, mmap_mode="r")
+    rows, shape = len(array), array.shape[1:]
+    del array
+    for start, stop in _chunks(rows, shape):
+        array = np.load(path, mmap_mode="r+")
+        array[start:stop] = equalise_brightness(
+            np.asarray(array[start:stop]),
+            means[start:stop],
+            population_mean,
+            config.brightness_k,  # type: ignore[arg-type]
+            config.brightness_normalise,
+        )
+        array.flush()
+        del array
+        yield stop
+
+
+def _default_workers(workers: int | None) -> int:
+    if workers is None:
+        return min(2, os.cpu_count() or 1)
+    if not isinstance(workers, int) or workers < 1:
+        raise DatasetError(f"workers must be an integer >= 1, got {workers!r}")
+    return workers
+
+
+def _check_output(out: Path, overwrite: bool) -> None:
+    if not out.exists():
+        return
+    if not overwrite:
+        raise DatasetError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
+    if not out.is_dir() or not ((out / "dataset.json").exists() or not any(out.iterdir())):
+        raise DatasetError(f"{out} exists and is not a prepared dataset; refusing to replace it")
+
+
+def _assemble(
+    files: list[Path], csv: Path | None, allow_unmatched: bool
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The table of rows to prepare (CSV columns + source) and the matching record."""
+    from brainvae.data.metadata import (
+        files_as_subjects,
+        match_files,
+        read_metadata,
+        unmatched_error,
+    )
+
+    if csv is None:
+        return files_as_subjects(files), {
+            "match_rule": "each file is a subject (subject_id = stem)"
+        }
+    table = read_metadata(csv)
+    clash = [c for c in ADDED_COLUMNS if c in table.columns]
+    if clash:
+        raise DataFileError(
+            csv, f"column(s) {', '.join(clash)} clash with columns the dataset adds; rename them"
+        )
+    result = match_files(table, files, csv.parent)
+    if (result.unmatched_rows or result.unmatched_files) and not allow_unmatched:
+        raise unmatched_error(result, csv)
+    if len(result.table) == 0:
+        raise DatasetError(f"no row of {csv} matched an image file (matched by {result.rule})")
+    record = {
+        "match_rule": result.rule,
+        "unmatched_rows": result.unmatched_rows,
+        "unmatched_files": result.unmatched_files,
+        "ignored_files": result.ignored_files,
+    }
+    return result.table, record
+
+
+@dataclass
+class _Collected:
+    """What the preprocessing pass gathered, for the metadata and the JSON files."""
+
+    rows: list[int] = field(default_factory=list)
+    slice_indices: list[int] = field(default_factory=list)
+    means: list[float] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    nonfinite: list[dict[str, Any]] = field(default_factory=list)
+    affine_differs: list[str] = field(default_factory=list)
+    first: PreprocessedImage | None = None
+    first_path: str = ""
+
+
+def _preprocess_pass(
+    table: pd.DataFrame,
+    images_path: Path,
+    config: PreprocessConfig,
+    workers: int,
+    skip_bad: bool,
+    max_bytes: int | None,
+    collected: _Collected,
+) -> Iterator[PrepareProgress]:
+    paths = [str(p) for p in table["source"]]
+    per_file = max(1, len(config.slice_indices()))
+    writer: _RowWriter | None = None
+    for outcome in _outcomes(paths, config, max_bytes, workers):
+        image = outcome.image
+        first = collected.first
+        if image is not None and first is not None and image.sample_shape != first.sample_shape:
+            reason = (
+                f"shape {image.sample_shape} after preprocessing differs from the first file's "
+                f"{first.sample_shape} ({collected.first_path})"
+            )
+            outcome = _Outcome(
+                outcome.index, outcome.path, None, "data", reason, f"{outcome.path}: {reason}"
+            )
+            image = None
+        if image is None:
+            if not skip_bad:
+                if outcome.error_kind == "memory":
+                    raise MemoryBudgetError(outcome.message)
+                raise DataFileError(outcome.path, outcome.reason)
+            collected.skipped.append(SkippedFile(outcome.path, outcome.reason))
+        else:
+            if writer is None:
+                collected.first, collected.first_path = image, outcome.path
+                writer = _RowWriter(images_path, len(paths) * per_file, image.sample_shape)
+            elif not np.allclose(image.affine, collected.first.affine, atol=1e-3):  # type: ignore[union-attr]
+                collected.affine_differs.append(outcome.path)
+            writer.write(image.samples)
+            collected.rows += [outcome.index] * len(image.samples)
+            collected.slice_indices += list(image.slice_indices)
+            collected.means += image.sample_means.tolist()
+            if image.nonfinite_replaced:
+                collected.nonfinite.append(
+                    {"file": outcome.path, "count": image.nonfinite_replaced}
+                )
+        yield PrepareProgress(
+            "preprocess", outcome.index + 1, len(paths), outcome.path, tuple(collected.skipped)
+        )
+    if writer is None:
+        reasons = "; ".join(f"{s.file}: {s.reason}" for s in collected.skipped[:5])
+        raise DatasetError(f"all {len(paths)} files were skipped as bad ({reasons})")
+    writer.finish()
+
+
+def prepare_dataset(
+    source: str | Path,
+    out: str | Path,
+    config: PreprocessConfig | None = None,
+    csv: str | Path | None = None,
+    *,
+    workers: int | None = None,
+    skip_bad: bool = False,
+    allow_unmatched: bool = False,
+    overwrite: bool = False,
+    max_bytes: int | None = None,
+) -> Iterator[PrepareProgress]:
+    """Prepare a dataset folder `out` from the image files under `source`, yielding progress.
+
+    Without skip_bad the first bad file raises (DataFileError / MemoryBudgetError
+    naming it) and no dataset is left; with it, bad files are skipped and listed.
+    """
+    config = PreprocessConfig() if config is None else config
+    source, out = Path(source), Path(out)
+    csv = Path(csv) if csv is not None else None
+    workers = _default_workers(workers)
+    _check_output(out, overwrite)
+    timing: dict[str, float] = {}
+    started = time.perf_counter()
+    yield PrepareProgress("scan", 0, 0, str(source))
+    from brainvae.data.metadata import find_image_files
+
+    files = find_image_files(source)
+    if not files:
+        raise DatasetError(f"no supported image files ({', '.join(IMAGE_SUFFIXES)}) in {source}")
+    table, match_record = _assemble(files, csv, allow_unmatched)
+    if config.mask is not None:
+        load_mask(config.mask)  # a bad mask is everyone's problem: fail before starting
+    timing["scan_s"] = time.perf_counter() - started
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        collected = _Collected()
+        tick = time.perf_counter()
+        yield from _preprocess_pass(
+            table, tmp / "images.npy", config, workers, skip_bad, max_bytes, collected
+        )
+        timing["preprocess_s"] = time.perf_counter() - tick
+        skipped = tuple(collected.skipped)
+        population_mean = None
+        if config.brightness_k is not None:
+            tick = time.perf_counter()
+            means = np.asarray(collected.means)
+            population_mean = float(np.mean(means))
+            for done in _equalise(tmp / "images.npy", means, config):
+                yield PrepareProgress("equalise", done, len(means), None, skipped)
+            timing["equalise_s"] = time.perf_counter() - tick
+        yield PrepareProgress("write", 0, 1, str(out), skipped)
+        metadata = _metadata(table, collected, config)
+        timing["total_s"] = time.perf_counter() - started
+        _write_files(
+            tmp,
+            metadata,
+            collected,
+            config,
+            source,
+            csv,
+            match_record,
+            len(files),
+            len(table),
+            population_mean,
+            workers,
+            timing,
+        )
+        _commit(tmp, out, overwrite)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    yield PrepareProgress("done", 1, 1, str(out), skipped, dataset=out)
+
+
+def _metadata(table: pd.DataFrame, collected: _Collected, config: PreprocessConfig) -> pd.DataFrame:
+    """One row per sample: the CSV columns, source, slice_index (when slicing) and split."""
+    from brainvae.data.split import split_by_subject
+
+    metadata = table.iloc[collected.rows].reset_index(drop=True)
+    if config.slice_axis is not None:
+        metadata["slice_index"] = collected.slice_indices
+    metadata["split"] = split_by_subject(
+        metadata["subject_id"].astype(str), config.split_fractions, config.split_seed
+    )
+    return metadata
+
+
+def _write_files(
+    tmp: Path,
+    metadata: pd.DataFrame,
+    collected: _Collected,
+    config: PreprocessConfig,
+    source: Path,
+    csv: Path | None,
+    match_record: dict[str, Any],
+    files_found: int,
+    rows_matched: int,
+    population_mean: float | None,
+    workers: int,
+    timing: dict[str, float],
+) -> None:
+    """metadata.csv, dataset.json, report.json and preprocess.json into the build folder."""
+    from brainvae import __version__
+
+    first = collected.first
+    assert first is not None
+    metadata.to_csv(tmp / "metadata.csv", index=False)
+    config.save(tmp / "preprocess.json")
+    split_counts = {
+        name: int((metadata["split"] == name).sum()) for name in ("train", "val", "test")
+    }
+    description = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "brainvae_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "n_samples": len(metadata),
+        "sample_shape": list(first.sample_shape),
+        "dtype": "float32",
+        "voxel_size": list(first.voxel_size),
+        "affine": first.affine.tolist(),
+        "axis_names": list(first.axis_names),
+        "squeezed_axes": list(first.squeezed_axes),
+        "slice_axis": config.slice_axis_number(),
+        "preprocess": config.to_dict(),
+        "split": {
+            "fractions": list(config.split_fractions),
+            "seed": config.split_seed,
+            "counts": split_counts,
+        },
+        "brightness": None
+        if population_mean is None
+        else {"population_mean": population_mean, "k": config.brightness_k},
+        "source": str(source.resolve()),
+        "csv": None if csv is None else str(csv.resolve()),
+    }
+    report = {
+        "skipped": [asdict(s) for s in collected.skipped],
+        **{"unmatched_rows": [], "unmatched_files": [], **match_record},
+        "nonfinite_replaced": collected.nonfinite,
+        "affine_differs": collected.affine_differs,
+        "counts": {
+            "files_found": files_found,
+            "files_matched": rows_matched,
+            "files_used": rows_matched - len(collected.skipped),
+            "files_skipped": len(collected.skipped),
+            "samples": len(metadata),
+            "subjects": int(metadata["subject_id"].nunique()),
+            **split_counts,
+        },
+        "timing": {k: round(v, 3) for k, v in timing.items()},
+        "workers": workers,
+    }
+    for name, content in (("dataset.json", description), ("report.json", report)):
+        (tmp / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+
+
+def _commit(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Move the finished build into place (replacing an old dataset only when allowed)."""
+    if out.exists():
+        _check_output(out, overwrite)
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+        os.replace(tmp, out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, out)
+
+
+def prepare(
+    source: str | Path,
+    out: str | Path,
+    config: PreprocessConfig | None = None,
+    csv: str | Path | None = None,
+    **options: Any,
+) -> PreparedDataset:
+    """Run prepare_dataset to the end and open the result (same options)."""
+    from brainvae.data.dataset import PreparedDataset
+
+    for _ in prepare_dataset(source, out, config, csv, **options):
+        pass
+    return PreparedDataset.open(out)

@@ -1,0 +1,114 @@
+"""`brainvae prepare` end to end through brainvae.cli.main."""
+
+from __future__ import annotations
+
+import json
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from brainvae.cli import main
+from brainvae.data.dataset import PreparedDataset
+
+
+def _population(folder, n=5):
+    (folder / "images").mkdir(parents=True)
+    rows = []
+    for i in range(n):
+        name = f"images/sub-{i:02d}_ses-1.nii.gz"
+        data = np.random.default_rng(i).random((8, 30, 6)).astype(np.float32)
+        nib.save(nib.Nifti1Image(data, np.eye(4)), str(folder / name))
+        rows.append(
+            dict(subject_id=f"sub-{i:02d}", session=1, filename=name, age=30 + i, diagnosis="MS")
+        )
+    pd.DataFrame(rows).to_csv(folder / "subjects.csv", index=False)
+    return folder
+
+
+def test_cli_prepare_slices_with_summary(tmp_path, capsys):
+    src = _population(tmp_path / "pop")
+    code = main(
+        [
+            "prepare",
+            str(src),
+            "--csv",
+            str(src / "subjects.csv"),
+            "--preset",
+            "identity",
+            "--slice-axis",
+            "coronal",
+            "--slice-range",
+            "10:14",
+            "--workers",
+            "1",
+            "--seed",
+            "2",
+            "--out",
+            str(tmp_path / "ds"),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Prepared 20 samples of shape (6, 8)" in out
+    assert "Split by subject: train" in out and "Skipped 0 file(s)" in out
+    ds = PreparedDataset.open(tmp_path / "ds")
+    assert ds.config.split_seed == 2 and ds.config.slice_axis == 1
+    assert ds.metadata["slice_index"].tolist()[:4] == [10, 11, 12, 13]
+
+
+def test_cli_prepare_config_file_and_skip_bad(tmp_path, capsys):
+    src = _population(tmp_path / "pop")
+    (src / "images" / "sub-02_ses-1.nii.gz").write_bytes(b"garbage")
+    config = tmp_path / "prep.json"
+    config.write_text(json.dumps({"block": 2, "clip_percentile": 99.0}))
+    code = main(
+        [
+            "prepare",
+            str(src),
+            "--csv",
+            str(src / "subjects.csv"),
+            "--config",
+            str(config),
+            "--skip-bad",
+            "--workers",
+            "1",
+            "--out",
+            str(tmp_path / "ds"),
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Prepared 4 samples of shape (3, 15, 4)" in out
+    assert "Skipped 1 file(s):" in out and "sub-02_ses-1.nii.gz: not a readable NIfTI" in out
+
+
+def test_cli_prepare_bad_input_exits_2_naming_the_file(tmp_path, capsys):
+    src = _population(tmp_path / "pop")
+    (src / "images" / "sub-03_ses-1.nii.gz").write_bytes(b"garbage")
+    code = main(
+        [
+            "prepare",
+            str(src),
+            "--csv",
+            str(src / "subjects.csv"),
+            "--workers",
+            "1",
+            "--quiet",
+            "--out",
+            str(tmp_path / "ds"),
+        ]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "brainvae prepare: error:" in err and "sub-03_ses-1.nii.gz" in err
+    assert not (tmp_path / "ds").exists()
+
+
+def test_cli_prepare_refuses_existing_output(tmp_path, capsys):
+    src = _population(tmp_path / "pop", n=3)
+    args = ["prepare", str(src), "--workers", "1", "--quiet", "--out", str(tmp_path / "ds")]
+    assert main(args) == 0
+    assert main(args) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
