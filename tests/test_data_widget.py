@@ -136,3 +136,27 @@ def test_sample_data_menu_opens_population(make_napari_viewer):
     assert len(table) == layer.data.shape[0]
     assert Path(layer.metadata["brainvae"]["folder"]).is_dir()
     assert "ROI atlas" in viewer.layers
+
+
+def test_cancel_leaves_no_dataset(make_napari_viewer, qtbot, cache_home, write_nii, tmp_path):
+    rng = np.random.default_rng(1)
+    for k in range(40):
+        write_nii(f"scans/s{k:02d}.nii.gz", rng.random((24, 24, 24)).astype(np.float32))
+    viewer = make_napari_viewer()
+    widget = DataWidget(viewer)
+    widget.source.value = FOLDER
+    widget.folder.value = tmp_path / "scans"
+    widget.start_loading()
+    assert widget.cancel_button.enabled
+    widget.cancel()
+    _wait_for(widget, qtbot)
+    assert widget.status.value.startswith("Cancelled")
+    assert not any(layer.name.startswith("population") for layer in viewer.layers)
+    leftovers = (
+        list((cache_home / "brainvae" / "datasets").glob("*")) if cache_home.exists() else []
+    )
+    assert leftovers == []
+    # The form still works afterwards: the next press prepares the whole folder.
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    assert _population_layer(viewer).data.shape[0] == 40

@@ -32,7 +32,7 @@ def build_viewer(dims: int = 2, load_sample: bool = True):
     return viewer, docks
 
 
-def _screenshot_when_ready(viewer, docks, path: Path, timeout_s: float) -> None:
+def _screenshot_when_ready(viewer, docks, path: Path, timeout_s: float, scan: int) -> None:
     """Wait for the sample to load (or time out), save a window screenshot, then quit."""
     import time
 
@@ -47,6 +47,7 @@ def _screenshot_when_ready(viewer, docks, path: Path, timeout_s: float) -> None:
         if busy and time.monotonic() - started < timeout_s:
             QTimer.singleShot(200, check)
             return
+        viewer.dims.set_current_step(0, scan)
         QApplication.processEvents()
         viewer.screenshot(str(path), canvas_only=False, flash=False)
         print(f"screenshot written to {path}")
@@ -70,13 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         default=120.0,
         help="seconds to wait for loading before a screenshot",
     )
+    parser.add_argument("--scan", type=int, default=0, help="scan shown in the screenshot")
     args = parser.parse_args(argv)
 
     import napari
 
     viewer, docks = build_viewer(args.dims, load_sample=not args.no_sample)
     if args.screenshot is not None:
-        _screenshot_when_ready(viewer, docks, args.screenshot, args.timeout)
+        _screenshot_when_ready(viewer, docks, args.screenshot, args.timeout, args.scan)
     napari.run()
     return 0
 

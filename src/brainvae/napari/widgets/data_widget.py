@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,7 @@ class DataWidget(Container):
         super().__init__(labels=True)
         self._viewer = napari_viewer
         self._worker = None
+        self._cancel = threading.Event()
         self._dataset = None
         self._stack_layer = None
         self._atlas_path: Path | None = None
@@ -86,7 +88,10 @@ class DataWidget(Container):
             tooltip="Optional saved PreprocessConfig; overrides the form",
         )
         self.expected_ndim = ComboBox(
-            label="scans are", choices=(("3D volumes", 3), ("2D images", 2)), value=3
+            label="scans must be",
+            choices=(("2D or 3D (as they come)", None), ("3D volumes", 3), ("2D images", 2)),
+            value=None,
+            tooltip="Files of the other kind are refused with a clear error",
         )
         self.block = SpinBox(
             label="block average",
@@ -220,12 +225,14 @@ class DataWidget(Container):
         self.status.value = f"Preparing {source.name}..."
         self.progress.value = 0
         self._set_running(True)
+        self._cancel = threading.Event()
         self._worker = create_worker(
             prepare_population,
             source,
             out,
             config,
             csv,
+            cancel=self._cancel,
             skip_bad=self.skip_bad.value,
             allow_unmatched=self.allow_unmatched.value,
             _connect={
@@ -239,7 +246,7 @@ class DataWidget(Container):
     def cancel(self, *_args) -> None:
         """Ask the worker to stop after the current file; nothing half-written is kept."""
         if self._worker is not None:
-            self._worker.quit()
+            self._cancel.set()
             self.status.value = "Cancelling..."
 
     def _set_running(self, running: bool) -> None:
@@ -258,7 +265,11 @@ class DataWidget(Container):
             f": {Path(str(current)).name}" if current else ""
         )
 
-    def _on_prepared(self, folder: Path) -> None:
+    def _on_prepared(self, folder: Path | None) -> None:
+        if folder is None:
+            self.status.value = "Cancelled; no dataset was written."
+            self.progress.value = 0
+            return
         self._show_dataset(folder, atlas=self._atlas_path, name=self._layer_name)
 
     def _fail(self, err: BaseException) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Generator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +15,17 @@ def prepare_population(
     config: Any,
     csv: Path | None = None,
     *,
+    cancel: threading.Event | None = None,
     skip_bad: bool = False,
     allow_unmatched: bool = False,
     reuse: bool = True,
-) -> Generator[Any, None, Path]:
-    """Run brainvae.data.prepare.prepare_dataset; returns the dataset folder.
+) -> Generator[Any, None, Path | None]:
+    """Run brainvae.data.prepare.prepare_dataset; returns the dataset folder, or None if cancelled.
 
     With `reuse`, a folder already holding a dataset prepared from the same inputs
     (its key is in the folder name, see DataWidget) is opened without work.
+    Setting `cancel` stops after the current report; the engine's own clean-up then
+    removes its temporary folder, so nothing half-written is left.
     """
     from brainvae.data.dataset import PreparedDataset
     from brainvae.data.prepare import prepare_dataset
@@ -32,7 +37,7 @@ def prepare_population(
             return out
         except Exception:  # noqa: BLE001 - a stale or foreign folder: rebuild it
             pass
-    yield from prepare_dataset(
+    reports = prepare_dataset(
         source,
         out,
         config,
@@ -41,4 +46,9 @@ def prepare_population(
         allow_unmatched=allow_unmatched,
         overwrite=True,
     )
+    with closing(reports):
+        for report in reports:
+            if cancel is not None and cancel.is_set():
+                return None
+            yield report
     return out
