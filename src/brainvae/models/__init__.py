@@ -1,0 +1,55 @@
+"""Latent-variable models of brain-image populations: one interface, several families.
+
+build_model(config) makes an untrained model; load_model(folder) reads a saved one.
+Every model: encode(x) -> (mu, logvar), decode(z) -> images, decode_raw(z) -> what the
+loss scores, reconstruct, embed, sample(n), loss(x, step), save(folder), load(folder).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from brainvae.models.base import LatentModel, ModelOutput
+from brainvae.models.beta_vae import BetaVAE
+from brainvae.models.config import FORMAT_VERSION, ModelConfig
+from brainvae.models.errors import ModelError
+from brainvae.models.losses import LossOutput
+from brainvae.models.networks import PRESETS, ConvNetSpec, get_preset
+from brainvae.models.pca import PCAModel
+from brainvae.models.serialization import WEIGHTS_FILE, read_config, read_weights
+
+FAMILIES: dict[str, type[LatentModel]] = {"beta_vae": BetaVAE, "pca": PCAModel}
+
+
+def build_model(config: ModelConfig) -> LatentModel:
+    """An untrained model of config.family."""
+    if config.family not in FAMILIES:
+        raise ModelError(f"unknown model family {config.family!r}; known: {', '.join(FAMILIES)}")
+    return FAMILIES[config.family](config)
+
+
+def load_model(folder: str | Path) -> LatentModel:
+    """A saved model, in eval mode: config validated first, then the safetensors weights."""
+    config = read_config(folder, FAMILIES)
+    tensors = read_weights(folder)
+    model = build_model(config)
+    model.load_tensors(tensors, Path(folder) / WEIGHTS_FILE)
+    return model.eval()
+
+
+__all__ = [
+    "FAMILIES",
+    "FORMAT_VERSION",
+    "PRESETS",
+    "BetaVAE",
+    "ConvNetSpec",
+    "LatentModel",
+    "LossOutput",
+    "ModelConfig",
+    "ModelError",
+    "ModelOutput",
+    "PCAModel",
+    "build_model",
+    "get_preset",
+    "load_model",
+]

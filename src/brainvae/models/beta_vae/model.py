@@ -1,0 +1,65 @@
+"""beta-VAE (beta = 1 is the plain VAE), with optional capacity annealing (Burgess et al.)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from brainvae.models.base import ArrayLike, LatentModel
+from brainvae.models.config import ModelConfig
+from brainvae.models.errors import ModelError
+from brainvae.models.losses import LossOutput, capacity_at, kl_per_latent
+from brainvae.models.networks.conv import ConvDecoder, ConvEncoder
+
+
+class BetaVAE(LatentModel):
+    """Conv encoder -> diagonal Gaussian posterior -> conv decoder; loss rec + beta * KL."""
+
+    family = "beta_vae"
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        spec = config.network
+        args = (spec, config.input_shape, config.channels, config.latent_dim)
+        self.encoder = ConvEncoder(*args)
+        self.decoder = ConvDecoder(*args)
+        if config.learn_sigma:
+            start = math.log(config.gaussian_sigma or 1.0)
+            self.learned_log_sigma = nn.Parameter(torch.tensor(start))
+        if config.channels_last:
+            self.to(
+                memory_format=torch.channels_last if config.dims == 2 else torch.channels_last_3d
+            )
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder(x)
+
+    def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)
+
+    def log_sigma(self) -> torch.Tensor | None:
+        return self.learned_log_sigma if self.config.learn_sigma else None
+
+    def loss(self, x: ArrayLike, step: int = 0) -> LossOutput:
+        """rec + beta * KL, or rec + gamma * |KL - C(step)| when capacity annealing is on."""
+        batch, _ = self.prepare_input(x)
+        self.reconstruction_term.check_target(batch)
+        out = self._forward(batch)
+        reconstruction = self.reconstruction_term(batch, out.decoder_output, self.log_sigma())
+        per_latent = kl_per_latent(out.mu, out.logvar)
+        kl = per_latent.sum()
+        config = self.config
+        capacity = None
+        if config.capacity_max is None:
+            total = reconstruction + config.beta * kl
+        else:
+            capacity = capacity_at(step, config.capacity_max, config.capacity_anneal_steps)
+            total = reconstruction + config.capacity_gamma * (kl - capacity).abs()
+        if not torch.isfinite(total):
+            raise ModelError(
+                f"the loss became {float(total)} (reconstruction {float(reconstruction)}, "
+                f"KL {float(kl)}): lower the learning rate or check the data"
+            )
+        return LossOutput(total, reconstruction, kl, per_latent, config.beta, capacity)

@@ -1,0 +1,110 @@
+"""Model folders on disk: config.json + weights.safetensors, written atomically, never pickled."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from brainvae.errors import DataFileError
+from brainvae.models.config import FORMAT_NAME, ModelConfig
+from brainvae.models.errors import ModelError
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.safetensors"
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib")
+NEVER_UNPICKLED = "brainvae never loads pickles or torch.save files, which can run code when read"
+
+
+def write_checkpoint(
+    folder: str | Path, config_json: str, tensors: dict[str, torch.Tensor]
+) -> Path:
+    """Write into a temporary sibling folder, then rename it into place (replacing an old model)."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DataFileError(folder, "exists and is not a folder; a saved model is a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / CONFIG_FILE).is_file():
+        raise DataFileError(
+            folder, "is a non-empty folder that holds no saved model; not overwriting it"
+        )
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        save_file(tensors, str(temporary / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
+        (temporary / CONFIG_FILE).write_text(config_json)
+        if folder.exists():
+            previous = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
+            folder.rename(previous)
+            temporary.rename(folder)
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            temporary.rename(folder)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return folder
+
+
+def read_config(folder: str | Path, families: Iterable[str]) -> ModelConfig:
+    """Read and validate config.json (format, version, family) before any weights are touched."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        if folder.is_file() and (folder.suffix in PICKLE_SUFFIXES or _looks_pickled(folder)):
+            raise DataFileError(
+                folder, f"is a pickled checkpoint, not a model folder; {NEVER_UNPICKLED}"
+            )
+        problem = "is not a folder" if folder.exists() else "does not exist"
+        raise DataFileError(
+            folder, f"{problem}; a saved model is a folder with {CONFIG_FILE} and {WEIGHTS_FILE}"
+        )
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file():
+        raise DataFileError(config_path, "is missing: this folder is not a saved brainvae model")
+    try:
+        config = ModelConfig.from_json(config_path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise DataFileError(config_path, f"is not text ({error})") from error
+    except ModelError as error:
+        raise DataFileError(config_path, str(error)) from error
+    known = sorted(families)
+    if config.family not in known:
+        raise DataFileError(
+            config_path, f"unknown model family {config.family!r}; known: {', '.join(known)}"
+        )
+    return config
+
+
+def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of weights.safetensors; anything safetensors rejects, or a pickle, is refused."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    weights_path = folder / WEIGHTS_FILE
+    if not weights_path.is_file():
+        pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+        found = f"; found {', '.join(pickles)}: {NEVER_UNPICKLED}" if pickles else ""
+        raise DataFileError(weights_path, f"is missing{found}")
+    if _looks_pickled(weights_path):
+        raise DataFileError(
+            weights_path,
+            f"holds a pickle or torch.save archive, not safetensors; {NEVER_UNPICKLED}",
+        )
+    try:
+        return load_file(str(weights_path))
+    except Exception as error:  # safetensors raises its own error types; all mean "unusable"
+        raise DataFileError(
+            weights_path, f"is not a valid safetensors file (truncated or corrupt?): {error}"
+        ) from error
+
+
+def _looks_pickled(path: Path) -> bool:
+    """Pickle protocol >= 2 starts with 0x80; torch.save writes a zip archive ("PK")."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head[:1] == b"\x80" or head == b"PK\x03\x04"
