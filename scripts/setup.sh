@@ -30,10 +30,14 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+# pip's notes about unreachable local package folders are noise; its exit code is kept
+# (pipefail), so a failed install still stops the set-up here.
+quiet() { grep -v "is ignored" || true; }
 if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   echo "setup: installing torch==$TORCH_VERSION"
-  "${PIP[@]}" install "torch==$TORCH_VERSION" 2>&1 | grep -v "is ignored" || true
+  "${PIP[@]}" install "torch==$TORCH_VERSION" 2>&1 | quiet
 fi
 echo "setup: installing napari-brainvae[gui,test]"
-"${PIP[@]}" install -e ".[gui,test]" 2>&1 | grep -v "is ignored" || true
-.venv/bin/python -c "import brainvae, napari, torch; print('setup: ok (torch', torch.__version__, ', napari', napari.__version__, ')')"
+"${PIP[@]}" install -e ".[gui,test]" 2>&1 | quiet
+.venv/bin/python -c "import brainvae, napari, torch, pytest, pytestqt, pytest_xvfb, npe2; print('setup: ok (torch', torch.__version__, ', napari', napari.__version__, ')')"
+.venv/bin/ruff --version >/dev/null

@@ -160,3 +160,65 @@ def test_cancel_leaves_no_dataset(make_napari_viewer, qtbot, cache_home, write_n
     widget.start_loading()
     _wait_for(widget, qtbot)
     assert _population_layer(viewer).data.shape[0] == 40
+
+
+def test_presets_in_the_form_are_the_library_presets(make_napari_viewer, cache_home):
+    from brainvae.data.preprocessing import PRESETS
+
+    viewer = make_napari_viewer()
+    widget = DataWidget(viewer)
+    widget.source.value = FOLDER
+    for name, make in PRESETS.items():
+        widget.preset.value = name
+        assert widget.build_config().to_dict() == make().to_dict(), name
+
+
+def test_edited_folder_is_prepared_again(
+    make_napari_viewer, qtbot, cache_home, write_nii, tmp_path
+):
+    for k in range(3):
+        write_nii(f"scans/s{k}.nii.gz", np.full((8, 8, 8), k, np.float32))
+    viewer = make_napari_viewer()
+    widget = DataWidget(viewer)
+    widget.source.value = FOLDER
+    widget.folder.value = tmp_path / "scans"
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    assert _population_layer(viewer).data.shape[0] == 3
+    write_nii("scans/s3.nii.gz", np.ones((8, 8, 8), np.float32))
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    assert _population_layer(viewer).data.shape[0] == 4
+
+
+def test_atlas_in_another_grid_still_shows_the_population(
+    make_napari_viewer, qtbot, cache_home, write_nii, tmp_path
+):
+    for k in range(3):
+        write_nii(f"scans/s{k}.nii.gz", np.random.default_rng(k).random((8, 8, 8), np.float32))
+    atlas = write_nii("atlas.nii.gz", np.ones((16, 16, 16), np.int16))
+    viewer = make_napari_viewer()
+    widget = DataWidget(viewer)
+    widget.source.value = FOLDER
+    widget.folder.value = tmp_path / "scans"
+    widget.atlas.value = atlas
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    assert _population_layer(viewer).data.shape == (3, 8, 8, 8)
+    assert "ROI atlas" not in viewer.layers
+    assert "atlas not shown" in widget.status.value
+
+
+def test_plugin_modules_import_without_heavy_libraries():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import brainvae.napari._sample_data, brainvae.napari.population_layers\n"
+        "import brainvae.napari.widgets.data_widget, brainvae.napari.workers.prepare\n"
+        "heavy = [m for m in ('torch', 'sklearn', 'nilearn', 'scipy', 'pandas') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

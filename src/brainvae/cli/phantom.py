@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     summary = build_population(config, args.out, overwrite=args.overwrite, workers=args.workers)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.diagnoses.items()))
     print(
-        f"wrote {summary.n_scans} scans of {summary.n_subjects} subjects ({counts}) "
+        f"wrote {summary.n_scans} scans ({counts}) of {summary.n_subjects} subjects "
         f"to {summary.folder} in {time.perf_counter() - start:.1f} s"
     )
     return 0

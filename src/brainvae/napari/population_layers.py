@@ -14,7 +14,30 @@ import numpy as np
 LayerData = tuple[Any, dict[str, Any], str]
 
 
-def _atlas_layer(atlas: np.ndarray, names: dict[int, str], placement: dict[str, Any]) -> LayerData:
+def stack_layer_data(
+    images: np.ndarray, name: str, placement: dict[str, Any], metadata: dict[str, Any]
+) -> LayerData:
+    """The scans as one image layer: a "scan" axis in front of the spatial axes."""
+    from brainvae.napari.layer_metadata import contrast_limits
+
+    step = max(1, len(images) // 16)  # a few scans suffice; a memory map stays unread
+    kwargs = {
+        "name": name,
+        "colormap": "gray",
+        "rgb": False,
+        "contrast_limits": contrast_limits(np.asarray(images[::step])),
+        "scale": (1.0, *placement["scale"]),
+        "translate": (0.0, *placement["translate"]),
+        "axis_labels": ("scan", *placement["axis_labels"]),
+        "metadata": {"brainvae": {"kind": "population", **metadata}},
+    }
+    return images, kwargs, "image"
+
+
+def atlas_layer_data(
+    atlas: np.ndarray, names: dict[int, str], placement: dict[str, Any]
+) -> LayerData:
+    """An ROI atlas as a labels layer whose features carry the region names (shown on hover)."""
     import pandas as pd
 
     labels = sorted(set(np.unique(atlas).tolist()) | {0})
@@ -39,80 +62,53 @@ def folder_layer_data(population, name: str) -> list[LayerData]:
     from brainvae.napari.layer_metadata import volume_placement
 
     placement = volume_placement(population.grid)
-    stack_kwargs = {
-        "name": name,
-        "colormap": "gray",
-        "contrast_limits": _contrast(population.images),
-        "scale": (1.0, *placement["scale"]),
-        "translate": (0.0, *placement["translate"]),
-        "axis_labels": ("scan", *placement["axis_labels"]),
-        "metadata": {
-            "brainvae": {
-                "kind": "population",
-                "folder": str(population.folder),
-                "table": population.table,
-                "affine": np.asarray(population.grid.affine).tolist(),
-                "squeezed_axes": list(population.grid.squeezed_axes),
-            }
-        },
+    metadata = {
+        "folder": str(population.folder),
+        "table": population.table,
+        "affine": np.asarray(population.grid.affine).tolist(),
+        "squeezed_axes": list(population.grid.squeezed_axes),
     }
-    layers: list[LayerData] = [(population.images, stack_kwargs, "image")]
+    layers = [stack_layer_data(population.images, name, placement, metadata)]
     if population.template is not None:
-        layers.append(
-            (
-                population.template,
-                {"name": "template", "colormap": "gray", "visible": False, **placement},
-                "image",
-            )
-        )
+        template_kwargs = {"name": "template", "colormap": "gray", "visible": False, **placement}
+        layers.append((population.template, template_kwargs, "image"))
     if population.atlas is not None:
-        layers.append(_atlas_layer(population.atlas, population.atlas_names, placement))
+        layers.append(atlas_layer_data(population.atlas, population.atlas_names, placement))
     return layers
 
 
-def dataset_layer_data(
-    dataset, atlas: Path | None = None, name: str | None = None
-) -> list[LayerData]:
-    """Layers for a PreparedDataset (memory-mapped stack) and an optional atlas file."""
-    from brainvae.data.io.nifti import read_nifti
-    from brainvae.data.population_folder import read_atlas_names
+def dataset_placement(dataset) -> dict[str, Any]:
+    """scale / translate / axis labels of a PreparedDataset's sample axes."""
     from brainvae.napari.layer_metadata import affine_placement
 
-    placement = affine_placement(
+    return affine_placement(
         dataset.affine, spatial_shape=tuple(dataset.sample_shape), axis_names=dataset.axis_names
     )
-    stack_kwargs = {
-        "name": name or f"population ({Path(dataset.path).name})",
-        "colormap": "gray",
-        "contrast_limits": _contrast(dataset.images),
-        "scale": (1.0, *placement["scale"]),
-        "translate": (0.0, *placement["translate"]),
-        "axis_labels": ("scan", *placement["axis_labels"]),
-        "metadata": {"brainvae": {"kind": "population", "dataset": str(dataset.path)}},
-    }
-    layers: list[LayerData] = [(dataset.images, stack_kwargs, "image")]
-    if atlas is not None and Path(atlas).is_file():
-        volume = read_nifti(atlas)
-        names_path = Path(atlas).with_name("atlas_labels.csv")
-        names = read_atlas_names(names_path) if names_path.is_file() else {}
-        if tuple(volume.data.shape) == tuple(dataset.sample_shape):
-            layers.append(_atlas_layer(volume.data, names, placement))
-        else:
-            from brainvae.errors import DataFileError
-
-            raise DataFileError(
-                atlas,
-                f"atlas shape {volume.data.shape} does not match the samples' {tuple(dataset.sample_shape)}",
-            )
-    return layers
 
 
-def _contrast(images: np.ndarray) -> tuple[float, float]:
-    """Contrast limits from a strided subsample (cheap on a memory-mapped stack)."""
-    step = max(1, len(images) // 16)
-    sample = np.asarray(images[::step], dtype=np.float32)
-    finite = sample[np.isfinite(sample)]
-    if finite.size == 0:
-        return (0.0, 1.0)
-    low, high = float(finite.min()), float(finite.max())
-    return (low, high if high > low else low + 1.0)
+def dataset_layer_data(dataset, name: str) -> LayerData:
+    """The memory-mapped samples of a PreparedDataset as one stack layer."""
+    return stack_layer_data(
+        dataset.images, name, dataset_placement(dataset), {"dataset": str(dataset.path)}
+    )
+
+
+def atlas_file_layer_data(path: Path, dataset) -> LayerData:
+    """An atlas NIfTI (with atlas_labels.csv beside it) over a dataset's samples.
+
+    The atlas must be in the samples' grid (after cropping, block averaging or slicing).
+    """
+    from brainvae.data.io.nifti import read_nifti
+    from brainvae.data.population_folder import read_atlas_names
+    from brainvae.errors import DataFileError
+
+    volume = read_nifti(path)
+    if tuple(volume.data.shape) != tuple(dataset.sample_shape):
+        raise DataFileError(
+            path,
+            f"atlas shape {volume.data.shape} does not match the prepared samples' "
+            f"{tuple(dataset.sample_shape)}; give an atlas in the output grid",
+        )
+    names_path = Path(path).with_name("atlas_labels.csv")
+    names = read_atlas_names(names_path) if names_path.is_file() else {}
+    return atlas_layer_data(volume.data, names, dataset_placement(dataset))

@@ -129,10 +129,12 @@ class DataWidget(Container):
             ]
         )  # fmt: skip
         self.source.changed.connect(self._on_source_changed)
+        self.preset.changed.connect(self._on_preset_changed)
         self.load_button.changed.connect(self.start_loading)
         self.cancel_button.changed.connect(self.cancel)
         self._viewer.dims.events.current_step.connect(self._show_current_subject)
         self._on_source_changed()
+        self._on_preset_changed()
 
     # ---- form -> inputs -------------------------------------------------
     def _on_source_changed(self, *_args) -> None:
@@ -149,6 +151,14 @@ class DataWidget(Container):
         ):  # fmt: skip
             widget.visible = preparing and self.source.value == FOLDER
 
+    def _on_preset_changed(self, *_args) -> None:
+        """Show the chosen preset's own block factor and clipping, so the form says what runs."""
+        from brainvae.data.preprocessing import PRESETS
+
+        preset = PRESETS[self.preset.value]()
+        self.block.value = _first(preset.block)
+        self.clip.value = preset.clip_percentile or 0.0
+
     def build_config(self):
         """The PreprocessConfig the form describes (a config file, if given, wins)."""
         from brainvae.data.preprocessing import PreprocessConfig
@@ -159,15 +169,13 @@ class DataWidget(Container):
         path = _optional_path(self.config_file.value)
         if path is not None:
             return PreprocessConfig.load(path)
-        preset = {
-            "identity": PreprocessConfig.identity,
-            "flair3d": PreprocessConfig.flair_3d,
-            "mouse2d": PreprocessConfig.mouse_2d,
-        }[self.preset.value]()
+        from brainvae.data.preprocessing import PRESETS
+
+        preset = PRESETS[self.preset.value]()
         changes: dict = {"clip_percentile": self.clip.value or None}
         if self.expected_ndim.value is not None:
             changes["expected_ndim"] = self.expected_ndim.value
-        if self.block.value > 1:
+        if self.block.value != _first(preset.block):
             changes["block"] = self.block.value
         if self.slice_axis.value != "none":
             changes["slice_axis"] = self.slice_axis.value
@@ -188,12 +196,23 @@ class DataWidget(Container):
         return folder, _optional_path(self.csv.value), _optional_path(self.atlas.value)
 
     def cache_folder(self, source: Path, csv: Path | None, config) -> Path:
-        """A cache folder whose name is a key of the inputs, so the same request is reused."""
+        """A cache folder named by a key of everything the result depends on.
+
+        The key covers the source files' names, sizes and modification times, the
+        CSV's, the config and the skip/unmatched options, so an edited folder is
+        prepared again while an unchanged request is reused.
+        """
+        from brainvae.data.metadata import find_image_files
+
+        files = [csv] if csv is not None else []
+        files += find_image_files(source)
         key = json.dumps(
             {
                 "source": str(source.resolve()),
-                "csv": str(csv) if csv else None,
+                "files": [_file_identity(path) for path in files],
                 "config": config.to_dict(),
+                "skip_bad": self.skip_bad.value,
+                "allow_unmatched": self.allow_unmatched.value,
             },
             sort_keys=True,
         )
@@ -216,10 +235,10 @@ class DataWidget(Container):
                 return
             source, csv, atlas = self.inputs()
             config = self.build_config()
+            out = self.cache_folder(source, csv, config)
         except Exception as err:  # noqa: BLE001 - any form error goes to the user
             self._fail(err)
             return
-        out = self.cache_folder(source, csv, config)
         self._atlas_path = atlas
         self._layer_name = _population_name(self.source.value, source)
         self.status.value = f"Preparing {source.name}..."
@@ -280,35 +299,45 @@ class DataWidget(Container):
 
     # ---- results ---------------------------------------------------------
     def _show_dataset(self, folder: Path, atlas: Path | None, name: str) -> None:
-        """Add (or replace) the population stack, the atlas and template layers."""
+        """Add (or replace) the population stack, then the atlas if one fits its grid."""
         from brainvae.data.dataset import PreparedDataset
-        from brainvae.napari.population_layers import dataset_layer_data
+        from brainvae.napari.population_layers import atlas_file_layer_data, dataset_layer_data
 
         try:
             dataset = PreparedDataset.open(folder)
-            layer_data = dataset_layer_data(dataset, atlas=atlas, name=name)
+            layers = [dataset_layer_data(dataset, name=name)]
         except Exception as err:  # noqa: BLE001
             self._fail(err)
             return
+        atlas_problem = None
+        if atlas is not None:
+            try:
+                layers.append(atlas_file_layer_data(atlas, dataset))
+            except Exception as err:  # noqa: BLE001 - the population is still worth showing
+                atlas_problem = str(err)
         self._dataset = dataset
-        for data, kwargs, kind in layer_data:
-            name = kwargs["name"]
-            if name in self._viewer.layers:
-                self._viewer.layers.remove(name)
+        for data, kwargs, kind in layers:
+            if kwargs["name"] in self._viewer.layers:
+                self._viewer.layers.remove(kwargs["name"])
             layer = getattr(self._viewer, f"add_{kind}")(data, **kwargs)
-            if kind == "image" and layer.ndim == len(dataset.sample_shape) + 1:
+            if kind == "image":
                 self._stack_layer = layer
-            if kind == "labels":
+            else:
                 layer.contour = 1  # outlines keep the anatomy underneath readable
         self._viewer.layers.selection.active = self._stack_layer
         self._viewer.reset_view()
         self._viewer.dims.set_current_step(0, 0)
-        skipped = len(dataset.report.get("skipped", [])) if isinstance(dataset.report, dict) else 0
+        if atlas_problem is not None:
+            from napari.utils.notifications import show_warning
+
+            show_warning(f"brainvae: atlas not shown: {atlas_problem}")
         self.progress.max = max(len(dataset), 1)
         self.progress.value = self.progress.max
-        self.status.value = (
-            f"{len(dataset)} samples, {' x '.join(map(str, dataset.sample_shape))}"
-            + (f"; {skipped} file(s) skipped (see report.json)" if skipped else "")
+        notes = _report_notes(dataset.report)
+        if atlas_problem is not None:
+            notes.append("atlas not shown (grid differs)")
+        self.status.value = "; ".join(
+            [f"{len(dataset)} samples, {' x '.join(map(str, dataset.sample_shape))}", *notes]
         )
         self._show_current_subject()
 
@@ -324,6 +353,25 @@ class DataWidget(Container):
             self.subject_info.show_row(table.iloc[index].to_dict())
 
 
+def _report_notes(report: dict) -> list[str]:
+    """Short warnings from a dataset's report.json that the user should not miss."""
+    if not isinstance(report, dict):
+        return []
+    notes = []
+    if report.get("skipped"):
+        notes.append(f"{len(report['skipped'])} file(s) skipped (see report.json)")
+    if report.get("affine_differs"):
+        notes.append(f"{len(report['affine_differs'])} file(s) with a different voxel grid")
+    if report.get("nonfinite_replaced"):
+        notes.append(f"NaN/Inf set to 0 in {len(report['nonfinite_replaced'])} file(s)")
+    return notes
+
+
+def _first(block) -> int:
+    """A block factor as one integer (the first axis's when it differs per axis)."""
+    return int(block if isinstance(block, int) else block[0])
+
+
 def _population_name(source: str, folder: Path) -> str:
     """Layer name: the sample's dimensionality, or the folder the scans came from."""
     if source == SAMPLE_2D:
@@ -331,6 +379,12 @@ def _population_name(source: str, folder: Path) -> str:
     if source == SAMPLE_3D:
         return "population (sample 3D)"
     return f"population ({folder.name})"
+
+
+def _file_identity(path: Path) -> list:
+    """(path, size, modification time) of a file: changes when the file does."""
+    stat = Path(path).stat()
+    return [str(path), stat.st_size, stat.st_mtime_ns]
 
 
 def _optional_path(value) -> Path | None:
