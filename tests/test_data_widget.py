@@ -130,7 +130,7 @@ def test_form_builds_the_config(make_napari_viewer, cache_home):
 def test_sample_data_menu_opens_population(make_napari_viewer):
     viewer = make_napari_viewer()
     viewer.open_sample("napari-brainvae", "population_2d")
-    layer = viewer.layers["population 2D"]
+    layer = viewer.layers["population (sample 2D)"]
     assert layer.data.ndim == 3 and layer.data.shape[0] >= 200
     table = layer.metadata["brainvae"]["table"]
     assert len(table) == layer.data.shape[0]

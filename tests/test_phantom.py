@@ -308,3 +308,28 @@ def test_shipped_sample_data_loads(sample_data_dir):
         diagnoses = [r["diagnosis"] for r in rows]
         assert all(diagnoses.count(d) >= 0.15 * len(rows) for d in ("healthy", "ms", "leuko"))
     assert (sample_data_dir / "PROVENANCE.md").is_file()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_missing_band_always_cuts_through_the_brain(seed):
+    from brainvae.data.phantom.render import apply_artefacts
+
+    grid = get_grid(2)
+    clean = render(reference_factors(), grid).image
+    cut = apply_artefacts(clean, ("missing",), seed)
+    lost = (clean > 0.3) & (cut == 0)
+    assert lost.sum() >= 0.02 * (clean > 0.3).sum()
+
+
+def test_nuisance_and_artefacts_change_the_image():
+    grid = get_grid(2)
+    base = reference_factors()
+    clean = render(base, grid).image
+    for change in (
+        {"intensity_scale": 1.04},
+        {"rotation_deg": (0.0, 2.0, 0.0)},
+        {"artefacts": ("grid",)},
+        {"artefacts": ("leakage",)},
+    ):
+        changed = render(replace(base, **change), grid).image
+        assert np.abs(changed - clean).mean() > 1e-3, change

@@ -11,7 +11,7 @@ def _population(dims: int, with_scans: bool):
     population = read_population_folder(
         sample_population_dir(dims), max_scans=None if with_scans else 1
     )
-    layers = folder_layer_data(population, name=f"population {dims}D")
+    layers = folder_layer_data(population, name=f"population (sample {dims}D)")
     if not with_scans:
         layers = layers[1:]
         for _data, kwargs, _kind in layers:

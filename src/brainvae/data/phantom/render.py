@@ -156,7 +156,11 @@ def apply_artefacts(image: np.ndarray, artefacts: tuple[str, ...], seed: int) ->
     if "missing" in artefacts:
         axis = int(rng.integers(image.ndim))
         width = max(1, int(shape[axis] * rng.uniform(0.05, 0.12)))
-        start = int(rng.integers(0, shape[axis] - width))
+        inside = np.flatnonzero(
+            (image > 0.3).any(axis=tuple(a for a in range(image.ndim) if a != axis))
+        )
+        low, high = (int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, int(shape[axis]))
+        start = int(rng.integers(low, max(low + 1, high - width)))  # the band crosses the brain
         band = [slice(None)] * image.ndim
         band[axis] = slice(start, start + width)
         image[tuple(band)] = 0.0
