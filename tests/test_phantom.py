@@ -310,7 +310,7 @@ def test_shipped_sample_data_loads(sample_data_dir):
     assert (sample_data_dir / "PROVENANCE.md").is_file()
 
 
-@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("seed", range(16))
 def test_missing_band_always_cuts_through_the_brain(seed):
     from brainvae.data.phantom.render import apply_artefacts
 

@@ -1,0 +1,363 @@
+"""Full training state on disk, written atomically and read back without unpickling anything.
+
+A checkpoint is a folder run_dir/checkpoints/epoch-EEEE[-batch-BBBB]/ holding model and
+optimiser tensors (safetensors), the optimiser's non-tensor structure (JSON), the RNG states
+and the loop position (state.json). It is built in a temporary sibling folder and renamed
+into place, so a crash mid-write leaves the previous checkpoints as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from brainvae.errors import DataFileError
+from brainvae.models.errors import ModelError
+
+CHECKPOINTS_DIR = "checkpoints"
+FORMAT_NAME = "brainvae-checkpoint"
+FORMAT_VERSION = 1
+KEEP = 2
+"""Complete checkpoints kept; older ones are removed only after a newer one is in place."""
+
+MODEL_FILE = "model.safetensors"
+OPTIMIZER_FILE = "optimizer.safetensors"
+OPTIMIZER_STRUCTURE_FILE = "optimizer.json"
+RNG_FILE = "rng.safetensors"
+STATE_FILE = "state.json"
+FILES = (MODEL_FILE, OPTIMIZER_FILE, OPTIMIZER_STRUCTURE_FILE, RNG_FILE, STATE_FILE)
+NAME_PATTERN = re.compile(r"^epoch-(\d+)(?:-batch-(\d+))?$")
+NEVER_UNPICKLED = "brainvae never loads pickles or torch.save files, which can run code when read"
+
+
+@dataclass
+class TrainingState:
+    """Where the loop stands: completed epochs, batches done in the current one, and so on.
+
+    epoch_order is the current epoch's data order (only while mid-epoch); epoch_sums are
+    that epoch's running loss sums, so its mean comes out exactly as without the stop.
+    """
+
+    epoch: int
+    batch: int
+    step: int
+    history: list[dict[str, Any]]
+    train_config: dict[str, Any]
+    model_config: dict[str, Any]
+    epoch_sums: dict[str, float] = field(default_factory=dict)
+    epoch_order: torch.Tensor | None = None
+
+
+@dataclass
+class RandomState:
+    """Every random stream the loop draws from, in storable form."""
+
+    torch_cpu: torch.Tensor
+    data_order: torch.Tensor
+    python: list[Any]
+    numpy: dict[str, Any]
+    cuda: dict[int, torch.Tensor] = field(default_factory=dict)
+
+
+def capture_random_state(data_generator: torch.Generator) -> RandomState:
+    """Snapshot torch (CPU and CUDA), numpy, python and the data-order generator."""
+    version, internal, gauss = random.getstate()
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state = {
+        **numpy_state,
+        "state": {k: np.asarray(v).tolist() for k, v in numpy_state["state"].items()},
+    }
+    cuda = {}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        cuda = {i: torch.cuda.get_rng_state(i) for i in range(torch.cuda.device_count())}
+    return RandomState(
+        torch_cpu=torch.get_rng_state(),
+        data_order=data_generator.get_state(),
+        python=[version, list(internal), gauss],
+        numpy=numpy_state,
+        cuda=cuda,
+    )
+
+
+def restore_random_state(state: RandomState, data_generator: torch.Generator) -> None:
+    """Put every random stream back where the snapshot left it."""
+    torch.set_rng_state(state.torch_cpu)
+    data_generator.set_state(state.data_order)
+    version, internal, gauss = state.python
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = dict(state.numpy)
+    numpy_state["state"] = {
+        k: np.asarray(v, dtype=np.uint32) if k == "key" else v
+        for k, v in numpy_state["state"].items()
+    }
+    np.random.set_state(numpy_state)
+    for index, value in state.cuda.items():
+        if torch.cuda.is_available() and index < torch.cuda.device_count():
+            torch.cuda.set_rng_state(value, index)
+
+
+def checkpoint_name(epoch: int, batch: int) -> str:
+    """epoch-0003 at an epoch boundary, epoch-0003-batch-0007 when stopped inside epoch 4."""
+    return f"epoch-{epoch:04d}" + (f"-batch-{batch:04d}" if batch else "")
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Complete checkpoint folders, oldest first (temporary folders are not listed)."""
+    folder = Path(run_dir) / CHECKPOINTS_DIR
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = NAME_PATTERN.match(path.name)
+        if match and path.is_dir():
+            found.append(((int(match.group(1)), int(match.group(2) or 0)), path))
+    return [path for _, path in sorted(found)]
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint, or None."""
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def save_checkpoint(
+    run_dir: str | Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: TrainingState,
+    randomness: RandomState,
+) -> Path:
+    """Write a checkpoint atomically, then drop all but the newest KEEP; returns its folder."""
+    from safetensors.torch import save_file
+
+    parent = Path(run_dir) / CHECKPOINTS_DIR
+    parent.mkdir(parents=True, exist_ok=True)
+    final = parent / checkpoint_name(state.epoch, state.batch)
+    temporary = Path(tempfile.mkdtemp(prefix=".tmp-", dir=parent))
+    metadata = {"format": FORMAT_NAME}
+    try:
+        model_tensors = {k: _storable(v) for k, v in model.state_dict().items()}
+        save_file(model_tensors, str(temporary / MODEL_FILE), metadata=metadata)
+        optimizer_tensors: dict[str, torch.Tensor] = {}
+        structure = _encode(optimizer.state_dict(), "optimizer", optimizer_tensors)
+        save_file(optimizer_tensors, str(temporary / OPTIMIZER_FILE), metadata=metadata)
+        _write_json(temporary / OPTIMIZER_STRUCTURE_FILE, structure)
+        rng_tensors = {"torch_cpu": randomness.torch_cpu, "data_order": randomness.data_order}
+        rng_tensors |= {f"cuda_{i}": t for i, t in randomness.cuda.items()}
+        if state.epoch_order is not None:
+            rng_tensors["epoch_order"] = state.epoch_order.to(torch.int64)
+        save_file({k: _storable(v) for k, v in rng_tensors.items()}, str(temporary / RNG_FILE))
+        _write_json(
+            temporary / STATE_FILE,
+            {
+                "format": FORMAT_NAME,
+                "format_version": FORMAT_VERSION,
+                "epoch": state.epoch,
+                "batch": state.batch,
+                "step": state.step,
+                "history": state.history,
+                "epoch_sums": state.epoch_sums,
+                "train_config": state.train_config,
+                "model_config": state.model_config,
+                "python_random": randomness.python,
+                "numpy_random": randomness.numpy,
+            },
+        )
+        _fsync_folder(temporary)
+        if final.exists():
+            aside = parent / f".old-{uuid.uuid4().hex[:8]}"
+            os.replace(final, aside)
+            os.replace(temporary, final)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.replace(temporary, final)
+    except BaseException as error:
+        shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(error, OSError | ValueError | TypeError):
+            raise DataFileError(final, f"checkpoint could not be written: {error}") from error
+        raise
+    for old in list_checkpoints(run_dir)[:-KEEP]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint read and checked, not yet applied to a model."""
+
+    folder: Path
+    state: TrainingState
+    randomness: RandomState
+    model_tensors: dict[str, torch.Tensor]
+    optimizer_state: dict[str, Any]
+
+
+def read_checkpoint(folder: str | Path) -> LoadedCheckpoint:
+    """Read every file of a checkpoint, refusing pickles and corrupt or truncated files."""
+    folder = Path(folder)
+    for name in FILES:
+        if not (folder / name).is_file():
+            raise DataFileError(folder / name, "is missing: this checkpoint is incomplete")
+    model_tensors = _read_tensors(folder / MODEL_FILE)
+    optimizer_tensors = _read_tensors(folder / OPTIMIZER_FILE)
+    rng_tensors = _read_tensors(folder / RNG_FILE)
+    structure = _read_json(folder / OPTIMIZER_STRUCTURE_FILE)
+    data = _read_json(folder / STATE_FILE)
+    state_path = folder / STATE_FILE
+    if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
+        raise DataFileError(state_path, f"is not a {FORMAT_NAME} state file")
+    version = data.get("format_version")
+    if not isinstance(version, int) or not 1 <= version <= FORMAT_VERSION:
+        raise DataFileError(
+            state_path,
+            f"checkpoint format version {version!r} is not one this brainvae reads "
+            f"(1..{FORMAT_VERSION}): upgrade napari-brainvae to resume it",
+        )
+    try:
+        optimizer_state = _decode(structure, optimizer_tensors)
+        state = TrainingState(
+            epoch=_count(data, "epoch"),
+            batch=_count(data, "batch"),
+            step=_count(data, "step"),
+            history=list(data["history"]),
+            train_config=dict(data["train_config"]),
+            model_config=dict(data["model_config"]),
+            epoch_sums={k: float(v) for k, v in dict(data["epoch_sums"]).items()},
+            epoch_order=rng_tensors.get("epoch_order"),
+        )
+        randomness = RandomState(
+            torch_cpu=rng_tensors["torch_cpu"],
+            data_order=rng_tensors["data_order"],
+            python=list(data["python_random"]),
+            numpy=dict(data["numpy_random"]),
+            cuda={
+                int(k.split("_", 1)[1]): v for k, v in rng_tensors.items() if k.startswith("cuda_")
+            },
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise DataFileError(folder, f"checkpoint contents are malformed: {error!r}") from error
+    if state.batch and state.epoch_order is None:
+        raise DataFileError(folder, "mid-epoch checkpoint lacks the epoch's data order")
+    return LoadedCheckpoint(folder, state, randomness, model_tensors, optimizer_state)
+
+
+def apply_checkpoint(
+    loaded: LoadedCheckpoint, model: Any, optimizer: torch.optim.Optimizer
+) -> None:
+    """Copy weights (checked by the model) and optimiser state into place."""
+    model.load_tensors(loaded.model_tensors, loaded.folder / MODEL_FILE)
+    try:
+        optimizer.load_state_dict(loaded.optimizer_state)
+    except (KeyError, ValueError, TypeError, IndexError) as error:
+        raise DataFileError(
+            loaded.folder / OPTIMIZER_STRUCTURE_FILE,
+            f"optimiser state does not fit this model's optimiser: {error}",
+        ) from error
+
+
+# -- tensors and JSON ----------------------------------------------------------------------
+def _storable(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().to("cpu").contiguous().clone()
+
+
+def _encode(value: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """JSON form of a nested state: tensors go to the tensors dict, replaced by their key."""
+    if isinstance(value, torch.Tensor):
+        key = f"t{len(tensors)}:{path}"
+        tensors[key] = _storable(value)
+        return {"__tensor__": key}
+    if isinstance(value, dict):
+        return {"__dict__": [[k, _encode(v, f"{path}.{k}", tensors)] for k, v in value.items()]}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_encode(v, f"{path}.{i}", tensors) for i, v in enumerate(value)]}
+    if isinstance(value, list):
+        return [_encode(v, f"{path}.{i}", tensors) for i, v in enumerate(value)]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise ModelError(f"optimiser state holds a {type(value).__name__} at {path}; cannot store it")
+
+
+def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """Inverse of _encode; only plain JSON values and stored tensors come back."""
+    if isinstance(value, list):
+        return [_decode(v, tensors) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {"__tensor__"}:
+            key = value["__tensor__"]
+            if key not in tensors:
+                raise ValueError(f"optimiser tensor {key!r} is missing from {OPTIMIZER_FILE}")
+            return tensors[key]
+        if set(value) == {"__tuple__"}:
+            return tuple(_decode(v, tensors) for v in value["__tuple__"])
+        if set(value) == {"__dict__"}:
+            return {_key(k): _decode(v, tensors) for k, v in value["__dict__"]}
+        raise ValueError(f"unexpected object with keys {sorted(value)}")
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise ValueError(f"unexpected value {value!r}")
+
+
+def _key(key: Any) -> Any:
+    if key is None or isinstance(key, bool | int | float | str):
+        return key
+    raise ValueError(f"unexpected dictionary key {key!r}")
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if _looks_pickled(path):
+        raise DataFileError(path, f"holds a pickle or torch.save archive; {NEVER_UNPICKLED}")
+    try:
+        return load_file(str(path))
+    except Exception as error:  # safetensors raises its own types; all mean "unusable"
+        raise DataFileError(
+            path, f"is not a valid safetensors file (truncated or corrupt?): {error}"
+        ) from error
+
+
+def _read_json(path: Path) -> Any:
+    if _looks_pickled(path):
+        raise DataFileError(path, f"holds a pickle or torch.save archive; {NEVER_UNPICKLED}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataFileError(path, f"is not valid JSON (truncated or corrupt?): {error}") from error
+
+
+def _write_json(path: Path, data: Any) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, allow_nan=False)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_folder(folder: Path) -> None:
+    for path in folder.iterdir():
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def _count(data: dict[str, Any], name: str) -> int:
+    value = data[name]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a count >= 0, got {value!r}")
+    return value
+
+
+def _looks_pickled(path: Path) -> bool:
+    """Pickle protocol >= 2 starts with 0x80; torch.save writes a zip archive ("PK")."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return head[:1] == b"\x80" or head == b"PK\x03\x04"

@@ -1,0 +1,120 @@
+"""TrainConfig: how one training run goes (epochs, batch, optimiser, device), and its JSON form."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from brainvae.models.errors import ModelError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+RESUME_FIXED = ("seed", "batch_size", "drop_last")
+"""Fields a resumed run must share with the run it continues (they fix the data order).
+epochs, lr, max_grad_norm, device and precision may change on resume (e.g. a lower lr after
+a NaN stop); the same values give the same run as if never stopped."""
+
+
+@dataclass
+class TrainConfig:
+    """One training run.
+
+    epochs: passes over the training split; batch_size: images per Adam step; lr: Adam rate.
+    seed: seeds weights-independent randomness (data order, reparameterisation noise).
+    device: "auto" (CUDA, then MPS, then CPU), "cpu", "mps" or "cuda[:N]".
+    precision: "fp32", "bf16" (autocast) or "auto" (bf16 on a CUDA GPU that supports it,
+        else fp32). checkpoint_every: epochs between checkpoints (one is also written at stop).
+    num_workers: threads reading the next batches ahead (0 = read in the loop; order unchanged).
+    drop_last: skip a final short batch. max_grad_norm: clip gradients to this norm (None = off).
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 2e-4
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    checkpoint_every: int = 1
+    num_workers: int = 0
+    drop_last: bool = False
+    max_grad_norm: float | None = None
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    def _validate(self) -> None:
+        for name in ("epochs", "batch_size", "seed", "checkpoint_every", "num_workers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ModelError(f"{name} must be an integer, got {value!r}")
+        if self.epochs < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ModelError(
+                "epochs, batch_size and checkpoint_every must be >= 1, got "
+                f"{self.epochs}, {self.batch_size}, {self.checkpoint_every}"
+            )
+        if self.seed < 0 or self.num_workers < 0:
+            raise ModelError(
+                f"seed and num_workers must be >= 0, got {self.seed}, {self.num_workers}"
+            )
+        if not _is_number(self.lr) or not (math.isfinite(self.lr) and self.lr > 0):
+            raise ModelError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if self.max_grad_norm is not None and not (
+            _is_number(self.max_grad_norm)
+            and math.isfinite(self.max_grad_norm)
+            and self.max_grad_norm > 0
+        ):
+            raise ModelError(f"max_grad_norm must be > 0 or None, got {self.max_grad_norm!r}")
+        if not isinstance(self.drop_last, bool):
+            raise ModelError(f"drop_last must be true or false, got {self.drop_last!r}")
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device):
+            raise ModelError(f"device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ModelError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """Indented JSON text."""
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Validate a dict (e.g. from JSON): unknown fields and wrong types are refused."""
+        if not isinstance(data, dict):
+            raise ModelError("training config must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelError(f"unknown training config field(s): {', '.join(unknown)}")
+        try:
+            return cls(**data)
+        except TypeError as error:
+            raise ModelError(f"training config has a field of the wrong type: {error}") from error
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainConfig:
+        """Parse and validate JSON text."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ModelError(f"training config is not valid JSON: {error}") from error
+        return cls.from_dict(data)
+
+    def resume_conflicts(self, previous: TrainConfig) -> list[str]:
+        """The run-defining fields that differ from the run being resumed (empty when none)."""
+        return [
+            f"{name}: {getattr(previous, name)!r} -> {getattr(self, name)!r}"
+            for name in RESUME_FIXED
+            if getattr(previous, name) != getattr(self, name)
+        ]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

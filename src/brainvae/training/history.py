@@ -1,0 +1,113 @@
+"""Per-epoch history (history.csv), active units and the Bernoulli entropy floor of the data."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brainvae.training.progress import EpochReport
+
+HISTORY_FILE = "history.csv"
+ACTIVE_THRESHOLD = 0.01
+"""A latent is active when its posterior mean varies across subjects by more than this."""
+
+BASE_COLUMNS = (
+    "epoch",
+    "step",
+    "train_loss",
+    "train_reconstruction",
+    "train_kl",
+    "val_loss",
+    "val_reconstruction",
+    "val_kl",
+    "reconstruction_net",
+    "active_units",
+    "images_per_s",
+    "elapsed_s",
+)
+
+
+def latent_variance_across_subjects(mu: np.ndarray, subjects: Sequence[str]) -> np.ndarray:
+    """Variance over subjects of each latent's per-subject mean of mu (N, L) -> (L,).
+
+    Averaging a subject's scans first keeps repeated scans of one subject from counting as
+    population variation; 0 for every latent when there is a single subject.
+    """
+    mu = np.asarray(mu, dtype=np.float64)
+    labels, inverse = np.unique(np.asarray(subjects, dtype=str), return_inverse=True)
+    sums = np.zeros((len(labels), mu.shape[1]))
+    np.add.at(sums, inverse, mu)
+    per_subject = sums / np.bincount(inverse, minlength=len(labels))[:, None]
+    return per_subject.var(axis=0)
+
+
+def active_units(
+    mu: np.ndarray, subjects: Sequence[str], threshold: float = ACTIVE_THRESHOLD
+) -> int:
+    """How many latents carry information about subjects: variance of their means > threshold."""
+    return int((latent_variance_across_subjects(mu, subjects) > threshold).sum())
+
+
+def bernoulli_entropy(values: np.ndarray) -> np.ndarray:
+    """Binary entropy (nats) of grey values in [0, 1]: the least BCE a perfect model can reach."""
+    p = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = -(p * np.log(p) + (1 - p) * np.log1p(-p))
+    return np.nan_to_num(h, nan=0.0)
+
+
+def bernoulli_entropy_floor(images: np.ndarray, indices: np.ndarray, chunk: int = 64) -> float:
+    """Mean over the chosen images of the summed voxel entropies (nats per image)."""
+    if len(indices) == 0:
+        return 0.0
+    total = 0.0
+    for start in range(0, len(indices), chunk):
+        block = np.asarray(images[np.sort(indices[start : start + chunk])])
+        total += float(bernoulli_entropy(block).reshape(len(block), -1).sum())
+    return total / len(indices)
+
+
+def history_row(report: EpochReport, step: int) -> dict[str, Any]:
+    """One history.csv row: the report's numbers, with kl_1..kl_L for the KL per latent."""
+    row: dict[str, Any] = {
+        "epoch": report.epoch,
+        "step": step,
+        "train_loss": report.train_loss,
+        "train_reconstruction": report.train_reconstruction,
+        "train_kl": report.train_kl,
+        "val_loss": report.val_loss,
+        "val_reconstruction": report.val_reconstruction,
+        "val_kl": report.val_kl,
+        "reconstruction_net": report.reconstruction_net,
+        "active_units": report.active_units,
+        "images_per_s": report.images_per_s,
+        "elapsed_s": report.elapsed_s,
+    }
+    for i, value in enumerate(report.kl_per_latent, start=1):
+        row[f"kl_{i}"] = value
+    return row
+
+
+def write_history(rows: list[dict[str, Any]], run_dir: str | Path) -> Path:
+    """Write history.csv (one row per epoch) atomically: temporary file, then rename."""
+    import pandas as pd
+
+    path = Path(run_dir) / HISTORY_FILE
+    columns = list(BASE_COLUMNS) + sorted(
+        {k for row in rows for k in row if k.startswith("kl_")}, key=lambda k: int(k[3:])
+    )
+    table = pd.DataFrame(rows, columns=columns)
+    temporary = path.with_name(f".{path.name}.tmp")
+    table.to_csv(temporary, index=False, float_format="%.10g")
+    os.replace(temporary, path)
+    return path
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """JSON cannot hold NaN: keep finite numbers, None otherwise."""
+    return value if value is not None and math.isfinite(value) else None

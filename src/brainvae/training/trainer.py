@@ -1,0 +1,563 @@
+"""The training loop: a generator yielding progress reports, checkpointing, resuming exactly.
+
+One loop serves a GUI worker and a CLI progress bar alike:
+
+    for report in train(model, dataset, TrainConfig(epochs=20), "runs/a"):
+        print(report)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from brainvae.models.errors import ModelError
+from brainvae.training.checkpoint import (
+    CHECKPOINTS_DIR,
+    LoadedCheckpoint,
+    TrainingState,
+    apply_checkpoint,
+    capture_random_state,
+    latest_checkpoint,
+    read_checkpoint,
+    restore_random_state,
+    save_checkpoint,
+)
+from brainvae.training.config import TrainConfig
+from brainvae.training.device import autocast_dtype, describe_device, resolve_device
+from brainvae.training.history import (
+    active_units,
+    bernoulli_entropy_floor,
+    finite_or_none,
+    history_row,
+    write_history,
+)
+from brainvae.training.progress import BatchReport, EpochReport, Finished, TrainResult
+
+if TYPE_CHECKING:
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.models.base import LatentModel
+
+RUN_FILE = "run.json"
+RUN_FORMAT = "brainvae-run"
+MODEL_FILES = ("weights.safetensors", "config.json")
+Report = BatchReport | EpochReport | Finished
+
+
+def train(
+    model: LatentModel,
+    dataset: PreparedDataset,
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    cancel: threading.Event | None = None,
+) -> Generator[Report, None, TrainResult]:
+    """Train model on the dataset's train split, evaluating on its val split every epoch.
+
+    Yields a BatchReport per step, an EpochReport per epoch and a Finished at the end; returns
+    a TrainResult. Setting cancel stops before the next batch with a checkpoint written.
+    The seed fixes data order and sampling noise; build the model after torch.manual_seed
+    for reproducible initial weights too. Being a generator, nothing (checks included) runs
+    before the first next().
+    """
+    run_dir = Path(run_dir)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ModelError(
+            f"a {model.family!r} model has no trainable parameters: fit it directly "
+            "(e.g. PCAModel.fit) instead of training it"
+        )
+    train_rows, eval_rows, has_val = _split_rows(dataset)
+    _check_data(model, dataset, np.concatenate([train_rows, eval_rows]))
+    loaded = _prepare_run_dir(run_dir, model, dataset, config, resume, overwrite)
+
+    device = resolve_device(config.device)
+    model.to(device)
+    amp_dtype = autocast_dtype(config.precision, device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    data_generator = torch.Generator().manual_seed(config.seed)
+    if loaded is None:
+        torch.manual_seed(config.seed)
+        state = TrainingState(0, 0, 0, [], config.to_dict(), _model_identity(model))
+    else:
+        apply_checkpoint(loaded, model, optimizer)
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr
+        restore_random_state(loaded.randomness, data_generator)
+        state = loaded.state
+        state.train_config = config.to_dict()
+    loop = _Loop(
+        model=model,
+        dataset=dataset,
+        config=config,
+        run_dir=run_dir,
+        optimizer=optimizer,
+        data_generator=data_generator,
+        state=state,
+        cancel=cancel,
+        device=device,
+        amp_dtype=amp_dtype,
+        train_rows=train_rows,
+        eval_rows=eval_rows,
+        has_val=has_val,
+        last_saved=(state.epoch, state.batch) if loaded is not None else None,
+    )
+    return (yield from loop.run())
+
+
+@dataclass
+class _Loop:
+    """The state one train() call works on; run() is the generator behind train()."""
+
+    model: LatentModel
+    dataset: PreparedDataset
+    config: TrainConfig
+    run_dir: Path
+    optimizer: torch.optim.Optimizer
+    data_generator: torch.Generator
+    state: TrainingState
+    cancel: threading.Event | None
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    train_rows: np.ndarray
+    eval_rows: np.ndarray
+    has_val: bool
+    last_saved: tuple[int, int] | None
+    entropy_floor: float | None = None
+    started: float = field(default_factory=time.perf_counter)
+    elapsed_before: float = 0.0
+
+    def __post_init__(self) -> None:
+        history, sums = self.state.history, self.state.epoch_sums
+        self.elapsed_before = sums.get("elapsed_s") or (
+            history[-1]["elapsed_s"] if history else 0.0
+        )
+
+    def elapsed(self) -> float:
+        """Seconds of training in this run, earlier sessions included."""
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def run(self) -> Generator[Report, None, TrainResult]:
+        """Epochs and batches from the saved position to config.epochs, or until cancelled."""
+        config, state = self.config, self.state
+        n_train = len(self.train_rows)
+        n_batches = (
+            n_train // config.batch_size
+            if config.drop_last
+            else math.ceil(n_train / config.batch_size)
+        )
+        if n_batches == 0:
+            raise ModelError(
+                f"drop_last with batch_size {config.batch_size} leaves no batch of the "
+                f"{n_train} training images: lower batch_size or set drop_last=False"
+            )
+        self.entropy_floor = (
+            bernoulli_entropy_floor(self.dataset.images, self.eval_rows)
+            if self.model.config.likelihood == "bernoulli"
+            else None
+        )
+        self.model.train()
+        while state.epoch < config.epochs:
+            epoch = state.epoch + 1
+            order_state = self.data_generator.get_state()
+            if state.batch == 0:
+                order = torch.randperm(n_train, generator=self.data_generator)
+                state.epoch_sums = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0, "images": 0.0}
+            else:
+                order = state.epoch_order
+            sums = state.epoch_sums
+            timed_images, timed_s = 0, 0.0
+            for batch_index, x in _batches(
+                self.dataset.images, self.train_rows, order, state.batch, n_batches, config
+            ):
+                if self.cancel is not None and self.cancel.is_set():
+                    if batch_index == 0:  # nothing done yet: draw this order again on resume
+                        self.data_generator.set_state(order_state)
+                    else:
+                        state.batch, state.epoch_order = batch_index, order
+                    return (yield from self.finish("cancelled"))
+                tick = time.perf_counter()
+                loss = self.step(x, epoch, batch_index + 1)
+                n = len(x)
+                for name, value in zip(("loss", "reconstruction", "kl"), loss, strict=True):
+                    sums[name] += value * n
+                sums["images"] += n
+                timed_images += n
+                timed_s += time.perf_counter() - tick
+                state.batch = batch_index + 1
+                rate = timed_images / timed_s if timed_s > 0 else 0.0
+                remaining = (n_batches - state.batch) + (config.epochs - epoch) * n_batches
+                yield BatchReport(
+                    epoch=epoch,
+                    batch=state.batch,
+                    n_batches=n_batches,
+                    loss=loss[0],
+                    reconstruction=loss[1],
+                    kl=loss[2],
+                    images_per_s=rate,
+                    elapsed_s=self.elapsed(),
+                    eta_s=remaining * config.batch_size / rate if rate > 0 else math.inf,
+                )
+            if self.cancel is not None and self.cancel.is_set():  # stop before evaluating
+                state.epoch_order = order
+                return (yield from self.finish("cancelled"))
+            report = self.end_epoch(epoch, timed_images / timed_s if timed_s > 0 else 0.0)
+            yield report
+        return (yield from self.finish("completed"))
+
+    def step(self, x: torch.Tensor, epoch: int, batch: int) -> tuple[float, float, float]:
+        """One Adam step; a non-finite loss stops the run naming epoch and batch."""
+        model, optimizer = self.model, self.optimizer
+        x = x.to(self.device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        try:
+            with self.autocast():
+                loss = model.loss(x, step=self.state.step)
+        except ModelError as error:
+            raise self.stopped(epoch, batch, str(error)) from error
+        values = tuple(float(t.detach()) for t in (loss.total, loss.reconstruction, loss.kl))
+        if not all(math.isfinite(v) for v in values):
+            raise self.stopped(epoch, batch, f"the loss became {values[0]}")
+        loss.total.backward()
+        if self.config.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.max_grad_norm)
+        optimizer.step()
+        self.state.step += 1
+        return values
+
+    def stopped(self, epoch: int, batch: int, problem: str) -> ModelError:
+        """The error that ends a run mid-batch; says which checkpoint is still good."""
+        good = latest_checkpoint(self.run_dir)
+        kept = (
+            f"the last good checkpoint {good} is kept" if good else "no checkpoint was written yet"
+        )
+        return ModelError(
+            f"training stopped at epoch {epoch}, batch {batch}: {problem}; {kept} "
+            "(train again with resume=True to continue from it)"
+        )
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bf16 autocast when the precision asks for it, else nothing."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def end_epoch(self, epoch: int, images_per_s: float) -> EpochReport:
+        """Evaluate, record history, write history.csv and (every N epochs) a checkpoint."""
+        state, sums = self.state, self.state.epoch_sums
+        evaluation = self.evaluate(epoch)
+        count = max(sums["images"], 1.0)
+        net_of = evaluation["reconstruction"] if self.has_val else sums["reconstruction"] / count
+        report = EpochReport(
+            epoch=epoch,
+            train_loss=sums["loss"] / count,
+            train_reconstruction=sums["reconstruction"] / count,
+            train_kl=sums["kl"] / count,
+            val_loss=evaluation["loss"] if self.has_val else None,
+            val_reconstruction=evaluation["reconstruction"] if self.has_val else None,
+            val_kl=evaluation["kl"] if self.has_val else None,
+            reconstruction_net=None if self.entropy_floor is None else net_of - self.entropy_floor,
+            kl_per_latent=evaluation["kl_per_latent"],
+            active_units=evaluation["active_units"],
+            images_per_s=images_per_s,
+            elapsed_s=self.elapsed(),
+        )
+        state.history.append(history_row(report, state.step))
+        state.epoch, state.batch, state.epoch_order, state.epoch_sums = epoch, 0, None, {}
+        write_history(state.history, self.run_dir)
+        if epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs:
+            self.checkpoint()
+        return report
+
+    @torch.no_grad()
+    def evaluate(self, epoch: int) -> dict[str, Any]:
+        """Losses, KL per latent and active units on the evaluation rows (eval mode, fp32)."""
+        model, rows = self.model, self.eval_rows
+        model.eval()
+        totals = np.zeros(3)
+        kl_per_latent = np.zeros(model.latent_dim)
+        means = []
+        try:
+            for start in range(0, len(rows), self.config.batch_size):
+                chunk = rows[start : start + self.config.batch_size]
+                x = _read(self.dataset.images, chunk).to(self.device)
+                loss = model.loss(x, step=self.state.step)  # fp32: bf16 rounds small KLs to 0
+                mu, _ = model.encode(x)
+                n = len(chunk)
+                totals += n * np.array(
+                    [float(loss.total), float(loss.reconstruction), float(loss.kl)]
+                )
+                kl_per_latent += n * loss.kl_per_latent.float().cpu().numpy()
+                means.append(mu.float().cpu().numpy())
+        except ModelError as error:
+            raise ModelError(f"evaluation after epoch {epoch} failed: {error}") from error
+        finally:
+            model.train()
+        n = max(len(rows), 1)
+        subjects = self.dataset.metadata["subject_id"].astype(str).to_numpy()[rows]
+        return {
+            "loss": float(totals[0] / n),
+            "reconstruction": float(totals[1] / n),
+            "kl": float(totals[2] / n),
+            "kl_per_latent": [float(v) for v in kl_per_latent / n],
+            "active_units": active_units(np.concatenate(means), subjects),
+        }
+
+    def checkpoint(self) -> Path | None:
+        """Write a checkpoint of the current position unless one was just written there."""
+        position = (self.state.epoch, self.state.batch)
+        if self.last_saved == position:
+            return None
+        if self.state.batch:
+            self.state.epoch_sums["elapsed_s"] = self.elapsed()
+        randomness = capture_random_state(self.data_generator)
+        path = save_checkpoint(self.run_dir, self.model, self.optimizer, self.state, randomness)
+        self.last_saved = position
+        return path
+
+    def finish(self, reason: str) -> Generator[Report, None, TrainResult]:
+        """Checkpoint, history.csv and the model (config.json + weights) in the run folder."""
+        self.checkpoint()
+        write_history(self.state.history, self.run_dir)
+        if self.model.config.preprocessing is None:
+            self.model.config.preprocessing = self.dataset.config.to_dict()
+        _save_model(self.model, self.run_dir, self.summary(reason))
+        yield Finished(reason, self.run_dir)
+        return TrainResult(
+            reason=reason,
+            run_dir=self.run_dir,
+            epochs_completed=self.state.epoch,
+            step=self.state.step,
+            history=list(self.state.history),
+        )
+
+    def summary(self, reason: str) -> dict[str, Any]:
+        """The training summary stored in the saved model's config.json."""
+        last = self.state.history[-1] if self.state.history else {}
+        return {
+            "reason": reason,
+            "epochs_completed": self.state.epoch,
+            "steps": self.state.step,
+            "config": self.config.to_dict(),
+            "device": describe_device(self.device),
+            "precision": "bf16" if self.amp_dtype is not None else "fp32",
+            "dataset": str(self.dataset.path),
+            "evaluated_on": "val" if self.has_val else "train",
+            "entropy_floor": self.entropy_floor,
+            "final_val_loss": finite_or_none(last.get("val_loss")),
+            "final_reconstruction_net": finite_or_none(last.get("reconstruction_net")),
+            "active_units": last.get("active_units"),
+        }
+
+
+# -- data ----------------------------------------------------------------------------------
+def _split_rows(dataset: PreparedDataset) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Training rows, evaluation rows (val, or train when there is no val split), has_val."""
+    train_rows = dataset.indices("train")
+    val_rows = dataset.indices("val")
+    if len(train_rows) == 0:
+        raise ModelError(f"{dataset.path}: the dataset has no training split to train on")
+    has_val = len(val_rows) > 0
+    return train_rows, val_rows if has_val else train_rows, has_val
+
+
+def _check_data(model: LatentModel, dataset: PreparedDataset, rows: np.ndarray) -> None:
+    """Refuse, before anything is written, data that do not fit the model or hold NaN/Inf."""
+    config = model.config
+    shape = tuple(dataset.images.shape[1:])
+    expected = (config.channels, *config.input_shape)
+    if shape != expected and not (config.channels == 1 and shape == tuple(config.input_shape)):
+        raise ModelError(
+            f"{dataset.path}: images of shape {shape} do not fit this model, which expects "
+            f"{expected}" + (f" or {tuple(config.input_shape)}" if config.channels == 1 else "")
+        )
+    bernoulli = config.likelihood == "bernoulli"
+    rows = np.unique(rows)
+    for start in range(0, len(rows), 256):
+        chunk = rows[start : start + 256]
+        block = np.asarray(dataset.images[chunk]).reshape(len(chunk), -1)
+        bad = ~np.isfinite(block).all(axis=1)
+        if bad.any():
+            raise ModelError(
+                f"{dataset.path}: sample {_name(dataset, chunk[np.argmax(bad)])} contains NaN or "
+                "Inf values; prepare the dataset again with nonfinite='zero'"
+            )
+        if bernoulli and (block.min() < 0 or block.max() > 1):
+            row = chunk[np.argmax((block < 0).any(axis=1) | (block > 1).any(axis=1))]
+            raise ModelError(
+                f"{dataset.path}: sample {_name(dataset, row)} has values outside [0, 1], which "
+                "the Bernoulli likelihood cannot score: rescale the data or use "
+                "likelihood='gaussian'"
+            )
+
+
+def _name(dataset: PreparedDataset, row: int) -> str:
+    return f"{int(row)} (subject {dataset.metadata['subject_id'].iloc[int(row)]})"
+
+
+def _read(images: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(images[rows], dtype=np.float32))
+
+
+def _batches(
+    images: np.ndarray,
+    train_rows: np.ndarray,
+    order: torch.Tensor,
+    first: int,
+    n_batches: int,
+    config: TrainConfig,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """(batch index, images) from batch first on, in the epoch's order; threads read ahead."""
+    size = config.batch_size
+    rows = [train_rows[order[b * size : (b + 1) * size].numpy()] for b in range(n_batches)]
+    if config.num_workers == 0:
+        for b in range(first, n_batches):
+            yield b, _read(images, rows[b])
+        return
+    with ThreadPoolExecutor(config.num_workers, thread_name_prefix="brainvae-read") as pool:
+        pending: dict[int, Future] = {}
+        for b in range(first, n_batches):
+            for ahead in range(b, min(b + config.num_workers + 1, n_batches)):
+                if ahead not in pending:
+                    pending[ahead] = pool.submit(_read, images, rows[ahead])
+            yield b, pending.pop(b).result()
+        for future in pending.values():
+            future.cancel()
+
+
+# -- run folder ----------------------------------------------------------------------------
+def _model_identity(model: LatentModel) -> dict[str, Any]:
+    """The model config without the parts training fills in (summary, preprocessing)."""
+    data = model.config.to_dict()
+    data.pop("training", None)
+    data.pop("preprocessing", None)
+    return data
+
+
+def _dataset_identity(dataset: PreparedDataset) -> dict[str, Any]:
+    return {
+        "path": str(dataset.path),
+        "n_samples": len(dataset.images),
+        "sample_shape": list(dataset.images.shape[1:]),
+        "n_train": len(dataset.indices("train")),
+    }
+
+
+def _prepare_run_dir(
+    run_dir: Path,
+    model: LatentModel,
+    dataset: PreparedDataset,
+    config: TrainConfig,
+    resume: bool,
+    overwrite: bool,
+) -> LoadedCheckpoint | None:
+    """Check the folder fits the request; give the checkpoint to resume from, if any."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ModelError(f"{run_dir}: exists and is not a folder; a run is a folder")
+    run_file = run_dir / RUN_FILE
+    if resume and run_file.is_file():
+        _check_same_run(run_dir, model, dataset, config)
+        for stale in (run_dir / CHECKPOINTS_DIR).glob(".*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        found = latest_checkpoint(run_dir)
+        if found is None:
+            return None
+        loaded = read_checkpoint(found)
+        if loaded.state.model_config != _model_identity(model):
+            raise ModelError(f"{found}: this checkpoint is of a different model configuration")
+        return loaded
+    if resume:
+        raise ModelError(
+            f"{run_dir}: nothing to resume (no {RUN_FILE}); start a new run without resume"
+        )
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        is_run = run_file.is_file() or (run_dir / "config.json").is_file()
+        if not overwrite:
+            what = "a training run" if is_run else "other files"
+            raise ModelError(
+                f"{run_dir}: already holds {what}; pass resume=True to continue it, "
+                "overwrite=True to replace it, or choose an empty folder"
+            )
+        if not is_run:
+            raise ModelError(
+                f"{run_dir}: is not a brainvae run folder; not deleting its contents even "
+                "with overwrite"
+            )
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "format": RUN_FORMAT,
+        "train_config": config.to_dict(),
+        "model_config": _model_identity(model),
+        "dataset": _dataset_identity(dataset),
+    }
+    temporary = run_file.with_name(f".{RUN_FILE}.tmp")
+    temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, run_file)
+    return None
+
+
+def _check_same_run(
+    run_dir: Path, model: LatentModel, dataset: PreparedDataset, config: TrainConfig
+) -> None:
+    """Resume only the run this folder holds: same model, same data layout, same seed."""
+    try:
+        record = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        previous = TrainConfig.from_dict(record["train_config"])
+        model_config, data = record["model_config"], record["dataset"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ModelError(f"{run_dir / RUN_FILE}: unreadable run record ({error})") from error
+    if record.get("format") != RUN_FORMAT:
+        raise ModelError(f"{run_dir / RUN_FILE}: not a {RUN_FORMAT} record")
+    current = _model_identity(model)
+    differing = sorted(
+        k for k in set(current) | set(model_config) if current.get(k) != model_config.get(k)
+    )
+    if differing:
+        raise ModelError(
+            f"{run_dir}: holds a different run (model differs in {', '.join(differing)}); "
+            "resume with the same model, or start a new run folder"
+        )
+    now = _dataset_identity(dataset)
+    changed = [k for k in ("n_samples", "sample_shape", "n_train") if now[k] != data.get(k)]
+    if changed:
+        raise ModelError(
+            f"{run_dir}: holds a run on different data ({', '.join(changed)} differ from "
+            f"{data.get('path')}); resume with the same dataset"
+        )
+    conflicts = config.resume_conflicts(previous)
+    if conflicts:
+        raise ModelError(
+            f"{run_dir}: cannot resume with a different {'; '.join(conflicts)} "
+            "(they fix the data order)"
+        )
+
+
+def _save_model(model: LatentModel, run_dir: Path, summary: dict[str, Any]) -> None:
+    """model.save into a staging folder, then move its files into the run folder.
+
+    model.save replaces its whole target folder, which would drop checkpoints/ and
+    history.csv; staging keeps the run folder's other files.
+    """
+    staging = run_dir / f".model-{uuid.uuid4().hex[:8]}"
+    try:
+        model.save(staging, training=summary)
+        for name in MODEL_FILES:
+            os.replace(staging / name, run_dir / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
