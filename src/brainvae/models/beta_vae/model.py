@@ -48,7 +48,8 @@ class BetaVAE(LatentModel):
         self.reconstruction_term.check_target(batch)
         out = self._forward(batch)
         reconstruction = self.reconstruction_term(batch, out.decoder_output, self.log_sigma())
-        per_latent = kl_per_latent(out.mu, out.logvar)
+        # KL in fp32: under bf16 autocast small per-latent KLs would round to exactly 0.
+        per_latent = kl_per_latent(out.mu.float(), out.logvar.float())
         kl = per_latent.sum()
         config = self.config
         capacity = None
@@ -58,8 +59,9 @@ class BetaVAE(LatentModel):
             capacity = capacity_at(step, config.capacity_max, config.capacity_anneal_steps)
             total = reconstruction + config.capacity_gamma * (kl - capacity).abs()
         if not torch.isfinite(total):
+            values = [float(v.detach()) for v in (total, reconstruction, kl)]
             raise ModelError(
-                f"the loss became {float(total)} (reconstruction {float(reconstruction)}, "
-                f"KL {float(kl)}): lower the learning rate or check the data"
+                f"the loss became {values[0]} (reconstruction {values[1]}, "
+                f"KL {values[2]}): lower the learning rate or check the data"
             )
         return LossOutput(total, reconstruction, kl, per_latent, config.beta, capacity)
