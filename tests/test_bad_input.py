@@ -91,12 +91,26 @@ def test_nonfinite_voxels_named_and_counted(tmp_path):
 
 
 def test_shapes_differ_after_preprocessing(tmp_path):
-    _good(tmp_path / "src", "a.nii.gz")
-    _good(tmp_path / "src", "b.nii.gz", shape=(6, 8, 6))
+    _good(tmp_path / "src", "a.nii.gz", shape=(6, 8, 6))
+    _good(tmp_path / "src", "b.nii.gz")
+    _good(tmp_path / "src", "c.nii.gz")
     _fails(
         tmp_path,
         DataFileError,
-        r"b\.nii\.gz: shape \(6, 8, 6\) after preprocessing differs from the first file's \(4, 8, 6\) \(.*a\.nii\.gz\)",
+        r"a\.nii\.gz: shape \(6, 8, 6\) after preprocessing differs from the majority shape "
+        r"\(4, 8, 6\) \(2 of 3 files, e.g. .*b\.nii\.gz\)",
+    )
+
+
+def test_preset_too_big_for_the_data_says_why(tmp_path):
+    _good(tmp_path / "src", "small.nii.gz", shape=(40, 48, 40))
+    _fails(
+        tmp_path,
+        DataFileError,
+        r"small\.nii\.gz: crop shape \(160, 192, 160\) is larger than the image \(40, 48, 40\); "
+        r"the size comes from the preprocessing config .*display orientation \(axes inferior, "
+        r"posterior, right\).*flair3d preset expects 1 mm MNI-registered volumes of 182 x 218 x 182",
+        config=PreprocessConfig.flair_3d(),
     )
 
 

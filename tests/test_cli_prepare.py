@@ -112,3 +112,28 @@ def test_cli_prepare_refuses_existing_output(tmp_path, capsys):
     assert main(args) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main([*args, "--overwrite"]) == 0
+
+
+def test_cli_summary_counts_subjects_and_warns(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("sub-01_ses-1", "sub-01_ses-2", "sub-02_ses-1"):
+        data = rng.random((8, 10, 6)).astype(np.float32)
+        nib.save(nib.Nifti1Image(data, np.eye(4)), str(src / f"{name}.nii.gz"))
+    data = rng.random((8, 10, 6)).astype(np.float32)
+    data[0, 0, 0] = np.nan
+    nib.save(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])), str(src / "sub-02_ses-2.nii.gz"))
+    args = ["prepare", str(src), "--nonfinite", "zero", "--workers", "1", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "ds")]) == 0
+    out = capsys.readouterr().out
+    assert "from 4 files of 2 subjects" in out
+    assert "Split by subject: train 4 samples (2 subjects), val 0 samples (0 subjects)" in out
+    assert (
+        "Warning: 1 file(s) have a different voxel size or position (affine) from the reference "
+        f"{(src / 'sub-01_ses-1.nii.gz').resolve()}" in out
+    )
+    assert "sub-02_ses-2.nii.gz" in out.split("Warning: 1 file(s) have")[1].splitlines()[0]
+    assert "Warning: NaN/Inf voxels were replaced with 0 in 1 file(s): " in out
+    assert "sub-02_ses-2.nii.gz (1 voxels)" in out
+    assert "Warning: only 2 subject(s), so the val, test split(s) are empty" in out

@@ -287,3 +287,78 @@ def test_open_refuses_non_dataset_and_newer_format(tmp_path):
     (tmp_path / "ds" / "dataset.json").write_text(json.dumps(info))
     with pytest.raises(DatasetError, match=r"ds.*version 99 is newer"):
         PreparedDataset.open(tmp_path / "ds")
+
+
+def _write_volume(path, shape=RAS_SHAPE, seed=0, affine=None):
+    """One random float32 NIfTI at `path` (parents created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.random.default_rng(seed).random(shape).astype(np.float32)
+    nib.save(nib.Nifti1Image(data, np.eye(4) if affine is None else affine), str(path))
+
+
+def test_no_csv_bids_visits_of_a_subject_share_a_split(tmp_path):
+    for i in range(6):
+        for s in (1, 2):
+            _write_volume(tmp_path / "src" / f"sub-{i:04d}_ses-{s}_FLAIR.nii.gz", seed=i * 2 + s)
+    ds = prepare(tmp_path / "src", tmp_path / "ds", PreprocessConfig(), workers=1)
+    assert ds.subjects() == [f"sub-{i:04d}" for i in range(6)]
+    assert sorted(set(ds.metadata["session"])) == ["ses-1", "ses-2"]
+    assert (ds.metadata.groupby("subject_id")["split"].nunique() == 1).all()
+    assert ds.report["counts"]["subjects"] == 6
+
+
+def test_no_csv_subject_is_the_first_folder_under_source(tmp_path):
+    for i in range(5):
+        _write_volume(tmp_path / "src" / f"sub{i:02d}" / "T1.nii.gz", seed=i)
+    ds = prepare(tmp_path / "src", tmp_path / "ds", PreprocessConfig(), workers=1)
+    assert ds.subjects() == [f"sub{i:02d}" for i in range(5)]
+    for visit in (1, 2):
+        _write_volume(tmp_path / "deep" / "patientA" / f"visit{visit}" / "scan.nii.gz", seed=visit)
+    _write_volume(tmp_path / "deep" / "patientB" / "visit1" / "scan.nii.gz", seed=3)
+    ds = prepare(tmp_path / "deep", tmp_path / "ds2", PreprocessConfig(), workers=1)
+    assert ds.metadata["subject_id"].tolist() == ["patientA", "patientA", "patientB"]
+    assert ds.metadata.groupby("subject_id")["split"].nunique().max() == 1
+
+
+def test_skip_bad_keeps_the_majority_shape_not_the_first_file(tmp_path):
+    _write_volume(tmp_path / "src" / "a-odd.nii.gz", shape=(6, 12, 10))
+    for i in range(4):
+        _write_volume(tmp_path / "src" / f"b{i}.nii.gz", seed=i + 1)
+    updates = list(prepare_dataset(tmp_path / "src", tmp_path / "ds", workers=1, skip_bad=True))
+    ds = PreparedDataset.open(tmp_path / "ds")
+    assert len(ds) == 4 and ds.sample_shape == SHAPE
+    skipped = updates[-1].skipped
+    assert [s.file.split("/")[-1] for s in skipped] == ["a-odd.nii.gz"]
+    assert f"majority shape {SHAPE}" in skipped[0].reason
+    assert not [p for p in (tmp_path / "ds").iterdir() if "shape" in p.name]
+
+
+def test_shape_tie_goes_to_the_first_file(tmp_path):
+    _write_volume(tmp_path / "src" / "a.nii.gz", shape=(6, 12, 10))
+    _write_volume(tmp_path / "src" / "b.nii.gz")
+    ds = prepare(tmp_path / "src", tmp_path / "ds", workers=1, skip_bad=True)
+    assert ds.sample_shape == (10, 12, 6)
+    assert ds.report["skipped"][0]["file"].endswith("b.nii.gz")
+
+
+def test_warnings_for_other_grids_and_empty_splits(tmp_path):
+    _write_volume(tmp_path / "src" / "sub-01.nii.gz")
+    _write_volume(tmp_path / "src" / "sub-02.nii.gz", affine=np.diag([2.0, 2.0, 2.0, 1.0]))
+    updates = list(prepare_dataset(tmp_path / "src", tmp_path / "ds", workers=1))
+    ds = PreparedDataset.open(tmp_path / "ds")
+    assert ds.report["affine_reference"].endswith("sub-01.nii.gz")
+    warnings = ds.report["warnings"]
+    assert list(updates[-1].warnings) == warnings
+    assert "1 file(s) have a different voxel size or position" in warnings[0]
+    assert "sub-02.nii.gz" in warnings[0]
+    assert "only 2 subject(s)" in warnings[1] and "test" in warnings[1]
+
+
+def test_format_constants_are_defined_once():
+    import inspect
+
+    from brainvae.data import dataset as dataset_module
+    from brainvae.data import prepare as prepare_module
+
+    assert "FORMAT_NAME =" not in inspect.getsource(prepare_module)
+    assert prepare_module.FORMAT_VERSION is dataset_module.FORMAT_VERSION

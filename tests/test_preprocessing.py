@@ -171,3 +171,15 @@ def test_slices_keep_their_world_position(write_nii):
     expected = volume.affine @ np.array([2 + 0.5, 3, 4 + 0.5, 1])
     np.testing.assert_allclose(result.affine @ index, expected)
     np.testing.assert_allclose(result.samples[1], steps.block_average(volume.data[:, 3, :], 2))
+
+
+def test_slice_error_says_it_comes_from_the_config(write_nii):
+    volume = read_nifti(write_nii("v.nii.gz", np.zeros((6, 8, 4), np.float32)))
+    config = PreprocessConfig(slice_axis="coronal", slice_index=20)
+    with pytest.raises(DataFileError) as info:
+        preprocess_volume(volume, config)
+    message = str(info.value)
+    assert "slice index 20 is outside" in message
+    expected = "the slice comes from the preprocessing config (slice_axis=1 = posterior axis, "
+    assert expected + "slice_index=20)" in message
+    assert "display orientation (axes inferior, posterior, right)" in message

@@ -27,7 +27,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "Preprocess every NIfTI/.npy/.tif volume under SRC into DATASET (images.npy, "
             "metadata.csv, dataset.json, report.json), matched to an optional CSV and "
             "split by subject. CSV rows match files by a 'filename' column, else by file "
-            "stem = <subject_id>_<session>, <subject_id>_ses-<session> or <subject_id>."
+            "stem = <subject_id>_<session>, <subject_id>_ses-<session> or <subject_id>. "
+            "Without --csv the subject of a file is sub-<label> (and its session ses-<label>) "
+            "found in the file stem between '_' separators (sub-0005_ses-2_FLAIR -> subject "
+            "sub-0005), else the first-level folder under SRC (SRC/patientA/visit2/scan.nii.gz "
+            "-> patientA), else the file stem; all scans of a subject land in one split."
         ),
     )
     parser.add_argument(
@@ -135,17 +139,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def split_line(dataset) -> str:
+    """Samples and distinct subjects per split."""
+    metadata = dataset.metadata
+    parts = []
+    for name in ("train", "val", "test"):
+        rows = metadata[metadata["split"] == name]
+        parts.append(f"{name} {len(rows)} samples ({rows['subject_id'].nunique()} subjects)")
+    return "Split by subject: " + ", ".join(parts)
+
+
 def summary(dataset) -> str:
-    """A few lines: samples, shape, voxel size, split sizes, unmatched and skipped files."""
+    """A few lines: samples, shape, voxel size, split sizes, warnings, unmatched and skipped files."""
     report = dataset.report
     counts = report["counts"]
-    splits = ", ".join(f"{name} {counts[name]}" for name in ("train", "val", "test"))
     lines = [
         f"Prepared {len(dataset)} samples of shape {tuple(dataset.sample_shape)} "
         f"(voxel {' x '.join(f'{v:g}' for v in dataset.voxel_size)} mm) "
         f"from {counts['files_used']} files of {counts['subjects']} subjects into {dataset.path}",
-        f"Split by subject: {splits}",
+        split_line(dataset),
     ]
+    lines += [f"Warning: {note}" for note in report.get("warnings", [])]
     labels = (
         ("unmatched_rows", "CSV rows without a file"),
         ("unmatched_files", "files without a CSV row"),

@@ -10,7 +10,13 @@ Matching rule, in this order:
 Files in the folder that no row claims are unmatched files; with a `filename`
 column only files in the folders the CSV's files live in count (side files such
 as the phantom's atlas.nii.gz next to subjects.csv are listed as ignored files).
-Without a CSV, every file is its own subject (subject_id = stem).
+Without a CSV, the subject (and session) of each file come from, in this order:
+1. BIDS-like entities in the stem: `sub-<label>` and optionally `ses-<label>` anywhere
+   in the stem between `_` separators (sub-0005_ses-2_FLAIR -> subject_id "sub-0005",
+   session "ses-2"), so all visits of a subject are one subject and share a split;
+2. else, for a file in a subfolder of the source folder, the first-level folder name
+   (SRC/sub01/T1.nii.gz -> "sub01"; SRC/patientA/visit2/scan.nii.gz -> "patientA");
+3. else the file stem (each file its own subject).
 """
 
 from __future__ import annotations
@@ -204,13 +210,43 @@ def _match_by_stem(table: pd.DataFrame, files: list[Path]) -> MatchResult:
     return MatchResult(matched, unmatched_rows, unmatched_files, rule="stem")
 
 
-def files_as_subjects(files: list[Path]) -> pd.DataFrame:
-    """The no-CSV table: one row per file, subject_id = stem."""
+def bids_entities(stem: str) -> dict[str, str]:
+    """The `sub-<label>` and `ses-<label>` parts of a stem split at `_` (first of each)."""
+    found: dict[str, str] = {}
+    for part in stem.split("_"):
+        key, dash, label = part.partition("-")
+        if dash and label and key in ("sub", "ses") and key not in found:
+            found[key] = part
+    return found
+
+
+def subject_of(path: Path, root: Path | None) -> tuple[str, str]:
+    """(subject_id, session) of a file without a CSV, by the rule in the module docstring."""
+    stem = image_stem(path)
+    entities = bids_entities(stem)
+    if "sub" in entities:
+        return entities["sub"], entities.get("ses", "")
+    if root is not None:
+        try:
+            parts = path.resolve().relative_to(root.resolve()).parts
+        except ValueError:
+            parts = ()
+        if len(parts) > 1:
+            return parts[0], entities.get("ses", "")
+    return stem, entities.get("ses", "")
+
+
+def files_as_subjects(files: list[Path], root: str | Path | None = None) -> pd.DataFrame:
+    """The no-CSV table: one row per file, subject (and session) from the file's name or folder."""
     import pandas as pd
 
-    return pd.DataFrame(
-        {"subject_id": [image_stem(f) for f in files], "source": [str(f.resolve()) for f in files]}
-    )
+    root = Path(root) if root is not None else None
+    keys = [subject_of(f, root) for f in files]
+    table = pd.DataFrame({"subject_id": [subject for subject, _ in keys]})
+    if any(session for _, session in keys):
+        table["session"] = [session for _, session in keys]
+    table["source"] = [str(f.resolve()) for f in files]
+    return table
 
 
 def unmatched_error(result: MatchResult, csv_path: Path) -> DatasetError:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from brainvae.data.dataset import FORMAT_NAME, FORMAT_VERSION
 from brainvae.data.io.images import IMAGE_SUFFIXES, read_image
 from brainvae.data.preprocessing import PreprocessConfig, PreprocessedImage, preprocess_volume
 from brainvae.data.preprocessing.pipeline import load_mask
@@ -34,10 +35,12 @@ if TYPE_CHECKING:
 
     from brainvae.data.dataset import PreparedDataset
 
-FORMAT_NAME = "brainvae-dataset"
-FORMAT_VERSION = 1
 CHUNK_BYTES = 8 * 2**20  # rows are written / equalised in chunks of about this size
 ADDED_COLUMNS = ("source", "slice_index", "split")
+NO_CSV_RULE = (
+    "no CSV: subject from sub-<label> (and session from ses-<label>) in the file stem, "
+    "else the first-level folder under the source, else the stem"
+)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,9 @@ class SkippedFile:
 class PrepareProgress:
     """One update of the preparation: stage ("scan", "preprocess", "equalise", "write",
     "done"), items done of total in that stage, the file at hand, files skipped so far;
-    the last update ("done") carries the dataset's path."""
+    the last update ("done") carries the dataset's path and `warnings`: one-line notes
+    a person should read (files on a different voxel grid, NaN/Inf replaced, empty splits),
+    the same list as report.json's "warnings"."""
 
     stage: str
     done: int
@@ -60,6 +65,7 @@ class PrepareProgress:
     current: str | None = None
     skipped: tuple[SkippedFile, ...] = ()
     dataset: Path | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -176,7 +182,7 @@ class _RowWriter:
         source = np.load(self.path, mmap_mode="r")
         if len(source) == self.rows:
             return
-        partial = self.path.with_name("images.partial.npy")
+        partial = self.path.with_name(f"{self.path.stem}.partial.npy")
         del source
         os.replace(self.path, partial)
         source = np.load(partial, mmap_mode="r")
@@ -235,7 +241,7 @@ def _check_output(out: Path, overwrite: bool) -> None:
 
 
 def _assemble(
-    files: list[Path], csv: Path | None, allow_unmatched: bool
+    files: list[Path], source: Path, csv: Path | None, allow_unmatched: bool
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The table of rows to prepare (CSV columns + source) and the matching record."""
     from brainvae.data.metadata import (
@@ -246,9 +252,7 @@ def _assemble(
     )
 
     if csv is None:
-        return files_as_subjects(files), {
-            "match_rule": "each file is a subject (subject_id = stem)"
-        }
+        return files_as_subjects(files, source), {"match_rule": NO_CSV_RULE}
     table = read_metadata(csv)
     clash = [c for c in ADDED_COLUMNS if c in table.columns]
     if clash:
@@ -270,6 +274,33 @@ def _assemble(
 
 
 @dataclass
+class _Group:
+    """The files whose samples share one shape, written to their own row file."""
+
+    writer: _RowWriter
+    first: PreprocessedImage
+    first_path: str
+    files: list[int] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    slice_indices: list[int] = field(default_factory=list)
+    means: list[float] = field(default_factory=list)
+    nonfinite: list[dict[str, Any]] = field(default_factory=list)
+    affine_differs: list[str] = field(default_factory=list)
+
+    def add(self, outcome: _Outcome, image: PreprocessedImage) -> None:
+        """Write one file's samples and remember its rows."""
+        if not np.allclose(image.affine, self.first.affine, atol=1e-3):
+            self.affine_differs.append(outcome.path)
+        self.writer.write(image.samples)
+        self.files.append(outcome.index)
+        self.rows += [outcome.index] * len(image.samples)
+        self.slice_indices += list(image.slice_indices)
+        self.means += image.sample_means.tolist()
+        if image.nonfinite_replaced:
+            self.nonfinite.append({"file": outcome.path, "count": image.nonfinite_replaced})
+
+
+@dataclass
 class _Collected:
     """What the preprocessing pass gathered, for the metadata and the JSON files."""
 
@@ -281,6 +312,22 @@ class _Collected:
     affine_differs: list[str] = field(default_factory=list)
     first: PreprocessedImage | None = None
     first_path: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def _new_group(images_path: Path, number: int, capacity: int, outcome: _Outcome) -> _Group:
+    """A group for a shape not seen before, with its own (sparse) row file."""
+    image = outcome.image
+    assert image is not None
+    path = images_path.with_name(f"{images_path.stem}.shape{number}.npy")
+    return _Group(_RowWriter(path, capacity, image.sample_shape), image, outcome.path)
+
+
+def _refuse(outcome: _Outcome) -> None:
+    """Raise the error a bad file stands for (no skip_bad)."""
+    if outcome.error_kind == "memory":
+        raise MemoryBudgetError(outcome.message)
+    raise DataFileError(outcome.path, outcome.reason)
 
 
 def _preprocess_pass(
@@ -292,48 +339,86 @@ def _preprocess_pass(
     max_bytes: int | None,
     collected: _Collected,
 ) -> Iterator[PrepareProgress]:
+    """Preprocess every file into per-shape row files; keep the majority shape's rows."""
     paths = [str(p) for p in table["source"]]
-    per_file = max(1, len(config.slice_indices()))
-    writer: _RowWriter | None = None
-    for outcome in _outcomes(paths, config, max_bytes, workers):
-        image = outcome.image
-        first = collected.first
-        if image is not None and first is not None and image.sample_shape != first.sample_shape:
-            reason = (
-                f"shape {image.sample_shape} after preprocessing differs from the first file's "
-                f"{first.sample_shape} ({collected.first_path})"
+    capacity = len(paths) * max(1, len(config.slice_indices()))
+    groups: dict[tuple[int, ...], _Group] = {}
+    skipped: list[tuple[int, SkippedFile]] = []
+    try:
+        for outcome in _outcomes(paths, config, max_bytes, workers):
+            image = outcome.image
+            if image is None:
+                if not skip_bad:
+                    _refuse(outcome)
+                skipped.append((outcome.index, SkippedFile(outcome.path, outcome.reason)))
+            else:
+                if image.sample_shape not in groups:
+                    groups[image.sample_shape] = _new_group(
+                        images_path, len(groups), capacity, outcome
+                    )
+                groups[image.sample_shape].add(outcome, image)
+            collected.skipped = [s for _, s in skipped]
+            yield PrepareProgress(
+                "preprocess", outcome.index + 1, len(paths), outcome.path, tuple(collected.skipped)
             )
-            outcome = _Outcome(
-                outcome.index, outcome.path, None, "data", reason, f"{outcome.path}: {reason}"
-            )
-            image = None
-        if image is None:
-            if not skip_bad:
-                if outcome.error_kind == "memory":
-                    raise MemoryBudgetError(outcome.message)
-                raise DataFileError(outcome.path, outcome.reason)
-            collected.skipped.append(SkippedFile(outcome.path, outcome.reason))
-        else:
-            if writer is None:
-                collected.first, collected.first_path = image, outcome.path
-                writer = _RowWriter(images_path, len(paths) * per_file, image.sample_shape)
-            elif not np.allclose(image.affine, collected.first.affine, atol=1e-3):  # type: ignore[union-attr]
-                collected.affine_differs.append(outcome.path)
-            writer.write(image.samples)
-            collected.rows += [outcome.index] * len(image.samples)
-            collected.slice_indices += list(image.slice_indices)
-            collected.means += image.sample_means.tolist()
-            if image.nonfinite_replaced:
-                collected.nonfinite.append(
-                    {"file": outcome.path, "count": image.nonfinite_replaced}
-                )
-        yield PrepareProgress(
-            "preprocess", outcome.index + 1, len(paths), outcome.path, tuple(collected.skipped)
+        if not groups:
+            reasons = "; ".join(f"{s.file}: {s.reason}" for _, s in skipped[:5])
+            raise DatasetError(f"all {len(paths)} files were skipped as bad ({reasons})")
+        majority = _majority(groups)
+        skipped += _odd_shapes(groups, majority, paths, skip_bad)
+        _keep(majority, images_path, collected)
+        collected.skipped = [s for _, s in sorted(skipped, key=lambda item: item[0])]
+    finally:
+        for group in groups.values():
+            group.writer.path.unlink(missing_ok=True)
+
+
+def _majority(groups: dict[tuple[int, ...], _Group]) -> _Group:
+    """The group with most files; a tie goes to the shape seen first (the first file's)."""
+    return max(groups.values(), key=lambda group: (len(group.files), -group.files[0]))
+
+
+def _odd_shapes(
+    groups: dict[tuple[int, ...], _Group], majority: _Group, paths: list[str], skip_bad: bool
+) -> list[tuple[int, SkippedFile]]:
+    """Files whose shape is not the majority's: skipped entries, or an error naming one."""
+    shape = majority.first.sample_shape
+    odd = sorted(i for group in groups.values() if group is not majority for i in group.files)
+    if odd and not skip_bad:
+        first = paths[odd[0]]
+        raise DataFileError(
+            first,
+            f"shape {_shape_of(groups, odd[0])} after preprocessing differs from the "
+            f"majority shape {shape} ({len(majority.files)} of {len(paths)} files, e.g. "
+            f"{majority.first_path}); {len(odd)} file(s) differ. Fix or remove them, or pass "
+            "skip_bad=True (--skip-bad) to leave them out",
         )
-    if writer is None:
-        reasons = "; ".join(f"{s.file}: {s.reason}" for s in collected.skipped[:5])
-        raise DatasetError(f"all {len(paths)} files were skipped as bad ({reasons})")
-    writer.finish()
+    return [
+        (
+            i,
+            SkippedFile(
+                paths[i],
+                f"shape {_shape_of(groups, i)} after preprocessing differs from the majority "
+                f"shape {shape} ({len(majority.files)} of {len(paths)} files)",
+            ),
+        )
+        for i in odd
+    ]
+
+
+def _shape_of(groups: dict[tuple[int, ...], _Group], index: int) -> tuple[int, ...]:
+    """The sample shape of the file with this index."""
+    return next(shape for shape, group in groups.items() if index in group.files)
+
+
+def _keep(group: _Group, images_path: Path, collected: _Collected) -> None:
+    """Finish the chosen group's row file as images.npy and copy its record."""
+    group.writer.finish()
+    os.replace(group.writer.path, images_path)
+    collected.rows, collected.slice_indices = group.rows, group.slice_indices
+    collected.means, collected.nonfinite = group.means, group.nonfinite
+    collected.affine_differs = group.affine_differs
+    collected.first, collected.first_path = group.first, group.first_path
 
 
 def prepare_dataset(
@@ -366,7 +451,7 @@ def prepare_dataset(
     files = find_image_files(source)
     if not files:
         raise DatasetError(f"no supported image files ({', '.join(IMAGE_SUFFIXES)}) in {source}")
-    table, match_record = _assemble(files, csv, allow_unmatched)
+    table, match_record = _assemble(files, source, csv, allow_unmatched)
     if config.mask is not None:
         load_mask(config.mask)  # a bad mask is everyone's problem: fail before starting
     timing["scan_s"] = time.perf_counter() - started
@@ -391,6 +476,7 @@ def prepare_dataset(
             timing["equalise_s"] = time.perf_counter() - tick
         yield PrepareProgress("write", 0, 1, str(out), skipped)
         metadata = _metadata(table, collected, config)
+        collected.warnings = warnings(collected, metadata)
         timing["total_s"] = time.perf_counter() - started
         _write_files(
             tmp,
@@ -410,7 +496,9 @@ def prepare_dataset(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    yield PrepareProgress("done", 1, 1, str(out), skipped, dataset=out)
+    yield PrepareProgress(
+        "done", 1, 1, str(out), skipped, dataset=out, warnings=tuple(collected.warnings)
+    )
 
 
 def _metadata(table: pd.DataFrame, collected: _Collected, config: PreprocessConfig) -> pd.DataFrame:
@@ -424,6 +512,37 @@ def _metadata(table: pd.DataFrame, collected: _Collected, config: PreprocessConf
         metadata["subject_id"].astype(str), config.split_fractions, config.split_seed
     )
     return metadata
+
+
+def shown_files(files: list[str], shown: int = 3) -> str:
+    """The first few file names and a count of the rest."""
+    head = ", ".join(files[:shown])
+    return head + (f" ... and {len(files) - shown} more" if len(files) > shown else "")
+
+
+def warnings(collected: _Collected, metadata: pd.DataFrame) -> list[str]:
+    """One-line notes on what was stacked or changed silently, and on empty splits."""
+    notes = []
+    differs = collected.affine_differs
+    if differs:
+        notes.append(
+            f"{len(differs)} file(s) have a different voxel size or position (affine) from "
+            f"the reference {collected.first_path} but were stacked on its grid: "
+            + shown_files(differs)
+        )
+    if collected.nonfinite:
+        named = [f"{item['file']} ({item['count']} voxels)" for item in collected.nonfinite]
+        notes.append(
+            f"NaN/Inf voxels were replaced with 0 in {len(named)} file(s): " + shown_files(named)
+        )
+    empty = [name for name in ("train", "val", "test") if not (metadata["split"] == name).any()]
+    if empty:
+        subjects = int(metadata["subject_id"].nunique())
+        notes.append(
+            f"only {subjects} subject(s), so the {', '.join(empty)} split(s) are empty "
+            "(a split needs at least one subject of its own)"
+        )
+    return notes
 
 
 def _write_files(
@@ -480,6 +599,8 @@ def _write_files(
         **{"unmatched_rows": [], "unmatched_files": [], **match_record},
         "nonfinite_replaced": collected.nonfinite,
         "affine_differs": collected.affine_differs,
+        "affine_reference": collected.first_path,
+        "warnings": collected.warnings,
         "counts": {
             "files_found": files_found,
             "files_matched": rows_matched,

@@ -111,7 +111,13 @@ def preprocess_volume(
             squeezed = (slice_axis,)
         else:
             samples = data[None]
+    except ValueError as err:
+        raise DataFileError(path, f"{err}; {slicing_hint(config)}") from None
+    try:
         samples, starts, factors = _crop_and_block(samples, config)
+    except ValueError as err:
+        raise DataFileError(path, f"{err}; {geometry_hint(config)}") from None
+    try:
         samples = np.stack([_intensity(image, config) for image in samples])
     except ValueError as err:
         raise DataFileError(path, str(err)) from None
@@ -125,6 +131,43 @@ def preprocess_volume(
         squeezed_axes=squeezed,
         nonfinite_replaced=replaced,
     )
+
+
+ORIENTATION_NOTE = (
+    "shapes are in display orientation (axes inferior, posterior, right), "
+    "which may differ from the order on disk"
+)
+FLAIR_NOTE = (
+    "the flair3d preset expects 1 mm MNI-registered volumes of 182 x 218 x 182 "
+    "(use --preset identity or your own --config for other grids)"
+)
+
+
+def slicing_hint(config: PreprocessConfig) -> str:
+    """Why a slice error is about the config, not the file."""
+    where = (
+        f"slice_index={config.slice_index}"
+        if config.slice_index is not None
+        else f"slice_range={config.slice_range}"
+    )
+    axis = config.slice_axis_number()
+    named = "" if axis is None else f" = {AXIS_NAMES[DISPLAY_AXCODES[axis]]} axis"
+    return (
+        f"the slice comes from the preprocessing config (slice_axis={axis}{named}, "
+        f"{where}), not from the file; {ORIENTATION_NOTE}"
+    )
+
+
+def geometry_hint(config: PreprocessConfig) -> str:
+    """Why a crop/block error is about the config, not the file (and what flair3d expects)."""
+    box = f"crop={config.crop}" if config.crop is not None else f"crop_shape={config.crop_shape}"
+    hint = (
+        f"the size comes from the preprocessing config ({box}, block={config.block}), "
+        f"not from the file; {ORIENTATION_NOTE}"
+    )
+    if tuple(config.crop_shape or ()) == (160, 192, 160):
+        hint += f"; {FLAIR_NOTE}"
+    return hint
 
 
 def _crop_and_block(samples: np.ndarray, config: PreprocessConfig):
