@@ -327,9 +327,13 @@ class DataWidget(Container):
         self._viewer.layers.selection.active = self._stack_layer
         self._viewer.reset_view()
         self._viewer.dims.set_current_step(0, 0)
-        if atlas_problem is not None:
-            from napari.utils.notifications import show_warning
+        from napari.utils.notifications import show_warning
 
+        for warning in (
+            dataset.report.get("warnings", []) if isinstance(dataset.report, dict) else []
+        ):
+            show_warning(f"brainvae: {warning}")
+        if atlas_problem is not None:
             show_warning(f"brainvae: atlas not shown: {atlas_problem}")
         self.progress.max = max(len(dataset), 1)
         self.progress.value = self.progress.max
