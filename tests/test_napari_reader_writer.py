@@ -329,3 +329,102 @@ def test_labels_layer_save_then_open(make_napari_viewer, tmp_path):
     np.testing.assert_array_equal(again.data, labels)
     np.testing.assert_allclose(again.scale, layer.scale)
     np.testing.assert_allclose(again.translate, layer.translate)
+
+
+# ---------------------------------------------------------------- saved back on the source grid
+
+
+def _mni_path(tmp_path: Path) -> Path:
+    from nilearn.datasets import load_mni152_template
+
+    path = tmp_path / "mni152.nii.gz"
+    nib.save(load_mni152_template(resolution=2), str(path))
+    return path
+
+
+def _assert_file_grid(written: Path, source: Path) -> None:
+    """The saved file has the source file's shape, affine and qform/sform codes."""
+    out, src = nib.load(str(written)), nib.load(str(source))
+    assert out.shape == src.shape
+    np.testing.assert_array_equal(out.affine, src.affine)
+    assert int(out.header["qform_code"]) == int(src.header["qform_code"])
+    assert int(out.header["sform_code"]) == int(src.header["sform_code"])
+
+
+@pytest.mark.parametrize("name", ["anatomical.nii", "example4d.nii.gz", "mni"])
+def test_viewer_save_gives_back_the_source_file(make_napari_viewer, tmp_path, nibabel_data, name):
+    import napari
+
+    source = _mni_path(tmp_path) if name == "mni" else nibabel_data / name
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(source, plugin=PLUGIN)
+    out = tmp_path / f"saved_{source.name}"
+    napari.save_layers(str(out), [layer], plugin=PLUGIN)
+    _assert_file_grid(out, source)
+    saved, original = nib.load(str(out)), nib.load(str(source))
+    assert saved.get_data_dtype().newbyteorder("=") == original.get_data_dtype().newbyteorder("=")
+    np.testing.assert_array_equal(saved.get_fdata(), original.get_fdata())
+    [again] = viewer.open(out, plugin=PLUGIN)
+    np.testing.assert_array_equal(again.data, layer.data)
+    np.testing.assert_array_equal(again.scale, layer.scale)
+    np.testing.assert_array_equal(again.translate, layer.translate)
+
+
+def test_single_slice_saved_with_its_file_shape(make_napari_viewer, tmp_path):
+    import napari
+
+    affine = np.array([[-0.9, 0, 0, 30.0], [0, 1.1, 0, -12.5], [0, 0, 2.5, 7.25], [0, 0, 0, 1]])
+    data = np.random.default_rng(3).random((30, 1, 20), dtype=np.float32)  # one coronal slice
+    source = _save(tmp_path / "coronal.nii.gz", data, affine)
+    viewer = make_napari_viewer()
+    [layer] = viewer.open(source, plugin=PLUGIN)
+    out = tmp_path / "coronal_copy.nii.gz"
+    napari.save_layers(str(out), [layer], plugin=PLUGIN)
+    _assert_file_grid(out, source)
+    np.testing.assert_array_equal(np.asarray(nib.load(str(out)).dataobj), data)
+
+
+@pytest.mark.parametrize("name", ["anatomical.nii", "mni"])
+def test_mask_painted_over_a_scan_is_saved_on_its_grid(
+    make_napari_viewer, tmp_path, nibabel_data, name
+):
+    """A labels layer given the scan layer's metadata saves with the scan's shape and affine."""
+    import napari
+
+    source = _mni_path(tmp_path) if name == "mni" else nibabel_data / name
+    viewer = make_napari_viewer()
+    [scan] = viewer.open(source, plugin=PLUGIN)
+    mask = viewer.add_labels(
+        np.zeros(scan.data.shape, int),
+        name="mask",
+        scale=scan.scale,
+        translate=scan.translate,
+        metadata=scan.metadata,
+    )
+    display_voxel = (3, 5, 7)
+    mask.data[display_voxel] = 2
+    mask.refresh()
+    out = tmp_path / "mask.nii.gz"
+    napari.save_layers(str(out), [mask], plugin=PLUGIN)
+    _assert_file_grid(out, source)
+    saved = nib.load(str(out))
+    assert saved.get_data_dtype() == np.uint8  # an integer type, not the scan's float
+    [file_voxel] = np.argwhere(np.asarray(saved.dataobj) == 2)
+    display_affine = np.asarray(lm.stored_metadata(scan.metadata)[lm.AFFINE])
+    np.testing.assert_allclose(
+        nib.affines.apply_affine(saved.affine, file_voxel),
+        nib.affines.apply_affine(display_affine, display_voxel),
+    )
+    [again] = viewer.open(out, plugin=PLUGIN)
+    np.testing.assert_array_equal(again.data, mask.data)
+    np.testing.assert_array_equal(again.translate, scan.translate)
+
+
+def test_cropped_layer_with_scan_metadata_saves_in_display_order(tmp_path, nibabel_data):
+    """Data that no longer fits the source grid is written as before (display order)."""
+    path = nibabel_data / "anatomical.nii"
+    [(data, kwargs, _)] = get_reader(path)(path)
+    cropped = data[:, :, :10]
+    [out] = write_image(str(tmp_path / "cropped.nii"), cropped, kwargs)
+    assert nib.load(out).shape == cropped.shape
+    np.testing.assert_array_equal(read_nifti(out).data, cropped)

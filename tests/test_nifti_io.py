@@ -307,3 +307,98 @@ def test_error_keeps_original_cause(tmp_path, real_files):
         read_nifti(path)
     assert info.value.__cause__ is not None
     assert os.fspath(path) in str(info.value)
+
+
+# ---------------------------------------------------------------- source file layout
+
+
+def _write_back(vol, path: Path) -> Path:
+    """write_nifti with the source file's layout (the napari writer's path for an unmoved layer)."""
+    from brainvae.data.io.nifti import volume_layout
+
+    return write_nifti(
+        path,
+        vol.data,
+        vol.affine,
+        squeezed_axes=vol.squeezed_axes,
+        is_4d=vol.is_4d,
+        original=volume_layout(vol),
+    )
+
+
+def _assert_same_file_layout(written: Path, source: Path) -> None:
+    """Shape, affine, qform/sform codes and (native) voxel type of the file on disk match."""
+    out, src = nib.load(str(written)), nib.load(str(source))
+    assert out.shape == src.shape
+    np.testing.assert_array_equal(out.affine, src.affine)
+    assert int(out.header["qform_code"]) == int(src.header["qform_code"])
+    assert int(out.header["sform_code"]) == int(src.header["sform_code"])
+    assert out.get_data_dtype().newbyteorder("=") == src.get_data_dtype().newbyteorder("=")
+    assert out.header.get_xyzt_units() == src.header.get_xyzt_units()
+
+
+@pytest.mark.parametrize("name", ["anatomical.nii", "example4d.nii.gz"])
+def test_write_back_gives_the_source_file_layout(tmp_path, nibabel_data, name):
+    source = nibabel_data / name
+    vol = read_nifti(source)
+    out = _write_back(vol, tmp_path / f"copy_{name}")
+    _assert_same_file_layout(out, source)
+    np.testing.assert_array_equal(
+        np.asarray(nib.load(str(out)).dataobj), np.asarray(nib.load(str(source)).dataobj)
+    )
+    np.testing.assert_allclose(
+        nib.load(str(out)).header.get_zooms(), nib.load(str(source)).header.get_zooms()
+    )
+    again = read_nifti(out)
+    np.testing.assert_array_equal(again.data, vol.data)
+    np.testing.assert_array_equal(again.affine, vol.affine)
+    assert again.data.dtype == vol.data.dtype
+
+
+@pytest.mark.parametrize("plane_shape", [(6, 1, 7), (1, 6, 7)])
+def test_write_back_single_slice_keeps_its_file_shape(tmp_path, plane_shape):
+    affine = np.array([[-0.9, 0, 0, 30.0], [0, 1.1, 0, -12.5], [0, 0, 2.5, 7.25], [0, 0, 0, 1]])
+    data = np.arange(np.prod(plane_shape), dtype=np.int16).reshape(plane_shape)
+    source = _save(tmp_path / "slice.nii.gz", data, affine)
+    vol = read_nifti(source)
+    assert vol.data.ndim == 2
+    out = _write_back(vol, tmp_path / "slice_copy.nii.gz")
+    _assert_same_file_layout(out, source)
+    np.testing.assert_array_equal(np.asarray(nib.load(str(out)).dataobj), data)
+    np.testing.assert_array_equal(read_nifti(out).data, vol.data)
+
+
+def test_write_back_mni_template_keeps_scaled_uint8_and_standard_space_code(tmp_path):
+    from nilearn.datasets import load_mni152_template
+
+    source = tmp_path / "mni.nii.gz"
+    nib.save(load_mni152_template(resolution=2), str(source))
+    vol = read_nifti(source)
+    assert vol.data.dtype == np.float32  # uint8 with a slope reads as float
+    out = _write_back(vol, tmp_path / "mni_copy.nii.gz")
+    _assert_same_file_layout(out, source)
+    assert int(nib.load(str(out)).header["sform_code"]) == 2
+    assert nib.load(str(out)).dataobj.slope == nib.load(str(source)).dataobj.slope
+    assert out.stat().st_size < 1.2 * source.stat().st_size
+    again = read_nifti(out)
+    np.testing.assert_array_equal(again.data, vol.data)
+    np.testing.assert_array_equal(again.affine, vol.affine)
+
+
+def test_write_back_of_edited_values_falls_back_to_float32_in_file_order(tmp_path, nibabel_data):
+    source = nibabel_data / "anatomical.nii"
+    vol = read_nifti(source)
+    vol.data = vol.data.astype(np.float32) + 0.25  # no longer fits int16 without loss
+    out = _write_back(vol, tmp_path / "smoothed.nii")
+    assert nib.load(str(out)).get_data_dtype() == np.float32
+    assert nib.load(str(out)).shape == nib.load(str(source)).shape
+    np.testing.assert_array_equal(nib.load(str(out)).affine, nib.load(str(source)).affine)
+    np.testing.assert_array_equal(read_nifti(out).data, vol.data)
+
+
+def test_write_back_refuses_data_off_the_source_grid(tmp_path, nibabel_data):
+    from brainvae.data.io.nifti import volume_layout
+
+    vol = read_nifti(nibabel_data / "anatomical.nii")
+    with pytest.raises(DataFileError, match="source grid"):
+        write_nifti(tmp_path / "crop.nii", vol.data[:, :, :10], original=volume_layout(vol))

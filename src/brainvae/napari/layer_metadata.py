@@ -254,13 +254,53 @@ def _metadata_fits(metadata: dict[str, Any], ndim: int) -> bool:
     return affine.shape == (4, 4) and np.all(np.isfinite(affine)) and expected == ndim
 
 
-def nifti_write_args(ndim: int, meta: dict[str, Any]) -> dict[str, Any]:
-    """``affine``, ``squeezed_axes`` and ``is_4d`` for write_nifti, from a layer's state.
+def _display_shape(layout) -> tuple[int, ...]:
+    """The three display-axis lengths of a file with this layout (reader's reorientation)."""
+    from nibabel.orientations import axcodes2ornt, ornt_transform
+
+    from brainvae.data.io.nifti import DISPLAY_AXCODES
+
+    shape = (tuple(layout.shape) + (1, 1, 1))[:3]
+    transform = ornt_transform(axcodes2ornt(layout.axcodes), axcodes2ornt(DISPLAY_AXCODES))
+    display = [0, 0, 0]
+    for axis, (target, _) in enumerate(transform):
+        display[int(target)] = shape[axis]
+    return tuple(display)
+
+
+def source_layout(metadata: dict[str, Any], shape: tuple[int, ...] | None):
+    """The source file's FileLayout when a layer of this shape still fits its grid, else None."""
+    from brainvae.data.io.nifti import file_layout
+
+    if shape is None or metadata.get(KIND) != "volume":
+        return None
+    layout = file_layout(
+        metadata.get(ORIGINAL_AFFINE), metadata.get(ORIGINAL_AXCODES), metadata.get(HEADER)
+    )
+    if layout is None:
+        return None
+    try:
+        display = _display_shape(layout)
+    except (ValueError, KeyError):
+        return None
+    squeezed = {int(a) for a in metadata.get(SQUEEZED_AXES, [])}
+    spatial = tuple(shape[1:] if _has_leading_axis(metadata) else shape)
+    kept = tuple(n for a, n in enumerate(display) if a not in squeezed)
+    return layout if spatial == kept else None
+
+
+def nifti_write_args(
+    ndim: int, meta: dict[str, Any], shape: tuple[int, ...] | None = None
+) -> dict[str, Any]:
+    """``affine``, ``squeezed_axes``, ``is_4d`` and ``original`` for write_nifti, from a layer.
 
     The metadata's affine is used as it is while the layer's scale and translate still
-    match it (exact round trip, oblique affines included). Otherwise the affine is
-    rebuilt from scale and translate; a layer without metadata is taken as
-    (inferior, posterior, right), a 2D one as an axial slice, a 4D one as volumes.
+    match it (exact round trip, oblique affines included); then ``original`` is the
+    source file's FileLayout (when the layer's ``shape`` still fits that file's grid) so
+    the file is written back in its own voxel order, affine, codes and type. Otherwise
+    the affine is rebuilt from scale and translate and ``original`` is None; a layer
+    without metadata is taken as (inferior, posterior, right), a 2D one as an axial
+    slice, a 4D one as volumes.
     """
     metadata = stored_metadata(meta.get("metadata"))
     scale = np.asarray(meta.get("scale", np.ones(ndim)), dtype=float)
@@ -273,15 +313,21 @@ def nifti_write_args(ndim: int, meta: dict[str, Any]) -> dict[str, Any]:
         if np.allclose(stored_scale, scale, rtol=1e-6, atol=1e-6) and np.allclose(
             stored_translate, translate, rtol=1e-6, atol=1e-4
         ):
-            return {"affine": affine, "squeezed_axes": squeezed, "is_4d": is_4d}
+            original = source_layout(metadata, shape)
+            return {
+                "affine": affine,
+                "squeezed_axes": squeezed,
+                "is_4d": is_4d,
+                "original": original,
+            }
         rebuilt = affine_from_scale_translate(scale, translate, squeezed, is_4d, template=affine)
-        return {"affine": rebuilt, "squeezed_axes": squeezed, "is_4d": is_4d}
+        return {"affine": rebuilt, "squeezed_axes": squeezed, "is_4d": is_4d, "original": None}
     if ndim not in (2, 3, 4):
         raise ValueError(f"a {ndim}D layer cannot be saved as NIfTI (expected 2, 3 or 4 axes)")
     squeezed = (0,) if ndim == 2 else ()
     is_4d = ndim == 4
     affine = affine_from_scale_translate(scale, translate, squeezed, is_4d)
-    return {"affine": affine, "squeezed_axes": squeezed, "is_4d": is_4d}
+    return {"affine": affine, "squeezed_axes": squeezed, "is_4d": is_4d, "original": None}
 
 
 def layer_volume(data: Any, meta: dict[str, Any]):
@@ -290,7 +336,7 @@ def layer_volume(data: Any, meta: dict[str, Any]):
     from brainvae.data.io.nifti import DISPLAY_AXCODES, Volume
 
     array = np.asarray(data)
-    args = nifti_write_args(array.ndim, meta)
+    args = nifti_write_args(array.ndim, meta, array.shape)
     metadata = stored_metadata(meta.get("metadata"))
     keep = [a for a in range(3) if a not in args["squeezed_axes"]]
     scale, _ = spatial_scale_translate(args["affine"])
