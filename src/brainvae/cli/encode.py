@@ -1,0 +1,102 @@
+"""`brainvae encode`: posterior means and log-variances of every sample of a dataset, as CSV."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.models import LatentModel
+
+META_COLUMNS = ("subject_id", "session", "split", "slice_index")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the `encode` sub-command."""
+    parser = subparsers.add_parser(
+        "encode",
+        help="write the latent codes of a dataset to CSV",
+        description=(
+            "Encode every sample of DATASET with the model in RUN and write one CSV row per "
+            "sample: subject_id, session and slice_index (when the dataset has them), split, "
+            "mu_1..mu_L and logvar_1..logvar_L."
+        ),
+    )
+    parser.add_argument("run_dir", metavar="RUN", help="run folder (or saved model folder)")
+    parser.add_argument("dataset", metavar="DATASET", help="folder made by `brainvae prepare`")
+    parser.add_argument("--out", required=True, metavar="LATENTS.csv", help="CSV to write")
+    parser.add_argument("--batch", type=int, default=256, help="images per forward pass")
+    parser.add_argument("--device", default="cpu", help="cpu (default), auto, mps, cuda, cuda:N")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def check_fits(model: LatentModel, dataset: PreparedDataset) -> None:
+    """Refuse a dataset whose samples are not the shape the model was trained on."""
+    from brainvae.models import ModelError
+
+    expected = tuple(model.config.input_shape)
+    shape = tuple(dataset.sample_shape)
+    if shape != expected and shape != (model.config.channels, *expected):
+        raise ModelError(
+            f"{dataset.path}: samples of shape {shape} do not fit the model, which was "
+            f"trained on shape {expected}; prepare the data with the model's recipe"
+        )
+
+
+def encode_dataset(model: LatentModel, dataset: PreparedDataset, batch: int = 256) -> pd.DataFrame:
+    """The latents table: meta columns, then mu_1..mu_L, logvar_1..logvar_L (one row a sample)."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from brainvae.models import ModelError
+
+    if batch < 1:
+        raise ModelError(f"--batch must be >= 1, got {batch}")
+    check_fits(model, dataset)
+    model.eval()
+    mus, logvars = [], []
+    with torch.no_grad():
+        for start in range(0, len(dataset), batch):
+            x = torch.from_numpy(np.array(dataset.images[start : start + batch], dtype=np.float32))
+            mu, logvar = model.encode(x.to(model.device))
+            mus.append(mu.float().cpu().numpy())
+            logvars.append(logvar.float().cpu().numpy())
+    latent = model.latent_dim
+    mu = np.concatenate(mus) if mus else np.zeros((0, latent))
+    logvar = np.concatenate(logvars) if logvars else np.zeros((0, latent))
+    metadata = dataset.metadata
+    table = metadata[[c for c in META_COLUMNS if c in metadata.columns]].reset_index(drop=True)
+    numbers = pd.DataFrame(
+        np.concatenate([mu, logvar], axis=1),
+        columns=[f"mu_{i}" for i in range(1, latent + 1)]
+        + [f"logvar_{i}" for i in range(1, latent + 1)],
+    )
+    return pd.concat([table, numbers], axis=1)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Encode the dataset in batches and write the CSV."""
+    from pathlib import Path
+
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.models import load_model
+    from brainvae.training import resolve_device
+
+    model = load_model(args.run_dir).to(resolve_device(args.device))
+    dataset = PreparedDataset.open(args.dataset)
+    table = encode_dataset(model, dataset, args.batch)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.tmp")
+    table.to_csv(temporary, index=False, float_format="%.8g")
+    temporary.replace(out)
+    print(
+        f"Encoded {len(table)} samples of {dataset.path} with {args.run_dir} "
+        f"(L = {model.latent_dim}) into {out}"
+    )
+    return 0

@@ -1,0 +1,355 @@
+"""`brainvae train`: train a beta-VAE/VAE (or fit PCA) on a prepared dataset, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.models import LatentModel, ModelConfig
+    from brainvae.training import TrainConfig
+
+MODELS = ("beta-vae", "vae", "pca")
+ARCHITECTURES = ("small", "mouse2d", "flair3d", "ct2d")
+DEFAULT_ARCHITECTURE = {2: "mouse2d", 3: "flair3d"}
+NOT_YET = "Soft-IntroVAE is not available yet (it is planned)."
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by `train` and `sweep`: architecture, likelihood and the training loop."""
+    parser.add_argument(
+        "--arch",
+        choices=ARCHITECTURES,
+        help="network preset (default: mouse2d for 2D data, flair3d for 3D)",
+    )
+    parser.add_argument(
+        "--likelihood",
+        choices=("bernoulli", "gaussian"),
+        default="bernoulli",
+        help="bernoulli (BCE, data in [0, 1]; default) or gaussian (squared error)",
+    )
+    parser.add_argument("--epochs", type=int, default=10, help="passes over the train split")
+    parser.add_argument("--batch", type=int, default=64, help="images per step (default 64)")
+    parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate")
+    parser.add_argument("--seed", type=int, default=0, help="seeds weights and data order")
+    parser.add_argument("--device", default="auto", help="auto (default), cpu, mps, cuda, cuda:N")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=1, metavar="N", help="epochs between checkpoints"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the `train` sub-command."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model on a prepared dataset",
+        description=(
+            "Train a beta-VAE (or plain VAE, beta = 1) on the train split of DATASET, "
+            "evaluating on its val split each epoch, or fit the PCA baseline. RUN receives "
+            "config.json + weights.safetensors (the model), history.csv and checkpoints/. "
+            "Ctrl-C stops after the current batch with a checkpoint; --resume continues. " + NOT_YET
+        ),
+    )
+    parser.add_argument("dataset", metavar="DATASET", help="folder made by `brainvae prepare`")
+    parser.add_argument("--model", choices=MODELS, default="beta-vae", help="model family")
+    parser.add_argument("--latent", type=int, default=8, help="latent size L (default 8)")
+    parser.add_argument("--beta", type=float, default=3.0, help="KL weight (beta-vae; default 3)")
+    add_training_options(parser)
+    parser.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="continue the run in RUN")
+    mode.add_argument("--overwrite", action="store_true", help="replace the run in RUN")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def model_config(
+    args: argparse.Namespace, dataset: PreparedDataset, *, family: str, latent: int, beta: float
+) -> ModelConfig:
+    """The ModelConfig for this dataset and these options (architecture from the data's dims)."""
+    from brainvae.models import ModelConfig
+
+    shape = tuple(dataset.sample_shape)
+    architecture = args.arch or DEFAULT_ARCHITECTURE.get(len(shape), "small")
+    return ModelConfig(
+        input_shape=shape,
+        latent_dim=latent,
+        family=family,
+        architecture=architecture,
+        likelihood=args.likelihood,
+        beta=beta,
+    )
+
+
+def train_config(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig from the command-line options."""
+    from brainvae.training import TrainConfig
+
+    return TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        precision=args.precision,
+        checkpoint_every=args.checkpoint_every,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or fit PCA), print a summary; 130 when stopped by Ctrl-C."""
+    from brainvae.data.dataset import PreparedDataset
+
+    dataset = PreparedDataset.open(args.dataset)
+    if args.model == "pca":
+        return fit_pca(args, dataset)
+    import torch
+
+    from brainvae.models import ModelError, build_model
+
+    beta = 1.0 if args.model == "vae" else args.beta
+    config = model_config(args, dataset, family="beta_vae", latent=args.latent, beta=beta)
+    training = train_config(args)
+    torch.manual_seed(training.seed)
+    model = build_model(config)
+    try:
+        result = train_with_progress(
+            model,
+            dataset,
+            training,
+            args.out,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            quiet=args.quiet,
+        )
+    except ModelError as error:
+        raise ModelError(cli_words(str(error))) from error
+    if result.reason == "cancelled":
+        print(interrupted_message(result, args.out))
+        return 130
+    print(summary(model, result))
+    return 0
+
+
+def cli_words(message: str) -> str:
+    """The trainer's Python option names (resume=True) as this command's flags (--resume)."""
+    for name in ("resume", "overwrite"):
+        message = message.replace(f"{name}=True", f"--{name}")
+    return message
+
+
+def train_with_progress(
+    model: LatentModel,
+    dataset: PreparedDataset,
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = False,
+    description: str = "train",
+):
+    """Drain train() under a tqdm bar; the first Ctrl-C asks the trainer to stop cleanly.
+
+    The trainer then writes a checkpoint and returns a "cancelled" result; a second Ctrl-C
+    interrupts at once (the last checkpoint written stays usable).
+    """
+    import threading
+
+    from brainvae.training import BatchReport, EpochReport, train
+
+    cancel = threading.Event()
+    generator = train(
+        model, dataset, config, run_dir, resume=resume, overwrite=overwrite, cancel=cancel
+    )
+    bar = None
+    with CtrlCSetsEvent(cancel):
+        try:
+            while True:
+                try:
+                    report = next(generator)
+                except StopIteration as stop:
+                    return stop.value
+                if quiet:
+                    continue
+                if isinstance(report, BatchReport):
+                    bar = show_batch(bar, report, description)
+                elif isinstance(report, EpochReport) and bar is not None:
+                    bar.set_postfix(_epoch_postfix(report), refresh=True)
+        finally:
+            if bar is not None:
+                bar.close()
+
+
+def show_batch(bar: Any, report: Any, description: str) -> Any:
+    """Advance the progress bar (one bar per epoch); a new bar when a new epoch starts."""
+    from tqdm import tqdm
+
+    if bar is None or bar.epoch != report.epoch:
+        if bar is not None:
+            bar.close()
+        bar = tqdm(total=report.n_batches, desc=f"{description} epoch {report.epoch}", unit="batch")
+        bar.epoch = report.epoch
+        bar.update(report.batch - 1)
+    bar.update(report.batch - bar.n)
+    bar.set_postfix(loss=f"{report.loss:.4g}", img_s=f"{report.images_per_s:.0f}", refresh=False)
+    return bar
+
+
+def _epoch_postfix(report: Any) -> dict[str, str]:
+    values = {"loss": f"{report.train_loss:.4g}", "active": str(report.active_units)}
+    if report.val_loss is not None:
+        values["val"] = f"{report.val_loss:.4g}"
+    return values
+
+
+class CtrlCSetsEvent:
+    """Context: SIGINT sets the event (the trainer then checkpoints); a second one interrupts."""
+
+    def __init__(self, event: Any):
+        self.event = event
+        self.previous = None
+
+    def __enter__(self) -> CtrlCSetsEvent:
+        import signal
+
+        def handler(signum, frame):
+            if self.event.is_set():
+                raise KeyboardInterrupt
+            self.event.set()
+
+        try:
+            self.previous = signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            self.previous = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def interrupted_message(result: Any, run_dir: str | Path) -> str:
+    """What was kept and how to continue after Ctrl-C."""
+    from brainvae.training import latest_checkpoint
+
+    checkpoint = latest_checkpoint(run_dir)
+    return (
+        f"Interrupted after {result.epochs_completed} complete epoch(s); checkpoint "
+        f"{checkpoint} and the model so far are in {run_dir}.\n"
+        "To continue, run the same command again with --resume added."
+    )
+
+
+def summary(model: LatentModel, result: Any) -> str:
+    """Epochs, final losses, reconstruction net of the entropy floor, active units, files."""
+    info = model.config.training
+    config = model.config
+    last = result.history[-1] if result.history else {}
+    seconds = last.get("elapsed_s") or 0.0
+    what = "VAE" if config.beta == 1 else f"beta-VAE (beta {config.beta:g})"
+    lines = [
+        f"Trained a {what}, L = {config.latent_dim}, arch {config.architecture}, input "
+        f"{' x '.join(map(str, config.input_shape))}: {result.epochs_completed} epoch(s), "
+        f"{result.step} steps, {seconds:.1f} s on {info.get('device')}, {info.get('precision')}",
+        f"Final loss per image: train {_number(last.get('train_loss'))}, "
+        f"val {_number(last.get('val_loss'))} nats",
+    ]
+    net, floor = last.get("reconstruction_net"), info.get("entropy_floor")
+    if net is not None and floor is not None:
+        lines.append(
+            f"Reconstruction: {_number(net)} nats above the data's entropy floor "
+            f"({_number(floor)} nats/image, the least BCE a perfect model reaches)"
+        )
+    else:
+        lines.append(f"Reconstruction: {_number(last.get('val_reconstruction'))} per image")
+    lines.append(
+        f"Active latents: {last.get('active_units')} of {config.latent_dim} "
+        "(variance of subject means > 0.01)"
+    )
+    lines.append(
+        f"Wrote {result.run_dir}: config.json, weights.safetensors, history.csv, checkpoints/"
+    )
+    return "\n".join(lines)
+
+
+def _number(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.4g}"
+
+
+# -- PCA -----------------------------------------------------------------------------------
+def fit_pca(args: argparse.Namespace, dataset: PreparedDataset) -> int:
+    """Fit the PCA baseline on the train split and save it to RUN (config.json + weights)."""
+    import numpy as np
+
+    from brainvae.models import ModelError, build_model
+    from brainvae.training import bernoulli_entropy_floor
+
+    run_dir = Path(args.out)
+    if args.resume:
+        raise ModelError("PCA is fitted in one go: there is nothing to resume (drop --resume)")
+    _check_pca_folder(run_dir, args.overwrite)
+    config = model_config(args, dataset, family="pca", latent=args.latent, beta=1.0)
+    model = build_model(config)
+    train_rows = dataset.indices("train")
+    if len(train_rows) == 0:
+        raise ModelError(f"{dataset.path}: the dataset has no training split to fit on")
+    model.fit(np.asarray(dataset.images[train_rows], dtype=np.float32), random_state=args.seed)
+    val_rows = dataset.indices("val")
+    rows, split = (val_rows, "val") if len(val_rows) else (train_rows, "train")
+    loss = float(model.loss(np.asarray(dataset.images[rows], dtype=np.float32)).total)
+    ratio = model.config.training["explained_variance_ratio"]
+    floor = (
+        bernoulli_entropy_floor(dataset.images, rows) if config.likelihood == "bernoulli" else None
+    )
+    model.config.preprocessing = dataset.config.to_dict()
+    model.save(
+        run_dir,
+        training={
+            **model.config.training,
+            "dataset": str(dataset.path),
+            f"final_{split}_loss": loss,
+            "entropy_floor": floor,
+        },
+    )
+    print(
+        f"Fitted PCA, L = {config.latent_dim}, on {len(train_rows)} training images of shape "
+        f"{' x '.join(map(str, config.input_shape))}: the components explain "
+        f"{100 * sum(ratio):.1f}% of the variance\n"
+        f"Reconstruction loss on {split}: {loss:.4g} per image ({config.likelihood})"
+        + ("" if floor is None else f", {loss - floor:.4g} nats above the entropy floor")
+        + "\n"
+        f"Wrote {run_dir}: config.json, weights.safetensors"
+    )
+    return 0
+
+
+def _check_pca_folder(run_dir: Path, overwrite: bool) -> None:
+    """Refuse a folder holding something unless --overwrite and it is a brainvae run."""
+    from brainvae.models import ModelError
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ModelError(f"{run_dir}: exists and is not a folder; a run is a folder")
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return
+    is_run = (run_dir / "config.json").is_file() or (run_dir / "run.json").is_file()
+    if not overwrite:
+        what = "a training run" if is_run else "other files"
+        raise ModelError(
+            f"{run_dir}: already holds {what}; pass --overwrite to replace it or choose an "
+            "empty folder"
+        )
+    if not is_run:
+        raise ModelError(
+            f"{run_dir}: is not a brainvae run folder; not deleting its contents even with "
+            "--overwrite"
+        )
+    import shutil
+
+    shutil.rmtree(run_dir)
