@@ -402,3 +402,19 @@ def test_write_back_refuses_data_off_the_source_grid(tmp_path, nibabel_data):
     vol = read_nifti(nibabel_data / "anatomical.nii")
     with pytest.raises(DataFileError, match="source grid"):
         write_nifti(tmp_path / "crop.nii", vol.data[:, :, :10], original=volume_layout(vol))
+
+
+@pytest.mark.parametrize("shape", [(6, 7), (4, 6, 7)])
+def test_plain_arrays_written_as_nifti_read_back_unchanged(tmp_path, shape):
+    """A .npy image (no geometry) saved as NIfTI comes back in the same orientation."""
+    from brainvae.data.io.arrays import read_npy
+
+    data = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
+    np.save(tmp_path / "img.npy", data)
+    volume = read_npy(tmp_path / "img.npy")
+    write_nifti(
+        tmp_path / "img.nii.gz", volume.data, volume.affine, squeezed_axes=volume.squeezed_axes
+    )
+    again = read_nifti(tmp_path / "img.nii.gz")
+    np.testing.assert_array_equal(again.data, data)
+    np.testing.assert_allclose(again.affine, volume.affine)

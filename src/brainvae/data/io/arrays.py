@@ -1,7 +1,8 @@
 """Plain arrays as volumes: .npy and .tif files, taken as already in display orientation.
 
 These formats carry no orientation or voxel size, so a 3D array is read as
-(inferior, posterior, right) with 1 mm voxels and an identity affine, and a 2D
+(inferior, posterior, right) with 1 mm voxels (the affine `display_affine()`, so a
+NIfTI written from it reads back in the same orientation), and a 2D
 array as one axial image (posterior, right) whose squeezed axis is the first
 display axis. Errors name the file and the problem, like read_nifti.
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brainvae.data.io.nifti import AXIS_NAMES, DISPLAY_AXCODES, Volume
+from brainvae.data.io.nifti import AXIS_NAMES, DISPLAY_AXCODES, Volume, display_affine
 from brainvae.errors import DataFileError, MemoryBudgetError
 
 NPY_SUFFIXES = (".npy",)
@@ -30,7 +31,7 @@ def _check_budget(path: Path, shape: tuple[int, ...], max_bytes: int | None) -> 
 
 
 def _as_volume(path: Path, data: np.ndarray) -> Volume:
-    """Wrap a 2D or 3D display-orientation array with an identity affine."""
+    """Wrap a 2D or 3D display-orientation array with the plain display affine."""
     if data.ndim not in (2, 3):
         raise DataFileError(path, f"has {data.ndim} dimensions {data.shape}; expected 2 or 3")
     if not (np.issubdtype(data.dtype, np.number) or data.dtype == bool):
@@ -44,7 +45,7 @@ def _as_volume(path: Path, data: np.ndarray) -> Volume:
         data = data.astype(np.float32, copy=False)
     return Volume(
         data=np.ascontiguousarray(data),
-        affine=np.eye(4),
+        affine=display_affine(),
         zooms=(1.0,) * data.ndim,
         axis_names=names,
         squeezed_axes=squeezed,

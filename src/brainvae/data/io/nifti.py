@@ -29,6 +29,18 @@ _MAX_GZIP_RATIO = 1100
 _NIFTI_HEADER_BYTES = 348
 
 
+def display_affine(zooms: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+    """The affine of a display-orientation array with no other geometry (voxel 0 at the origin).
+
+    Array axes (inferior, posterior, right) run along world -z, -y, +x, so read_nifti
+    gives such a file back unchanged.
+    """
+    affine = np.zeros((4, 4))
+    affine[2, 0], affine[1, 1], affine[0, 2] = -zooms[0], -zooms[1], zooms[2]
+    affine[3, 3] = 1.0
+    return affine
+
+
 def is_nifti_path(path: str | Path) -> bool:
     """True for names ending in .nii or .nii.gz (not a bare .gz)."""
     name = str(path).lower()
