@@ -17,8 +17,13 @@ from brainvae.models.losses import LossOutput
 from brainvae.models.networks import PRESETS, ConvNetSpec, get_preset
 from brainvae.models.pca import PCAModel
 from brainvae.models.serialization import WEIGHTS_FILE, read_config, read_weights
+from brainvae.models.soft_intro_vae import SoftIntroVAE
 
-FAMILIES: dict[str, type[LatentModel]] = {"beta_vae": BetaVAE, "pca": PCAModel}
+FAMILIES: dict[str, type[LatentModel]] = {
+    "beta_vae": BetaVAE,
+    "soft_intro_vae": SoftIntroVAE,
+    "pca": PCAModel,
+}
 
 
 def build_model(config: ModelConfig) -> LatentModel:
@@ -49,6 +54,7 @@ __all__ = [
     "ModelError",
     "ModelOutput",
     "PCAModel",
+    "SoftIntroVAE",
     "build_model",
     "get_preset",
     "load_model",

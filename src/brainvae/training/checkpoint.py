@@ -17,13 +17,16 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from brainvae.errors import DataFileError
 from brainvae.models.errors import ModelError
+
+if TYPE_CHECKING:
+    from brainvae.training.adversarial import OptimizerPair
 
 CHECKPOINTS_DIR = "checkpoints"
 FORMAT_NAME = "brainvae-checkpoint"
@@ -134,7 +137,7 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 def save_checkpoint(
     run_dir: str | Path,
     model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | OptimizerPair,
     state: TrainingState,
     randomness: RandomState,
 ) -> Path:
@@ -253,9 +256,9 @@ def read_checkpoint(folder: str | Path) -> LoadedCheckpoint:
 
 
 def apply_checkpoint(
-    loaded: LoadedCheckpoint, model: Any, optimizer: torch.optim.Optimizer
+    loaded: LoadedCheckpoint, model: Any, optimizer: torch.optim.Optimizer | OptimizerPair
 ) -> None:
-    """Copy weights (checked by the model) and optimiser state into place."""
+    """Copy weights (checked by the model) and optimiser state (one Adam or a pair) into place."""
     model.load_tensors(loaded.model_tensors, loaded.folder / MODEL_FILE)
     try:
         optimizer.load_state_dict(loaded.optimizer_state)

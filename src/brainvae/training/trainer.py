@@ -26,6 +26,11 @@ import numpy as np
 import torch
 
 from brainvae.models.errors import ModelError
+from brainvae.training.adversarial import (
+    OptimizerPair,
+    introspective_step,
+    make_optimizer,
+)
 from brainvae.training.checkpoint import (
     CHECKPOINTS_DIR,
     LoadedCheckpoint,
@@ -89,7 +94,7 @@ def train(
     device = resolve_device(config.device)
     model.to(device)
     amp_dtype = autocast_dtype(config.precision, device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model, config.lr)
     data_generator = torch.Generator().manual_seed(config.seed)
     if loaded is None:
         torch.manual_seed(config.seed)
@@ -128,7 +133,7 @@ class _Loop:
     dataset: PreparedDataset
     config: TrainConfig
     run_dir: Path
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | OptimizerPair
     data_generator: torch.Generator
     state: TrainingState
     cancel: threading.Event | None
@@ -224,6 +229,8 @@ class _Loop:
         """One Adam step; a non-finite loss stops the run naming epoch and batch."""
         model, optimizer = self.model, self.optimizer
         x = x.to(self.device, non_blocking=True)
+        if isinstance(optimizer, OptimizerPair):
+            return self.introspective_step(x, epoch, batch)
         optimizer.zero_grad(set_to_none=True)
         try:
             with self.autocast():
@@ -237,6 +244,19 @@ class _Loop:
         if self.config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.max_grad_norm)
         optimizer.step()
+        self.state.step += 1
+        return values
+
+    def introspective_step(self, x: torch.Tensor, epoch: int, batch: int) -> tuple[float, ...]:
+        """Encoder step then decoder step (two optimisers); errors name epoch and batch."""
+        try:
+            values = introspective_step(
+                self.model, self.optimizer, x, self.autocast(), self.config.max_grad_norm
+            )
+        except ModelError as error:
+            raise self.stopped(epoch, batch, str(error)) from error
+        if not all(math.isfinite(v) for v in values):
+            raise self.stopped(epoch, batch, f"the loss became {values[0]}")
         self.state.step += 1
         return values
 

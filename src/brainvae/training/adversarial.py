@@ -1,0 +1,100 @@
+"""The two-optimiser step of introspective families: encoder step, then decoder step.
+
+A model is introspective when it has encoder_loss/decoder_loss (SoftIntroVAE). It gets an
+OptimizerPair, which looks like one optimiser to the trainer and the checkpoint code
+(state_dict, load_state_dict, param_groups), so both Adam states are saved and restored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from brainvae.models.errors import ModelError
+
+if TYPE_CHECKING:
+    from brainvae.models.base import LatentModel
+
+PARTS = ("encoder", "decoder")
+
+
+def is_introspective(model: torch.nn.Module) -> bool:
+    """Whether the model trains with separate encoder and decoder objectives."""
+    return callable(getattr(model, "encoder_loss", None)) and callable(
+        getattr(model, "decoder_loss", None)
+    )
+
+
+class OptimizerPair:
+    """An Adam for the encoder and one for the decoder, stored and restored as one."""
+
+    def __init__(self, model: Any, lr: float):
+        self.encoder = torch.optim.Adam(model.encoder_parameters(), lr=lr)
+        self.decoder = torch.optim.Adam(model.decoder_parameters(), lr=lr)
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Both optimisers' groups (the trainer sets lr on resume through these)."""
+        return self.encoder.param_groups + self.decoder.param_groups
+
+    def state_dict(self) -> dict[str, Any]:
+        """{"encoder": ..., "decoder": ...}: plain optimiser state dicts."""
+        return {"encoder": self.encoder.state_dict(), "decoder": self.decoder.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore both; a single optimiser's state (another family's) raises KeyError."""
+        missing = [part for part in PARTS if part not in state]
+        if missing:
+            raise KeyError(f"no {' or '.join(missing)} optimiser state in this checkpoint")
+        self.encoder.load_state_dict(state["encoder"])
+        self.decoder.load_state_dict(state["decoder"])
+
+
+def make_optimizer(model: LatentModel, lr: float) -> torch.optim.Optimizer | OptimizerPair:
+    """Adam over all parameters, or an OptimizerPair for an introspective model."""
+    if is_introspective(model):
+        return OptimizerPair(model, lr)
+    return torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def introspective_step(
+    model: Any,
+    optimizers: OptimizerPair,
+    x: torch.Tensor,
+    autocast: contextlib.AbstractContextManager | None = None,
+    max_grad_norm: float | None = None,
+) -> tuple[float, float, float]:
+    """Encoder step then decoder step; gives the real batch's (ELBO, reconstruction, KL)."""
+    encoder_part = _one_step(
+        lambda: model.encoder_loss(x), optimizers.encoder, autocast, max_grad_norm, "encoder"
+    )
+    _one_step(
+        lambda: model.decoder_loss(x, z=encoder_part.z),
+        optimizers.decoder,
+        autocast,
+        max_grad_norm,
+        "decoder",
+    )
+    config = model.config
+    reconstruction = float(encoder_part.reconstruction.detach())
+    kl = float(encoder_part.kl.detach())
+    return config.beta_rec * reconstruction + config.beta_kl * kl, reconstruction, kl
+
+
+def _one_step(compute, optimizer, autocast, max_grad_norm, part: str):
+    """zero_grad, loss, backward, optional clipping, step; a non-finite loss raises."""
+    optimizer.zero_grad(set_to_none=True)
+    with autocast if autocast is not None else contextlib.nullcontext():
+        loss = compute()
+    value = float(loss.total.detach())
+    if not math.isfinite(value):
+        raise ModelError(f"the {part} loss became {value}")
+    loss.total.backward()
+    if max_grad_norm is not None:
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+    optimizer.step()
+    return loss
