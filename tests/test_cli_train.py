@@ -226,3 +226,34 @@ def test_decode_slice_row_overlays_its_slice(tmp_path, capsys):
     assert image.data.shape == dataset.sample_shape
     np.testing.assert_allclose(image.affine, dataset.sample_affine(3), atol=1e-5)
     assert "moved to slice" in capsys.readouterr().out
+
+
+def test_likelihood_and_capacity_flags_reach_the_saved_model(dataset_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", str(dataset_dir), "--latent", "2", "--epochs", "1", "--likelihood"]
+    flags = ["gaussian", "--learn-sigma", "--capacity", "5", "--capacity-steps", "50"]
+    assert main([*args, *flags, *FAST, "--out", str(run)]) == 0
+    config = load_model(run).config
+    assert config.likelihood == "gaussian" and config.learn_sigma
+    assert config.capacity_max == 5.0 and config.capacity_anneal_steps == 50
+    fixed = tmp_path / "fixed"
+    assert main([*args, "gaussian", "--sigma", "0.05", *FAST, "--out", str(fixed)]) == 0
+    assert load_model(fixed).config.gaussian_sigma == 0.05
+
+    assert main([*args, "bernoulli", "--sigma", "0.1", *FAST, "--out", str(tmp_path / "x")]) == 2
+    assert "--likelihood gaussian" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_soft_intro_vae_flags_reach_the_saved_model(dataset_dir, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", str(dataset_dir), "--model", "soft-intro-vae", "--latent", "2"]
+    flags = ["--intro-variant", "margin", "--margin", "40", "--w-neg", "0.25", "--beta-neg", "64"]
+    assert main([*args, "--epochs", "1", *flags, *FAST, "--out", str(run)]) == 0
+    config = load_model(run).config
+    assert (config.intro_variant, config.margin, config.w_neg, config.beta_neg) == (
+        "margin",
+        40.0,
+        0.25,
+        64.0,
+    )

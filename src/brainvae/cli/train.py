@@ -30,6 +30,27 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         default="bernoulli",
         help="bernoulli (BCE, data in [0, 1]; default) or gaussian (squared error)",
     )
+    parser.add_argument(
+        "--sigma",
+        type=float,
+        help="gaussian: fixed noise sd in data units (NLL with this sigma); default: plain "
+        "sum of squared errors",
+    )
+    parser.add_argument(
+        "--learn-sigma", action="store_true", help="gaussian: learn one noise sd with the model"
+    )
+    parser.add_argument(
+        "--capacity",
+        type=float,
+        metavar="NATS",
+        help="capacity annealing (Burgess et al.): KL target rising from 0 to NATS",
+    )
+    parser.add_argument(
+        "--capacity-steps", type=int, default=10000, help="steps over which the target rises"
+    )
+    parser.add_argument(
+        "--capacity-gamma", type=float, default=1000.0, help="weight of |KL - C| (default 1000)"
+    )
     parser.add_argument("--epochs", type=int, default=10, help="passes over the train split")
     parser.add_argument("--batch", type=int, default=64, help="images per step (default 64)")
     parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate")
@@ -59,6 +80,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--model", choices=MODELS, default="beta-vae", help="model family")
     parser.add_argument("--latent", type=int, default=8, help="latent size L (default 8)")
     parser.add_argument("--beta", type=float, default=3.0, help="KL weight (beta-vae; default 3)")
+    intro = parser.add_argument_group(
+        "soft-intro-vae options (Daniel & Tamar 2021; margin: Huang 2018)"
+    )
+    intro.add_argument("--intro-variant", choices=("soft", "margin"), default="soft")
+    intro.add_argument("--beta-rec", type=float, default=1.0, help="reconstruction weight")
+    intro.add_argument("--beta-kl", type=float, default=1.0, help="KL weight of real images")
+    intro.add_argument("--beta-neg", type=float, default=256.0, help="KL weight of generated ones")
+    intro.add_argument(
+        "--gamma-r", type=float, default=1e-8, help="weight of fakes' reconstruction"
+    )
+    intro.add_argument("--margin", type=float, default=120.0, help="margin variant: hinge margin")
+    intro.add_argument("--w-neg", type=float, default=0.5, help="margin variant: hinge weight")
     add_training_options(parser)
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
     mode = parser.add_mutually_exclusive_group()
@@ -72,17 +105,32 @@ def model_config(
     args: argparse.Namespace, dataset: PreparedDataset, *, family: str, latent: int, beta: float
 ) -> ModelConfig:
     """The ModelConfig for this dataset and these options (architecture from the data's dims)."""
-    from brainvae.models import ModelConfig
+    from brainvae.models import ModelConfig, ModelError
 
     shape = tuple(dataset.sample_shape)
     architecture = args.arch or DEFAULT_ARCHITECTURE.get(len(shape), "small")
+    extra: dict[str, Any] = {}
+    if family == "soft_intro_vae":
+        extra = {
+            name: getattr(args, name)
+            for name in ("intro_variant", "beta_rec", "beta_kl", "beta_neg", "gamma_r")
+            + ("margin", "w_neg")
+        }
+    if (args.sigma is not None or args.learn_sigma) and args.likelihood != "gaussian":
+        raise ModelError("--sigma and --learn-sigma need --likelihood gaussian")
     return ModelConfig(
         input_shape=shape,
         latent_dim=latent,
         family=family,
         architecture=architecture,
         likelihood=args.likelihood,
+        gaussian_sigma=args.sigma,
+        learn_sigma=args.learn_sigma,
         beta=beta,
+        capacity_max=args.capacity,
+        capacity_anneal_steps=args.capacity_steps,
+        capacity_gamma=args.capacity_gamma,
+        **extra,
     )
 
 

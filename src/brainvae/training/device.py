@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from brainvae.models.errors import ModelError
@@ -41,12 +43,39 @@ def describe_device(device: torch.device) -> str:
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """bfloat16 when precision says so ("auto": only on a CUDA GPU supporting it), else None."""
+    """bfloat16 when precision says so, else None (fp32).
+
+    "auto" picks bf16 on a CUDA GPU that supports it, and on a CPU only when oneDNN reports
+    native bf16 instructions (AVX512-BF16 or AMX): on an AVX2-only CPU, measured by
+    benchmarks/bench_training.py, bf16 autocast trained our nets 4-10x *slower* than fp32.
+    """
     if precision == "bf16":
         return torch.bfloat16
-    if precision == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported():
+    if precision != "auto":
+        return None
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    if device.type == "cpu" and cpu_has_native_bf16():
         return torch.bfloat16
     return None
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX), so autocast can pay.
+
+    On Linux the kernel's CPU flags say it; elsewhere oneDNN's own check stands in (it also
+    accepts plain AVX512, where bf16 is emulated).
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace").split()
+    except OSError:
+        flags = None
+    if flags is not None:
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _mps_available() -> bool:
