@@ -58,7 +58,10 @@ def run(args: argparse.Namespace) -> int:
     from brainvae.data.dataset import PreparedDataset
     from brainvae.models import ModelError
     from brainvae.training import BatchReport
+    from brainvae.training.distributed import leave, ranks_from_environment
     from brainvae.training.sweep import SWEEP_FILE, run_sweep
+
+    talk = ranks_from_environment().writes  # under torchrun, rank 0 alone shows and prints
 
     dataset = PreparedDataset.open(args.dataset)
     base = model_config(args, dataset, family="beta_vae", latent=args.latents[0], beta=1.0)
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                 except StopIteration as stop:
                     rows = stop.value
                     break
-                if args.quiet or not isinstance(item.report, BatchReport):
+                if args.quiet or not talk or not isinstance(item.report, BatchReport):
                     continue
                 label = f"[{item.index}/{item.total}] {item.point.run_dir.name}"
                 if bar is not None and getattr(bar, "label", None) != label:
@@ -96,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+        leave()
+    if not talk:
+        return 130 if rows and rows[-1]["reason"] == "cancelled" else 0
     table = pd.DataFrame(rows)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"Wrote {args.out}/{SWEEP_FILE} and {len(rows)} run folder(s)")

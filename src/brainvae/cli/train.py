@@ -150,12 +150,29 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train (or fit PCA), print a summary; 130 when stopped by Ctrl-C."""
-    from brainvae.data.dataset import PreparedDataset
+    """Train (or fit PCA), print a summary; 130 when stopped by Ctrl-C.
 
+    Under torchrun every process runs this; rank 0 alone shows progress and prints.
+    """
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.training.distributed import leave, ranks_from_environment
+
+    ranks = ranks_from_environment()
     dataset = PreparedDataset.open(args.dataset)
     if args.model == "pca":
+        if not ranks.writes:  # PCA is one fit: rank 0 does it, the others have nothing to do
+            return 0
         return fit_pca(args, dataset)
+    try:
+        return train_model(args, dataset, quiet=args.quiet or not ranks.writes, talk=ranks.writes)
+    finally:
+        leave()
+
+
+def train_model(
+    args: argparse.Namespace, dataset: PreparedDataset, *, quiet: bool, talk: bool
+) -> int:
+    """Build the model, train it under a progress bar, print the summary when talk is set."""
     import torch
 
     from brainvae.models import ModelError, build_model
@@ -174,14 +191,16 @@ def run(args: argparse.Namespace) -> int:
             args.out,
             resume=args.resume,
             overwrite=args.overwrite,
-            quiet=args.quiet,
+            quiet=quiet,
         )
     except ModelError as error:
         raise ModelError(cli_words(str(error))) from error
     if result.reason == "cancelled":
-        print(interrupted_message(result, args.out))
+        if talk:
+            print(interrupted_message(result, args.out))
         return 130
-    print(summary(model, result))
+    if talk:
+        print(summary(model, result))
     return 0
 
 
@@ -309,7 +328,9 @@ def summary(model: LatentModel, result: Any) -> str:
     lines = [
         f"Trained a {what}, L = {config.latent_dim}, arch {config.architecture}, input "
         f"{' x '.join(map(str, config.input_shape))}: {result.epochs_completed} epoch(s), "
-        f"{result.step} steps, {seconds:.1f} s on {info.get('device')}, {info.get('precision')}",
+        f"{result.step} steps, {seconds:.1f} s on {info.get('device')}"
+        + (f" x {info['processes']} processes" if info.get("processes", 1) > 1 else "")
+        + f", {info.get('precision')}",
         f"Final loss per image: train {_number(last.get('train_loss'))}, "
         f"val {_number(last.get('val_loss'))} nats",
     ]

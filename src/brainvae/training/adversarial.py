@@ -79,10 +79,20 @@ def introspective_step(
     x: torch.Tensor,
     autocast: contextlib.AbstractContextManager | None = None,
     max_grad_norm: float | None = None,
+    replicas: Any = None,
 ) -> tuple[float, float, float]:
-    """Encoder step then decoder step; gives the real batch's (ELBO, reconstruction, KL)."""
+    """Encoder step then decoder step; gives the real batch's (ELBO, reconstruction, KL).
+
+    replicas (distributed.Replicas, under torchrun) averages each part's gradients and its
+    loss over the ranks, so every rank takes the same step and stops alike on NaN.
+    """
     encoder_part = _one_step(
-        lambda: model.encoder_loss(x), optimizers.encoder, autocast, max_grad_norm, "encoder"
+        lambda: model.encoder_loss(x),
+        optimizers.encoder,
+        autocast,
+        max_grad_norm,
+        "encoder",
+        replicas,
     )
     _one_step(
         lambda: model.decoder_loss(x, z=encoder_part.z),
@@ -90,6 +100,7 @@ def introspective_step(
         autocast,
         max_grad_norm,
         "decoder",
+        replicas,
     )
     config = model.config
     reconstruction = float(encoder_part.reconstruction.detach())
@@ -97,17 +108,21 @@ def introspective_step(
     return config.beta_rec * reconstruction + config.beta_kl * kl, reconstruction, kl
 
 
-def _one_step(compute, optimizer, autocast, max_grad_norm, part: str):
+def _one_step(compute, optimizer, autocast, max_grad_norm, part: str, replicas: Any = None):
     """zero_grad, loss, backward, optional clipping, step; a non-finite loss raises."""
     optimizer.zero_grad(set_to_none=True)
     with autocast if autocast is not None else contextlib.nullcontext():
         loss = compute()
     value = float(loss.total.detach())
+    if replicas is not None:
+        value = replicas.mean(value)
     if not math.isfinite(value):
         raise ModelError(f"the {part} loss became {value}")
     loss.total.backward()
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    if replicas is not None:
+        replicas.average(params)
     if max_grad_norm is not None:
-        params = [p for group in optimizer.param_groups for p in group["params"]]
         torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()
     return loss

@@ -20,6 +20,7 @@ import torch
 
 from brainvae.models import ModelConfig, ModelError, build_model
 from brainvae.training.config import TrainConfig
+from brainvae.training.distributed import ranks_from_environment
 from brainvae.training.history import finite_or_none
 from brainvae.training.progress import BatchReport, EpochReport, Finished
 from brainvae.training.trainer import train
@@ -126,7 +127,8 @@ def run_sweep(
                 break
             yield SweepReport(point, index, len(points), report)
         rows.append(_row(point, result, time.perf_counter() - started))
-        write_table(rows, out_dir)
+        if ranks_from_environment().writes:  # under torchrun, rank 0 alone writes
+            write_table(rows, out_dir)
         if result.reason == "cancelled":
             break
     return rows

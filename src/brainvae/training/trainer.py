@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from brainvae.models.errors import ModelError
+from brainvae.training import distributed
 from brainvae.training.adversarial import (
     OptimizerPair,
     introspective_step,
@@ -80,6 +81,12 @@ def train(
     The seed fixes data order and sampling noise; build the model after torch.manual_seed
     for reproducible initial weights too. Being a generator, nothing (checks included) runs
     before the first next().
+
+    Under torchrun (WORLD_SIZE > 1) every process calls this alike: each trains a
+    DistributedDataParallel replica on its share of each epoch with batch_size images per
+    step (batch_size x WORLD_SIZE per averaged step), losses in reports are means over the
+    ranks, and only rank 0 writes the run folder. A resume must use the same number of
+    processes (it fixes the data order).
     """
     run_dir = Path(run_dir)
     if not any(p.requires_grad for p in model.parameters()):
@@ -89,9 +96,11 @@ def train(
         )
     train_rows, eval_rows, has_val = _split_rows(dataset)
     _check_data(model, dataset, np.concatenate([train_rows, eval_rows]))
-    loaded = _prepare_run_dir(run_dir, model, dataset, config, resume, overwrite)
+    ranks = distributed.ranks_from_environment()
+    device = resolve_device(distributed.rank_device_name(config.device, ranks))
+    distributed.join(ranks, device)
+    loaded = _open_run_dir(run_dir, model, dataset, config, resume, overwrite, ranks, device)
 
-    device = resolve_device(config.device)
     model.to(device)
     amp_dtype = autocast_dtype(config.precision, device)
     optimizer = make_optimizer(model, config.lr)
@@ -121,6 +130,7 @@ def train(
         eval_rows=eval_rows,
         has_val=has_val,
         last_saved=(state.epoch, state.batch) if loaded is not None else None,
+        ranks=ranks,
     )
     return (yield from loop.run())
 
@@ -143,7 +153,9 @@ class _Loop:
     eval_rows: np.ndarray
     has_val: bool
     last_saved: tuple[int, int] | None
+    ranks: distributed.Ranks = field(default_factory=distributed.Ranks)
     entropy_floor: float | None = None
+    replica: torch.nn.Module | None = None
     started: float = field(default_factory=time.perf_counter)
     elapsed_before: float = 0.0
 
@@ -152,6 +164,8 @@ class _Loop:
         self.elapsed_before = sums.get("elapsed_s") or (
             history[-1]["elapsed_s"] if history else 0.0
         )
+        if self.ranks.active and not isinstance(self.optimizer, OptimizerPair):
+            self.replica = distributed.wrap(self.model, self.device)
 
     def elapsed(self) -> float:
         """Seconds of training in this run, earlier sessions included."""
@@ -159,8 +173,8 @@ class _Loop:
 
     def run(self) -> Generator[Report, None, TrainResult]:
         """Epochs and batches from the saved position to config.epochs, or until cancelled."""
-        config, state = self.config, self.state
-        n_train = len(self.train_rows)
+        config, state, ranks = self.config, self.state, self.ranks
+        n_train = distributed.share_size(len(self.train_rows), ranks, config.drop_last)
         n_batches = (
             n_train // config.batch_size
             if config.drop_last
@@ -180,7 +194,18 @@ class _Loop:
         while state.epoch < config.epochs:
             epoch = state.epoch + 1
             order_state = self.data_generator.get_state()
-            if state.batch == 0:
+            if ranks.active:  # DistributedSampler's share: a function of seed and epoch
+                order = distributed.epoch_order(
+                    len(self.train_rows), epoch, config.seed, ranks, config.drop_last
+                )
+                if state.batch == 0:
+                    state.epoch_sums = {
+                        "loss": 0.0,
+                        "reconstruction": 0.0,
+                        "kl": 0.0,
+                        "images": 0.0,
+                    }
+            elif state.batch == 0:
                 order = torch.randperm(n_train, generator=self.data_generator)
                 state.epoch_sums = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0, "images": 0.0}
             else:
@@ -190,7 +215,7 @@ class _Loop:
             for batch_index, x in _batches(
                 self.dataset.images, self.train_rows, order, state.batch, n_batches, config
             ):
-                if self.cancel is not None and self.cancel.is_set():
+                if self.cancelled():
                     if batch_index == 0:  # nothing done yet: draw this order again on resume
                         self.data_generator.set_state(order_state)
                     else:
@@ -198,7 +223,7 @@ class _Loop:
                     return (yield from self.finish("cancelled"))
                 tick = time.perf_counter()
                 loss = self.step(x, epoch, batch_index + 1)
-                n = len(x)
+                n = len(x) * ranks.world_size
                 for name, value in zip(("loss", "reconstruction", "kl"), loss, strict=True):
                     sums[name] += value * n
                 sums["images"] += n
@@ -216,9 +241,11 @@ class _Loop:
                     kl=loss[2],
                     images_per_s=rate,
                     elapsed_s=self.elapsed(),
-                    eta_s=remaining * config.batch_size / rate if rate > 0 else math.inf,
+                    eta_s=remaining * config.batch_size * ranks.world_size / rate
+                    if rate > 0
+                    else math.inf,
                 )
-            if self.cancel is not None and self.cancel.is_set():  # stop before evaluating
+            if self.cancelled():  # stop before evaluating
                 state.epoch_order = order
                 return (yield from self.finish("cancelled"))
             report = self.end_epoch(epoch, timed_images / timed_s if timed_s > 0 else 0.0)
@@ -234,13 +261,19 @@ class _Loop:
         optimizer.zero_grad(set_to_none=True)
         try:
             with self.autocast():
-                loss = model.loss(x, step=self.state.step)
+                if self.replica is not None:
+                    terms = self.replica(x, self.state.step)
+                else:
+                    loss = model.loss(x, step=self.state.step)
+                    terms = (loss.total, loss.reconstruction, loss.kl)
         except ModelError as error:
             raise self.stopped(epoch, batch, str(error)) from error
-        values = tuple(float(t.detach()) for t in (loss.total, loss.reconstruction, loss.kl))
+        values = tuple(float(t.detach()) for t in terms)
+        if self.ranks.active:  # every rank sees the same mean, so all stop together on NaN
+            values = distributed.mean_over_ranks(values, self.device)
         if not all(math.isfinite(v) for v in values):
             raise self.stopped(epoch, batch, f"the loss became {values[0]}")
-        loss.total.backward()
+        terms[0].backward()
         if self.config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.max_grad_norm)
         optimizer.step()
@@ -251,14 +284,30 @@ class _Loop:
         """Encoder step then decoder step (two optimisers); errors name epoch and batch."""
         try:
             values = introspective_step(
-                self.model, self.optimizer, x, self.autocast(), self.config.max_grad_norm
+                self.model,
+                self.optimizer,
+                x,
+                self.autocast(),
+                self.config.max_grad_norm,
+                replicas=distributed.Replicas(self.ranks.world_size, self.device)
+                if self.ranks.active
+                else None,
             )
         except ModelError as error:
             raise self.stopped(epoch, batch, str(error)) from error
+        if self.ranks.active:
+            values = distributed.mean_over_ranks(values, self.device)
         if not all(math.isfinite(v) for v in values):
             raise self.stopped(epoch, batch, f"the loss became {values[0]}")
         self.state.step += 1
         return values
+
+    def cancelled(self) -> bool:
+        """Whether to stop now; under torchrun, when any rank was asked to (all stop alike)."""
+        asked = self.cancel is not None and self.cancel.is_set()
+        if self.ranks.active:
+            return distributed.any_rank(asked, self.device)
+        return asked
 
     def stopped(self, epoch: int, batch: int, problem: str) -> ModelError:
         """The error that ends a run mid-batch; says which checkpoint is still good."""
@@ -299,7 +348,8 @@ class _Loop:
         )
         state.history.append(history_row(report, state.step))
         state.epoch, state.batch, state.epoch_order, state.epoch_sums = epoch, 0, None, {}
-        write_history(state.history, self.run_dir)
+        if self.ranks.writes:
+            write_history(state.history, self.run_dir)
         if epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs:
             self.checkpoint()
         return report
@@ -345,6 +395,9 @@ class _Loop:
             return None
         if self.state.batch:
             self.state.epoch_sums["elapsed_s"] = self.elapsed()
+        if not self.ranks.writes:
+            self.last_saved = position
+            return None
         randomness = capture_random_state(self.data_generator)
         path = save_checkpoint(self.run_dir, self.model, self.optimizer, self.state, randomness)
         self.last_saved = position
@@ -353,10 +406,13 @@ class _Loop:
     def finish(self, reason: str) -> Generator[Report, None, TrainResult]:
         """Checkpoint, history.csv and the model (config.json + weights) in the run folder."""
         self.checkpoint()
-        write_history(self.state.history, self.run_dir)
         if self.model.config.preprocessing is None:
             self.model.config.preprocessing = self.dataset.config.to_dict()
-        _save_model(self.model, self.run_dir, self.summary(reason))
+        if self.ranks.writes:
+            write_history(self.state.history, self.run_dir)
+            _save_model(self.model, self.run_dir, self.summary(reason))
+        if self.ranks.active:  # the files exist on every rank's return
+            distributed.barrier()
         yield Finished(reason, self.run_dir)
         return TrainResult(
             reason=reason,
@@ -375,6 +431,7 @@ class _Loop:
             "steps": self.state.step,
             "config": self.config.to_dict(),
             "device": describe_device(self.device),
+            "processes": self.ranks.world_size,
             "precision": "bf16" if self.amp_dtype is not None else "fp32",
             "dataset": str(self.dataset.path),
             "evaluated_on": "val" if self.has_val else "train",
@@ -478,6 +535,40 @@ def _dataset_identity(dataset: PreparedDataset) -> dict[str, Any]:
     }
 
 
+def _open_run_dir(
+    run_dir: Path,
+    model: LatentModel,
+    dataset: PreparedDataset,
+    config: TrainConfig,
+    resume: bool,
+    overwrite: bool,
+    ranks: distributed.Ranks,
+    device: torch.device,
+) -> LoadedCheckpoint | None:
+    """_prepare_run_dir on rank 0; other ranks wait, then read the same checkpoint.
+
+    Rank 0's refusal (a different run, nothing to resume...) is raised on every rank.
+    """
+    if not ranks.active:
+        return _prepare_run_dir(run_dir, model, dataset, config, resume, overwrite, 1)
+    loaded, outcome = None, None
+    if ranks.writes:
+        try:
+            loaded = _prepare_run_dir(
+                run_dir, model, dataset, config, resume, overwrite, ranks.world_size
+            )
+            outcome = "start" if loaded is None else f"resume:{loaded.folder}"
+        except ModelError as error:
+            outcome = f"error:{error}"
+    outcome = distributed.from_rank_zero(outcome, device) or ""
+    kind, _, detail = outcome.partition(":")
+    if kind == "error":
+        raise ModelError(detail)
+    if kind == "resume" and not ranks.writes:
+        loaded = read_checkpoint(Path(detail))
+    return loaded
+
+
 def _prepare_run_dir(
     run_dir: Path,
     model: LatentModel,
@@ -485,13 +576,14 @@ def _prepare_run_dir(
     config: TrainConfig,
     resume: bool,
     overwrite: bool,
+    world_size: int,
 ) -> LoadedCheckpoint | None:
     """Check the folder fits the request; give the checkpoint to resume from, if any."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ModelError(f"{run_dir}: exists and is not a folder; a run is a folder")
     run_file = run_dir / RUN_FILE
     if resume and run_file.is_file():
-        _check_same_run(run_dir, model, dataset, config)
+        _check_same_run(run_dir, model, dataset, config, world_size)
         for stale in (run_dir / CHECKPOINTS_DIR).glob(".*"):
             shutil.rmtree(stale, ignore_errors=True)
         found = latest_checkpoint(run_dir)
@@ -525,6 +617,7 @@ def _prepare_run_dir(
         "train_config": config.to_dict(),
         "model_config": _model_identity(model),
         "dataset": _dataset_identity(dataset),
+        "processes": world_size,
     }
     temporary = run_file.with_name(f".{RUN_FILE}.tmp")
     temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -533,7 +626,11 @@ def _prepare_run_dir(
 
 
 def _check_same_run(
-    run_dir: Path, model: LatentModel, dataset: PreparedDataset, config: TrainConfig
+    run_dir: Path,
+    model: LatentModel,
+    dataset: PreparedDataset,
+    config: TrainConfig,
+    world_size: int,
 ) -> None:
     """Resume only the run this folder holds: same model, same data layout, same seed."""
     try:
@@ -565,6 +662,16 @@ def _check_same_run(
         raise ModelError(
             f"{run_dir}: cannot resume with a different {'; '.join(conflicts)} "
             "(they fix the data order)"
+        )
+    processes = record.get("processes", 1)
+    if processes != world_size:
+        raise ModelError(
+            f"{run_dir}: was trained by {processes} process(es) and cannot resume with "
+            f"{world_size} (the number of processes fixes the data order); use "
+            f"torchrun --nproc_per_node {processes}"
+            if processes > 1
+            else f"{run_dir}: was trained by 1 process and cannot resume with {world_size} "
+            "(the number of processes fixes the data order); resume without torchrun"
         )
 
 
