@@ -396,3 +396,20 @@ def test_save_refuses_to_overwrite_a_foreign_folder(tmp_path):
     with pytest.raises(DataFileError, match="not overwriting"):
         small_vae().save(folder)
     assert (folder / "cat.jpg").exists()
+
+
+def test_safetensors_whose_header_length_starts_with_0x80_is_not_taken_for_a_pickle(tmp_path):
+    from safetensors.torch import save_file
+
+    from brainvae.models.serialization import looks_pickled
+
+    path = tmp_path / "weights.safetensors"
+    for size in range(1, 400):  # find a tensor set whose header length ends in byte 0x80
+        save_file({"w": torch.zeros(size)}, str(path), metadata={"pad": "x" * size})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    assert not looks_pickled(path)
+    pickled = tmp_path / "evil.safetensors"
+    pickled.write_bytes(b"\x80\x04\x95" + bytes(20))
+    assert looks_pickled(pickled)

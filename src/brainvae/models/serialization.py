@@ -55,7 +55,7 @@ def read_config(folder: str | Path, families: Iterable[str]) -> ModelConfig:
     """Read and validate config.json (format, version, family) before any weights are touched."""
     folder = Path(folder)
     if not folder.is_dir():
-        if folder.is_file() and (folder.suffix in PICKLE_SUFFIXES or _looks_pickled(folder)):
+        if folder.is_file() and (folder.suffix in PICKLE_SUFFIXES or looks_pickled(folder)):
             raise DataFileError(
                 folder, f"is a pickled checkpoint, not a model folder; {NEVER_UNPICKLED}"
             )
@@ -90,7 +90,7 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
         found = f"; found {', '.join(pickles)}: {NEVER_UNPICKLED}" if pickles else ""
         raise DataFileError(weights_path, f"is missing{found}")
-    if _looks_pickled(weights_path):
+    if looks_pickled(weights_path):
         raise DataFileError(
             weights_path,
             f"holds a pickle or torch.save archive, not safetensors; {NEVER_UNPICKLED}",
@@ -103,8 +103,16 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
         ) from error
 
 
-def _looks_pickled(path: Path) -> bool:
-    """Pickle protocol >= 2 starts with 0x80; torch.save writes a zip archive ("PK")."""
+def looks_pickled(path: Path) -> bool:
+    """Whether a file is a pickle (protocol >= 2: 0x80, version) or a torch.save zip ("PK").
+
+    A safetensors file starts with its header's length (8 bytes, little-endian) and then "{";
+    a header of 128 + 256 k bytes makes its first byte 0x80 too, so that file is not a pickle.
+    """
     with open(path, "rb") as handle:
-        head = handle.read(4)
-    return head[:1] == b"\x80" or head == b"PK\x03\x04"
+        head = handle.read(9)
+    if head[:4] == b"PK\x03\x04":
+        return True
+    if head[:1] != b"\x80" or len(head) < 2 or head[1] not in (2, 3, 4, 5):
+        return False
+    return head[8:9] != b"{"

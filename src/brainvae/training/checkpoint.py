@@ -24,6 +24,7 @@ import torch
 
 from brainvae.errors import DataFileError
 from brainvae.models.errors import ModelError
+from brainvae.models.serialization import looks_pickled
 
 if TYPE_CHECKING:
     from brainvae.training.adversarial import OptimizerPair
@@ -343,7 +344,7 @@ def _key(key: Any) -> Any:
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     from safetensors.torch import load_file
 
-    if _looks_pickled(path):
+    if looks_pickled(path):
         raise DataFileError(path, f"holds a pickle or torch.save archive; {NEVER_UNPICKLED}")
     try:
         return load_file(str(path))
@@ -354,7 +355,7 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _read_json(path: Path) -> Any:
-    if _looks_pickled(path):
+    if looks_pickled(path):
         raise DataFileError(path, f"holds a pickle or torch.save archive; {NEVER_UNPICKLED}")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -380,10 +381,3 @@ def _count(data: dict[str, Any], name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{name} must be a count >= 0, got {value!r}")
     return value
-
-
-def _looks_pickled(path: Path) -> bool:
-    """Pickle protocol >= 2 starts with 0x80; torch.save writes a zip archive ("PK")."""
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    return head[:1] == b"\x80" or head == b"PK\x03\x04"
