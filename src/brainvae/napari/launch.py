@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 PLUGIN = "napari-brainvae"
-DOCK_WIDGETS = ("Population data",)
+DOCK_WIDGETS = ("Population data", "Training")
 
 
 def build_viewer(dims: int = 2, load_sample: bool = True):

@@ -1,0 +1,104 @@
+"""A live pyqtgraph plot of training and validation losses, updated in place per point."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+SERIES = {
+    # name: (pen colour, dashed, label)
+    "train_loss": ("#f0f0f0", False, "train total"),
+    "train_reconstruction": ("#4fc3f7", False, "train reconstruction"),
+    "train_kl": ("#ffb74d", False, "train KL"),
+    "val_loss": ("#f0f0f0", True, "val total"),
+    "val_reconstruction": ("#4fc3f7", True, "val reconstruction"),
+    "val_kl": ("#ffb74d", True, "val KL"),
+    "batch_loss": ("#888888", False, "batch loss"),
+}
+
+
+class LossPlot:
+    """Loss curves against epoch: each series keeps its points and gets setData, never a redraw.
+
+    batch_loss runs at fractional epochs (epoch - 1 + batch / n_batches), so the plot moves
+    within an epoch too. Non-finite or (in log scale) non-positive values are left out.
+    """
+
+    def __init__(self) -> None:
+        import pyqtgraph as pg
+
+        self.widget = pg.PlotWidget()
+        self.widget.setMinimumHeight(220)
+        self.widget.setLabel("bottom", "epoch")
+        self.widget.setLabel("left", "loss per image")
+        self.widget.addLegend(offset=(-10, 10))
+        self.widget.showGrid(x=True, y=True, alpha=0.2)
+        self.points: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in SERIES}
+        self.curves: dict[str, Any] = {}
+        for name, (colour, dashed, label) in SERIES.items():
+            from qtpy.QtCore import Qt
+
+            style = Qt.PenStyle.DashLine if dashed else Qt.PenStyle.SolidLine
+            width = 1 if name == "batch_loss" else 2
+            pen = pg.mkPen(colour, width=width, style=style)
+            symbol = None if name == "batch_loss" else "o"
+            self.curves[name] = self.widget.plot(
+                [], [], pen=pen, name=label, symbol=symbol, symbolSize=5, symbolBrush=colour
+            )
+        self.log = False
+
+    def add(self, name: str, x: float, y: float | None) -> None:
+        """Append one point to a series and update that curve only."""
+        if y is None or not math.isfinite(y):
+            return
+        xs, ys = self.points[name]
+        xs.append(float(x))
+        ys.append(float(y))
+        self._refresh(name)
+
+    def add_epoch(self, report: Any) -> None:
+        """The per-epoch means of an EpochReport (validation ones when there are)."""
+        for name in SERIES:
+            if name != "batch_loss":
+                self.add(name, report.epoch, getattr(report, name, None))
+
+    def add_batch(self, report: Any) -> None:
+        """One optimiser step's loss at its fractional epoch."""
+        x = report.epoch - 1 + report.batch / max(report.n_batches, 1)
+        self.add("batch_loss", x, report.loss)
+
+    def load_history(self, history: Any) -> None:
+        """Replace the curves by a run's history.csv (a pandas DataFrame)."""
+        self.clear()
+        for name in SERIES:
+            if name in history:
+                xs, ys = self.points[name]
+                for epoch, value in zip(history["epoch"], history[name], strict=True):
+                    if value is not None and math.isfinite(float(value)):
+                        xs.append(float(epoch))
+                        ys.append(float(value))
+                self._refresh(name)
+
+    def set_log(self, log: bool) -> None:
+        """Log-scale y axis (losses span orders of magnitude early in training)."""
+        self.log = bool(log)
+        self.widget.setLogMode(x=False, y=self.log)
+        for name in SERIES:
+            self._refresh(name)
+
+    def clear(self) -> None:
+        """Forget every point."""
+        for name in SERIES:
+            self.points[name] = ([], [])
+            self._refresh(name)
+
+    def count(self, name: str) -> int:
+        """How many points a series shows."""
+        return len(self.points[name][0])
+
+    def _refresh(self, name: str) -> None:
+        xs, ys = self.points[name]
+        if self.log:
+            kept = [(x, y) for x, y in zip(xs, ys, strict=True) if y > 0]
+            xs, ys = [x for x, _ in kept], [y for _, y in kept]
+        self.curves[name].setData(xs, ys)

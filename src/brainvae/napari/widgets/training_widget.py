@@ -1,0 +1,506 @@
+"""Training dock: pick a dataset and a model, train in the background, watch the loss fall.
+
+It only orchestrates: reads the form into a ModelChoice and a TrainConfig, runs
+brainvae.napari.workers.train.train_run in a napari worker, and turns what it yields into
+plot points, a progress bar and a layer of validation images beside their reconstructions.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+FAMILIES = (("beta-VAE", "beta_vae"), ("VAE (beta = 1)", "vae"), ("Soft-IntroVAE", "soft_intro_vae"), ("PCA baseline", "pca"))  # fmt: skip
+ARCHITECTURES = ("small", "mouse2d", "flair3d", "ct2d")
+FOLDER_CHOICE = "Folder below"
+PREVIEW_LAYER = "reconstructions (validation: input | output)"
+
+
+def default_runs_root() -> Path:
+    """Where runs go unless the user picks a folder."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "brainvae" / "runs"
+
+
+class TrainingWidget(Container):
+    """Train a beta-VAE, VAE, Soft-IntroVAE or PCA on a prepared population, with live plots."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self._worker = None
+        self._cancel = threading.Event()
+        self._started = 0.0
+        self._last_result: Any = None
+        self._run_dir: Path | None = None
+        self._closed = False
+
+        self.dataset = ComboBox(
+            label="dataset",
+            choices=self._dataset_choices,
+            tooltip="A population layer loaded by the Population data dock, or a folder",
+        )
+        self.dataset_folder = FileEdit(
+            label="dataset folder", mode="d", tooltip="A folder made by `brainvae prepare`"
+        )
+        self.family = ComboBox(label="model", choices=FAMILIES, value="beta_vae")
+        self.architecture = ComboBox(
+            label="network",
+            choices=ARCHITECTURES,
+            value="small",
+            tooltip="small: quick on a CPU; mouse2d / flair3d / ct2d: the published nets",
+        )
+        self.latent = SpinBox(label="latents (L)", min=1, max=512, value=8)
+        self.beta = FloatSpinBox(
+            label="beta", min=0.0001, max=1000.0, step=0.5, value=3.0, tooltip="KL weight"
+        )
+        self.likelihood = ComboBox(
+            label="likelihood",
+            choices=(("Gaussian (squared error)", "gaussian"), ("Bernoulli (BCE)", "bernoulli")),
+            value="bernoulli",
+        )
+        self.epochs = SpinBox(label="epochs", min=1, max=100000, value=20)
+        self.batch = SpinBox(label="batch size", min=1, max=4096, value=16)
+        self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1.0, step=1e-4, value=1e-3)
+        self.lr.native.setDecimals(6)
+        self.device = ComboBox(label="device", choices=self._device_choices, value="auto")
+        self.device_info = Label(label="", value="")
+        self.run_folder = FileEdit(
+            label="run folder",
+            mode="d",
+            value=_new_run_folder(),
+            tooltip="Where config.json, weights, history.csv and checkpoints/ go",
+        )
+        self.checkpoint_every = SpinBox(label="checkpoint every (epochs)", min=1, value=1)
+        self.preview_every = SpinBox(label="preview every (epochs)", min=1, value=1)
+        self.start_button = PushButton(text="Start")
+        self.stop_button = PushButton(text="Stop", enabled=False)
+        self.resume_button = PushButton(text="Resume")
+        self.reset_button = PushButton(text="Reset")
+        self.load_button = PushButton(text="Load run")
+        buttons = Container(
+            widgets=[self.start_button, self.stop_button, self.resume_button, self.reset_button],
+            layout="horizontal",
+            labels=False,
+        )
+        self.log_scale = CheckBox(label="log scale", value=False)
+        self.progress = ProgressBar(label="epoch progress", value=0, max=1)
+        self.status = Label(label="status", value="Choose a dataset and press Start.")
+
+        from brainvae.napari.widgets.loss_plot import LossPlot
+
+        self.plot = LossPlot()
+        self.extend(
+            [
+                self.dataset, self.dataset_folder, self.family, self.architecture, self.latent,
+                self.beta, self.likelihood, self.epochs, self.batch, self.lr, self.device,
+                self.device_info, self.run_folder, self.checkpoint_every, self.preview_every,
+                buttons, self.load_button, self.log_scale, self.progress, self.status,
+            ]
+        )  # fmt: skip
+        self.native.layout().addWidget(self.plot.widget)
+
+        self.dataset.changed.connect(self._on_dataset_changed)
+        self.family.changed.connect(self._on_family_changed)
+        self.device.changed.connect(self._show_device)
+        self.start_button.changed.connect(self.start)
+        self.stop_button.changed.connect(self.stop)
+        self.resume_button.changed.connect(self.resume)
+        self.reset_button.changed.connect(self.reset)
+        self.load_button.changed.connect(self.load_run)
+        self.log_scale.changed.connect(lambda value: self.plot.set_log(value))
+        self._viewer.layers.events.inserted.connect(self._refresh_datasets)
+        self._viewer.layers.events.removed.connect(self._refresh_datasets)
+        self.native.destroyed.connect(self._stop_when_closed)
+        self._close_watcher = _watch_close(self._viewer, self._stop_before_viewer_closes)
+        self._on_dataset_changed()
+        self._on_family_changed()
+        self._show_device()
+
+    # ---- form ------------------------------------------------------------
+    def _dataset_choices(self, *_args) -> list[str]:
+        names = [layer.name for layer in self._viewer.layers if _layer_dataset(layer) is not None]
+        return [*names, FOLDER_CHOICE]
+
+    def _refresh_datasets(self, *_args) -> None:
+        """Offer the population layers now in the viewer; pick a new one if none was chosen."""
+        self.dataset.reset_choices()
+        layers = [c for c in self.dataset.choices if c != FOLDER_CHOICE]
+        if (
+            layers
+            and self.dataset.value == FOLDER_CHOICE
+            and not _optional_path(self.dataset_folder.value)
+        ):
+            self.dataset.value = layers[-1]
+        self._on_dataset_changed()
+
+    def _on_dataset_changed(self, *_args) -> None:
+        self.dataset_folder.visible = self.dataset.value == FOLDER_CHOICE
+
+    def _on_family_changed(self, *_args) -> None:
+        """Show only the options that apply (PCA has no beta, epochs or batches)."""
+        family = self.family.value
+        neural = family != "pca"
+        self.beta.visible = family == "beta_vae"
+        for widget in (
+            self.architecture, self.likelihood, self.epochs, self.batch, self.lr, self.device,
+            self.device_info, self.checkpoint_every, self.preview_every,
+        ):  # fmt: skip
+            widget.visible = neural
+        self.resume_button.enabled = neural and self._worker is None
+
+    def _device_choices(self, *_args) -> list[str]:
+        import torch
+
+        choices = ["auto", "cpu"]
+        if torch.cuda.is_available():
+            choices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        backend = getattr(torch.backends, "mps", None)
+        if backend is not None and backend.is_available():
+            choices.append("mps")
+        return choices
+
+    def _show_device(self, *_args) -> None:
+        """Say which device "auto" means, and why there is no GPU when torch sees none."""
+        import torch
+
+        from brainvae.training import describe_device, resolve_device
+
+        text = describe_device(resolve_device(self.device.value))
+        if not torch.cuda.is_available() and self.device.value in ("auto", "cpu"):
+            build = "a CPU-only torch build" if torch.version.cuda is None else "no CUDA device"
+            text += f" (torch sees no GPU: {build})"
+        self.device_info.value = text
+
+    def dataset_path(self) -> Path:
+        """The prepared dataset to train on; errors say what to choose."""
+        from brainvae.data.dataset import PreparedDataset
+
+        if self.dataset.value == FOLDER_CHOICE:
+            folder = _optional_path(self.dataset_folder.value)
+            if folder is None:
+                raise ValueError("choose a prepared dataset folder, or load a population first")
+        else:
+            folder = Path(_layer_dataset(self._viewer.layers[self.dataset.value]))
+        PreparedDataset.open(folder)  # a folder that is not a dataset is refused here, named
+        return folder
+
+    def model_choice(self):
+        from brainvae.napari.workers.train import ModelChoice
+
+        family = self.family.value
+        return ModelChoice(
+            family="beta_vae" if family == "vae" else family,
+            architecture=self.architecture.value,
+            latent_dim=int(self.latent.value),
+            beta=1.0 if family in ("vae", "soft_intro_vae") else float(self.beta.value),
+            likelihood=self.likelihood.value,
+        )
+
+    def train_config(self):
+        from brainvae.training import TrainConfig
+
+        return TrainConfig(
+            epochs=int(self.epochs.value),
+            batch_size=int(self.batch.value),
+            lr=float(self.lr.value),
+            device=self.device.value,
+            checkpoint_every=int(self.checkpoint_every.value),
+        )
+
+    # ---- buttons ---------------------------------------------------------
+    def start(self, *_args) -> None:
+        """Train a new run in the run folder (refused when it holds one: Resume or Reset)."""
+        self._launch(resume=False)
+
+    def resume(self, *_args) -> None:
+        """Continue the run in the run folder from its last checkpoint, up to `epochs`."""
+        self._launch(resume=True)
+
+    def stop(self, *_args) -> None:
+        """Ask the trainer to stop after the current batch; it writes a checkpoint first."""
+        if self._worker is not None:
+            self._cancel.set()
+            self.status.value = "Stopping after this batch (a checkpoint is written)..."
+
+    def reset(self, *_args) -> None:
+        """Forget the plot and progress and point at a fresh run folder (files are kept)."""
+        if self._worker is not None:
+            self.status.value = "Stop training before Reset."
+            return
+        self.plot.clear()
+        self.progress.value = 0
+        self.run_folder.value = _new_run_folder()
+        self._run_dir = None
+        self.status.value = "Reset: Start trains a new run in the new run folder."
+
+    def load_run(self, *_args) -> None:
+        """Show a finished or stopped run's loss history (the run folder field says which)."""
+        import pandas as pd
+
+        from brainvae.training import HISTORY_FILE
+
+        folder = _optional_path(self.run_folder.value)
+        history = None if folder is None else folder / HISTORY_FILE
+        if history is None or not history.is_file():
+            self._fail(ValueError(f"{folder}: no {HISTORY_FILE} here; choose a run folder"))
+            return
+        self.plot.load_history(pd.read_csv(history))
+        self._run_dir = folder
+        self.status.value = f"Loaded {folder.name}: {len(pd.read_csv(history))} epoch(s)."
+
+    # ---- running ---------------------------------------------------------
+    def _launch(self, resume: bool) -> None:
+        from napari.qt.threading import create_worker
+
+        from brainvae.napari.workers.train import train_run
+
+        if self._worker is not None:
+            return
+        try:
+            dataset = self.dataset_path()
+            choice = self.model_choice()
+            config = self.train_config()
+            run_dir = _optional_path(self.run_folder.value)
+            if run_dir is None:
+                raise ValueError("choose a run folder")
+        except Exception as err:  # noqa: BLE001 - any form error goes to the user
+            self._fail(err)
+            return
+        if not resume:
+            self.plot.clear()
+        elif (run_dir / "history.csv").is_file():
+            import pandas as pd
+
+            self.plot.load_history(pd.read_csv(run_dir / "history.csv"))
+        self._cancel = threading.Event()
+        self._started = time.monotonic()
+        self._run_dir = run_dir
+        self._set_running(True)
+        self.status.value = ("Resuming " if resume else "Starting ") + f"{run_dir.name}..."
+        self._worker = create_worker(
+            train_run,
+            choice,
+            dataset,
+            config,
+            run_dir,
+            resume=resume,
+            cancel=self._cancel,
+            preview_every=int(self.preview_every.value),
+            _connect={
+                "yielded": self._on_report,
+                "returned": self._on_finished,
+                "errored": self._fail,
+                "finished": lambda: self._set_running(False),
+            },
+            _progress={"desc": f"brainvae: training {run_dir.name}"},
+        )
+
+    def _set_running(self, running: bool) -> None:
+        if not running:
+            self._worker = None
+        if self._closed:  # the dock is gone; the worker's last signals have no widget
+            return
+        self.start_button.enabled = not running
+        self.reset_button.enabled = not running
+        self.load_button.enabled = not running
+        self.stop_button.enabled = running
+        self.resume_button.enabled = not running and self.family.value != "pca"
+
+    def _on_report(self, report: Any) -> None:
+        """Plot points, progress and previews from the worker's reports (GUI thread)."""
+        if self._closed:  # the dock is gone; the worker's last signals have no widget
+            return
+        from brainvae.napari.workers.train import Preview
+        from brainvae.training import BatchReport, EpochReport
+
+        if isinstance(report, BatchReport):
+            self.plot.add_batch(report)
+            self.progress.max = report.n_batches
+            self.progress.value = report.batch
+            eta = "" if not math.isfinite(report.eta_s) else f", ETA {_duration(report.eta_s)}"
+            self.status.value = (
+                f"epoch {report.epoch}/{self.epochs.value}, batch {report.batch}/"
+                f"{report.n_batches}: loss {report.loss:.4g}, "
+                f"{report.images_per_s:.0f} images/s{eta}"
+            )
+        elif isinstance(report, EpochReport):
+            self.plot.add_epoch(report)
+            val = "" if report.val_loss is None else f", val {report.val_loss:.4g}"
+            self.status.value = (
+                f"epoch {report.epoch}/{self.epochs.value} done: train {report.train_loss:.4g}"
+                f"{val}, {report.active_units} active latent(s)"
+            )
+        elif isinstance(report, Preview):
+            self._show_preview(report)
+
+    def _show_preview(self, preview: Any) -> None:
+        """Replace the preview layer's data in place (or add it the first time)."""
+        data = preview.side_by_side()
+        name = PREVIEW_LAYER
+        if name in self._viewer.layers and self._viewer.layers[name].data.shape == data.shape:
+            layer = self._viewer.layers[name]
+            layer.data = data
+        else:
+            if name in self._viewer.layers:
+                self._viewer.layers.remove(name)
+            layer = self._viewer.add_image(
+                data,
+                name=name,
+                colormap="gray",
+                contrast_limits=_limits(data),
+                **self._preview_placement(),
+            )
+            layer.metadata["brainvae"] = {"kind": "training_preview"}
+        layer.metadata["brainvae"]["epoch"] = preview.epoch
+
+    def _preview_placement(self) -> dict[str, Any]:
+        """The dataset's voxel size (mm) for the preview, so it matches the population's scale."""
+        from brainvae.data.dataset import PreparedDataset
+        from brainvae.napari.population_layers import dataset_placement
+
+        try:
+            placement = dataset_placement(PreparedDataset.open(self.dataset_path()))
+        except Exception:  # noqa: BLE001 - a preview without millimetres is still useful
+            return {}
+        return {"scale": (1.0, *placement["scale"])}
+
+    def _on_finished(self, result: Any) -> None:
+        if self._closed:  # the dock is gone; the worker's last signals have no widget
+            return
+        self._last_result = result
+        seconds = time.monotonic() - self._started
+        if isinstance(result, Path):  # PCA
+            self.status.value = f"Fitted PCA in {seconds:.1f} s; saved to {result}."
+            return
+        if result.reason == "cancelled":
+            self.status.value = (
+                f"Stopped after {result.epochs_completed} complete epoch(s); checkpoint saved "
+                f"in {result.run_dir.name}. Resume continues from it."
+            )
+        else:
+            self.status.value = (
+                f"Done: {result.epochs_completed} epoch(s) in {seconds:.1f} s; "
+                f"saved to {result.run_dir}."
+            )
+
+    def _fail(self, err: BaseException) -> None:
+        if self._closed:  # the dock is gone; the worker's last signals have no widget
+            return
+        from napari.utils.notifications import show_error
+
+        self.status.value = f"Error: {err}"
+        show_error(f"brainvae: {err}")
+
+    def _stop_before_viewer_closes(self) -> None:
+        """The viewer is closing: stop training now, before napari quits its workers.
+
+        napari aborts a generator worker between two yields, which would skip the engine's
+        final checkpoint; stopping first lets the engine write it (within one batch).
+        """
+        worker = self._worker
+        if worker is None:
+            return
+        self._cancel.set()
+        self.status.value = "Viewer closing: stopping training and writing a checkpoint..."
+        _wait_until_done(worker, seconds=60.0)
+
+    def _stop_when_closed(self, *_args) -> None:
+        """Closing the dock or the viewer stops training cleanly (a checkpoint is written)."""
+        self._closed = True
+        worker = self._worker
+        if worker is None:
+            return
+        self._cancel.set()
+        _wait_until_done(worker, seconds=60.0)
+
+    @property
+    def last_result(self) -> Any:
+        """The last finished training's TrainResult (or the PCA run folder)."""
+        return self._last_result
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The run folder last trained or loaded."""
+        return self._run_dir
+
+
+def _wait_until_done(worker: Any, seconds: float) -> None:
+    """Block until the worker's thread ends (it stops within one batch once cancelled)."""
+    deadline = time.monotonic() + seconds
+    while worker.is_running and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _watch_close(viewer: Any, callback: Any) -> Any:
+    """Call callback when the viewer's main window receives its close event (before napari's
+    own handler runs); returns the event filter, which must be kept alive."""
+    from qtpy.QtCore import QEvent, QObject
+
+    class CloseWatcher(QObject):
+        def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
+            if event.type() == QEvent.Type.Close:
+                callback()
+            return False
+
+    viewer = getattr(viewer, "__wrapped__", viewer)  # plugins get a public-only proxy
+    window = viewer.window._qt_window
+    watcher = CloseWatcher(window)
+    window.installEventFilter(watcher)
+    return watcher
+
+
+def _layer_dataset(layer: Any) -> str | None:
+    """The prepared dataset a population layer came from, if any."""
+    info = getattr(layer, "metadata", {}).get("brainvae", {})
+    if info.get("kind") == "population" and info.get("dataset"):
+        return str(info["dataset"])
+    return None
+
+
+def _new_run_folder() -> Path:
+    return default_runs_root() / time.strftime("run-%Y%m%d-%H%M%S")
+
+
+def _optional_path(value: Any) -> Path | None:
+    if value in (None, "") or str(value) in ("", "."):
+        return None
+    return Path(value)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {seconds:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _limits(data: Any) -> tuple[float, float]:
+    import numpy as np
+
+    low, high = float(np.min(data)), float(np.max(data))
+    return (low, high if high > low else low + 1.0)

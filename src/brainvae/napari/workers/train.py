@@ -1,0 +1,136 @@
+"""Train a model in the background: the engine's progress reports, plus reconstruction previews.
+
+The generator runs in a napari worker thread; it never touches a layer or a widget. The
+dock turns what it yields into plot points, progress and a preview layer.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Generator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PREVIEW_IMAGES = 4
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A few validation images beside their reconstructions after an epoch."""
+
+    epoch: int
+    images: np.ndarray  # (k, *spatial): inputs
+    reconstructions: np.ndarray  # (k, *spatial)
+
+    def side_by_side(self) -> np.ndarray:
+        """(k, *spatial[:-1], 2 * width): each input with its reconstruction to its right."""
+        return np.concatenate([self.images, self.reconstructions], axis=-1)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What the dock's form asks for: the family, its size and its loss."""
+
+    family: str  # "beta_vae", "soft_intro_vae" or "pca"
+    architecture: str
+    latent_dim: int
+    beta: float
+    likelihood: str
+
+
+def train_run(
+    choice: ModelChoice,
+    dataset_path: Path,
+    config: Any,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    cancel: threading.Event | None = None,
+    preview_every: int = 1,
+) -> Generator[Any, None, Any]:
+    """Build the model, train it (the engine's reports pass through) and yield previews.
+
+    Returns the engine's TrainResult (its reason is "cancelled" after a Stop). Closing the
+    generator (napari quits running workers when the viewer closes) stops training the same
+    way, so a checkpoint and the model are written. A PCA choice is fitted in one go instead
+    and returns its run folder.
+    """
+    import torch
+
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.models import ModelConfig, build_model
+    from brainvae.training import EpochReport, train
+
+    dataset = PreparedDataset.open(dataset_path)
+    model_config = ModelConfig(
+        input_shape=tuple(dataset.sample_shape),
+        latent_dim=choice.latent_dim,
+        family=choice.family,
+        architecture=choice.architecture,
+        likelihood=choice.likelihood,
+        beta=choice.beta,
+    )
+    torch.manual_seed(config.seed)
+    model = build_model(model_config)
+    if choice.family == "pca":
+        return (yield from _fit_pca(model, dataset, run_dir, overwrite))
+    preview_rows = _preview_rows(dataset)
+    cancel = cancel if cancel is not None else threading.Event()
+    generator = train(
+        model, dataset, config, run_dir, resume=resume, overwrite=overwrite, cancel=cancel
+    )
+    with closing(generator):
+        try:
+            while True:
+                try:
+                    report = next(generator)
+                except StopIteration as stop:
+                    return stop.value
+                yield report
+                if isinstance(report, EpochReport) and report.epoch % preview_every == 0:
+                    yield preview(model, dataset, preview_rows, report.epoch)
+        except GeneratorExit:  # napari quits workers when the viewer closes: stop cleanly
+            cancel.set()
+            for _ in generator:  # the engine stops within a batch and writes its checkpoint
+                pass
+            raise
+
+
+def preview(model: Any, dataset: Any, rows: np.ndarray, epoch: int) -> Preview:
+    """Reconstruct the preview rows in eval mode, then put the model back in training mode."""
+    images = np.asarray(dataset.images[rows], dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    try:
+        reconstructions = np.asarray(model.reconstruct(images), dtype=np.float32)
+    finally:
+        model.train(was_training)
+    return Preview(epoch, images, reconstructions)
+
+
+def _preview_rows(dataset: Any) -> np.ndarray:
+    """The first few validation images (training ones when there is no validation split)."""
+    rows = dataset.indices("val")
+    if len(rows) == 0:
+        rows = dataset.indices("train")
+    return np.asarray(rows[:PREVIEW_IMAGES])
+
+
+def _fit_pca(model: Any, dataset: Any, run_dir: Path, overwrite: bool) -> Generator[Any, None, Any]:
+    """PCA has no epochs: fit on the training split, save, show its reconstructions."""
+    from brainvae.models import ModelError
+
+    run_dir = Path(run_dir)
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
+        raise ModelError(f"{run_dir}: already holds files; choose an empty run folder or Reset")
+    train_rows = dataset.indices("train")
+    model.fit(np.asarray(dataset.images[train_rows], dtype=np.float32))
+    model.config.preprocessing = dataset.config.to_dict()
+    model.save(run_dir, training={**model.config.training, "dataset": str(dataset.path)})
+    yield preview(model, dataset, _preview_rows(dataset), 0)
+    return run_dir

@@ -1,0 +1,144 @@
+"""The training dock in a real napari viewer: train, plot, preview, stop, resume, PCA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainvae.data.prepare import prepare
+from brainvae.data.preprocessing import PreprocessConfig
+from brainvae.napari.widgets.training_widget import (
+    FOLDER_CHOICE,
+    PREVIEW_LAYER,
+    TrainingWidget,
+)
+from brainvae.training import BatchReport, latest_checkpoint
+
+SHAPE = (24, 20)
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    """20 blob images (2 sessions of 10 subjects) in [0, 1]."""
+    root = tmp_path_factory.mktemp("training_widget")
+    source = root / "src"
+    source.mkdir()
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]]
+    for subject in range(10):
+        for session in (1, 2):
+            cy, cx, radius = rng.uniform(7, 17), rng.uniform(6, 14), rng.uniform(3, 7)
+            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2))
+            np.save(source / f"sub-{subject}_ses-{session}.npy", (0.05 + 0.85 * blob))
+    prepare(source, root / "ds", PreprocessConfig.identity(), workers=1)
+    return root / "ds"
+
+
+@pytest.fixture
+def widget(make_napari_viewer, dataset_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    viewer = make_napari_viewer()
+    widget = TrainingWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget.dataset.value = FOLDER_CHOICE
+    widget.dataset_folder.value = dataset_dir
+    widget.architecture.value = "small"
+    widget.latent.value = 3
+    widget.batch.value = 4
+    widget.device.value = "cpu"
+    widget.run_folder.value = tmp_path / "run"
+    return widget
+
+
+def wait(widget, qtbot, timeout_ms=120_000):
+    qtbot.waitUntil(lambda: widget._worker is None, timeout=timeout_ms)
+
+
+def test_training_two_epochs_plots_points_previews_and_saves(widget, qtbot, tmp_path):
+    widget.epochs.value = 2
+    widget.start()
+    assert widget.stop_button.enabled and not widget.start_button.enabled
+    wait(widget, qtbot)
+    assert widget.last_result.reason == "completed", widget.status.value
+    assert widget.plot.count("train_loss") == 2 and widget.plot.count("val_loss") == 2
+    assert widget.plot.count("batch_loss") >= 2 * 3
+    run = tmp_path / "run"
+    assert (run / "config.json").is_file() and (run / "weights.safetensors").is_file()
+    assert len(pd.read_csv(run / "history.csv")) == 2
+    preview = widget._viewer.layers[PREVIEW_LAYER]
+    assert preview.data.shape[1:] == (SHAPE[0], 2 * SHAPE[1])  # input | reconstruction
+    assert preview.metadata["brainvae"]["epoch"] == 2
+    assert "Done: 2 epoch(s)" in widget.status.value
+    assert widget.start_button.enabled and not widget.stop_button.enabled
+
+    widget.start()  # the folder holds a run: refused, nothing lost
+    wait(widget, qtbot)
+    assert "already holds a training run" in widget.status.value
+    assert len(pd.read_csv(run / "history.csv")) == 2
+
+
+def test_stop_mid_epoch_then_resume_continues_from_the_checkpoint(widget, qtbot, tmp_path):
+    widget.epochs.value = 50
+    widget.start()
+
+    def stop_in_epoch_two(report):
+        if isinstance(report, BatchReport) and (report.epoch, report.batch) == (2, 1):
+            widget.stop()
+
+    widget._worker.yielded.connect(stop_in_epoch_two)
+    wait(widget, qtbot)
+    run = tmp_path / "run"
+    assert widget.last_result.reason == "cancelled"
+    assert latest_checkpoint(run).name.startswith("epoch-0001-batch-")
+    assert "Resume continues" in widget.status.value
+
+    widget.epochs.value = 3
+    widget.resume()
+    wait(widget, qtbot)
+    assert widget.last_result.reason == "completed", widget.status.value
+    history = pd.read_csv(run / "history.csv")
+    assert history["epoch"].tolist() == [1, 2, 3]
+    assert widget.plot.count("train_loss") == 3
+
+
+def test_population_layer_is_offered_and_pca_fits(widget, qtbot, dataset_dir, tmp_path):
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.napari.population_layers import dataset_layer_data
+
+    data, kwargs, _ = dataset_layer_data(PreparedDataset.open(dataset_dir), "population (blobs)")
+    widget._viewer.add_image(data, **kwargs)
+    assert "population (blobs)" in widget.dataset.choices
+    widget.dataset.value = "population (blobs)"
+    assert not widget.dataset_folder.visible
+    widget.family.value = "pca"
+    assert not widget.epochs.visible and not widget.resume_button.enabled
+    widget.run_folder.value = tmp_path / "pca"
+    widget.start()
+    wait(widget, qtbot)
+    assert (tmp_path / "pca" / "config.json").is_file(), widget.status.value
+    assert "Fitted PCA" in widget.status.value
+    assert widget._viewer.layers[PREVIEW_LAYER].data.shape[1:] == (SHAPE[0], 2 * SHAPE[1])
+
+
+def test_device_label_and_missing_dataset(widget, qtbot, tmp_path):
+    assert widget.device_info.value.startswith("CPU")
+    widget.device.value = "auto"
+    assert "torch sees no GPU" in widget.device_info.value or "cuda" in widget.device_info.value
+    (tmp_path / "empty").mkdir()
+    widget.dataset_folder.value = tmp_path / "empty"
+    widget.start()
+    assert widget._worker is None
+    assert "empty: not a prepared dataset" in widget.status.value
+
+
+def test_closing_the_viewer_mid_training_stops_with_a_checkpoint(widget, qtbot, tmp_path):
+    widget.epochs.value = 500
+    widget.start()
+    qtbot.waitUntil(lambda: widget.plot.count("batch_loss") >= 2, timeout=60_000)
+    worker = widget._worker
+    widget._viewer.close()
+    qtbot.waitUntil(lambda: not worker.is_running, timeout=60_000)
+    checkpoint = latest_checkpoint(tmp_path / "run")
+    assert checkpoint is not None and (checkpoint / "optimizer.safetensors").is_file()
+    assert (tmp_path / "run" / "weights.safetensors").is_file()
