@@ -9,33 +9,22 @@ import pandas as pd
 import pytest
 import torch
 
+from blob_population import SHAPE, write_blob_dataset
 from brainvae.cli import main
 from brainvae.data.dataset import PreparedDataset
 from brainvae.data.prepare import prepare
 from brainvae.data.preprocessing import PreprocessConfig
 from brainvae.models import load_model
 
-SHAPE = (24, 20)
 FAST = ["--arch", "small", "--batch", "4", "--lr", "1e-3", "--device", "cpu", "--quiet"]
 
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory):
-    """12 blob images (2 sessions of 6 subjects) in [0, 1], split 4/1/1 subjects."""
-    root = tmp_path_factory.mktemp("cli_train")
-    source = root / "src"
-    source.mkdir()
-    rng = np.random.default_rng(1)
-    yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]]
-    for subject in range(6):
-        for session in (1, 2):
-            cy, cx, radius = rng.uniform(7, 17), rng.uniform(6, 14), rng.uniform(3, 7)
-            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2))
-            image = (0.05 + 0.85 * blob).astype(np.float32)
-            np.save(source / f"sub-{subject:02d}_ses-{session}.npy", image)
-    config = PreprocessConfig.identity(split_fractions=(0.67, 0.17, 0.16))
-    prepare(source, root / "ds", config, workers=1)
-    return root / "ds"
+    """12 blob images (2 sessions of 6 subjects)."""
+    return write_blob_dataset(
+        tmp_path_factory.mktemp("cli_train"), subjects=6, seed=1, split_fractions=(0.67, 0.17, 0.16)
+    )
 
 
 @pytest.fixture(scope="module")

@@ -12,34 +12,25 @@ import pandas as pd
 import pytest
 import torch
 
+from blob_population import write_blob_dataset
 from brainvae.data.dataset import PreparedDataset
-from brainvae.data.prepare import prepare
-from brainvae.data.preprocessing import PreprocessConfig
 from brainvae.models import ModelError, load_model
 from brainvae.training import TrainConfig, train
 from brainvae.training.distributed import Ranks, epoch_order, share_size
 
-SHAPE = (24, 20)
 LOSSES = ["train_loss", "train_reconstruction", "train_kl", "val_loss"]
 FAST = ["--arch", "small", "--latent", "3", "--batch", "3", "--lr", "1e-3", "--device", "cpu"]
 
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory):
-    """16 blob images (2 sessions of 8 subjects); 6 subjects = 12 images train."""
-    root = tmp_path_factory.mktemp("distributed")
-    source = root / "src"
-    source.mkdir()
-    rng = np.random.default_rng(2)
-    yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]]
-    for subject in range(8):
-        for session in (1, 2):
-            cy, cx, radius = rng.uniform(7, 17), rng.uniform(6, 14), rng.uniform(3, 7)
-            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2))
-            np.save(source / f"sub-{subject}_ses-{session}.npy", (0.05 + 0.85 * blob))
-    config = PreprocessConfig.identity(split_fractions=(0.75, 0.125, 0.125))
-    prepare(source, root / "ds", config, workers=1)
-    return root / "ds"
+    """16 blob images (2 sessions of 8 subjects)."""
+    return write_blob_dataset(
+        tmp_path_factory.mktemp("distributed"),
+        subjects=8,
+        seed=2,
+        split_fractions=(0.75, 0.125, 0.125),
+    )
 
 
 def torchrun(*args: str, cwd) -> subprocess.CompletedProcess:

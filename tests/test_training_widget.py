@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from brainvae.data.prepare import prepare
-from brainvae.data.preprocessing import PreprocessConfig
+from blob_population import SHAPE, write_blob_dataset
+from brainvae.data.dataset import PreparedDataset
 from brainvae.napari.widgets.training_widget import (
     FOLDER_CHOICE,
     PREVIEW_LAYER,
@@ -15,24 +14,11 @@ from brainvae.napari.widgets.training_widget import (
 )
 from brainvae.training import BatchReport, latest_checkpoint
 
-SHAPE = (24, 20)
-
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory):
-    """20 blob images (2 sessions of 10 subjects) in [0, 1]."""
-    root = tmp_path_factory.mktemp("training_widget")
-    source = root / "src"
-    source.mkdir()
-    rng = np.random.default_rng(3)
-    yy, xx = np.mgrid[: SHAPE[0], : SHAPE[1]]
-    for subject in range(10):
-        for session in (1, 2):
-            cy, cx, radius = rng.uniform(7, 17), rng.uniform(6, 14), rng.uniform(3, 7)
-            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2))
-            np.save(source / f"sub-{subject}_ses-{session}.npy", (0.05 + 0.85 * blob))
-    prepare(source, root / "ds", PreprocessConfig.identity(), workers=1)
-    return root / "ds"
+    """20 blob images (2 sessions of 10 subjects)."""
+    return write_blob_dataset(tmp_path_factory.mktemp("training_widget"), subjects=10, seed=3)
 
 
 @pytest.fixture
@@ -78,7 +64,9 @@ def test_training_two_epochs_plots_points_previews_and_saves(widget, qtbot, tmp_
     assert len(pd.read_csv(run / "history.csv")) == 2
 
 
-def test_stop_mid_epoch_then_resume_continues_from_the_checkpoint(widget, qtbot, tmp_path):
+def test_stop_mid_epoch_then_resume_continues_from_the_checkpoint(
+    widget, qtbot, tmp_path, dataset_dir
+):
     widget.epochs.value = 50
     widget.start()
 
@@ -89,17 +77,23 @@ def test_stop_mid_epoch_then_resume_continues_from_the_checkpoint(widget, qtbot,
     widget._worker.yielded.connect(stop_in_epoch_two)
     wait(widget, qtbot)
     run = tmp_path / "run"
-    assert widget.last_result.reason == "cancelled"
-    assert latest_checkpoint(run).name.startswith("epoch-0001-batch-")
+    stopped = widget.last_result
+    # Stop acts at the next batch after the GUI thread sees it, so a few batches may pass
+    assert stopped.reason == "cancelled" and stopped.epochs_completed < 50
+    per_epoch = -(-len(PreparedDataset.open(dataset_dir).indices("train")) // 4)
+    batch = stopped.step - stopped.epochs_completed * per_epoch
+    assert latest_checkpoint(run).name == f"epoch-{stopped.epochs_completed:04d}" + (
+        f"-batch-{batch:04d}" if batch else ""
+    )
     assert "Resume continues" in widget.status.value
 
-    widget.epochs.value = 3
+    widget.epochs.value = stopped.epochs_completed + 1
     widget.resume()
     wait(widget, qtbot)
     assert widget.last_result.reason == "completed", widget.status.value
     history = pd.read_csv(run / "history.csv")
-    assert history["epoch"].tolist() == [1, 2, 3]
-    assert widget.plot.count("train_loss") == 3
+    assert history["epoch"].tolist() == list(range(1, stopped.epochs_completed + 2))
+    assert widget.plot.count("train_loss") == stopped.epochs_completed + 1
 
 
 def test_population_layer_is_offered_and_pca_fits(widget, qtbot, dataset_dir, tmp_path):

@@ -26,6 +26,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
+from brainvae.napari.widgets.paths import optional_path, user_cache_dir
 from brainvae.napari.widgets.subject_info import SubjectInfo
 
 if TYPE_CHECKING:
@@ -41,10 +42,7 @@ SLICE_AXES = ("none", "axial", "coronal", "sagittal")
 
 def default_cache_root() -> Path:
     """Where prepared datasets are cached unless the user picks a folder."""
-    import os
-
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "brainvae" / "datasets"
+    return user_cache_dir("datasets")
 
 
 class DataWidget(Container):
@@ -166,7 +164,7 @@ class DataWidget(Container):
         if self.source.value in (SAMPLE_2D, SAMPLE_3D):
             dims = 2 if self.source.value == SAMPLE_2D else 3
             return PreprocessConfig.identity().with_changes(expected_ndim=dims)
-        path = _optional_path(self.config_file.value)
+        path = optional_path(self.config_file.value)
         if path is not None:
             return PreprocessConfig.load(path)
         from brainvae.data.preprocessing import PRESETS
@@ -190,10 +188,10 @@ class DataWidget(Container):
         if self.source.value in (SAMPLE_2D, SAMPLE_3D):
             folder = sample_population_dir(2 if self.source.value == SAMPLE_2D else 3)
             return folder / "images", folder / "subjects.csv", folder / "atlas.nii.gz"
-        folder = _optional_path(self.folder.value)
+        folder = optional_path(self.folder.value)
         if folder is None or not folder.is_dir():
             raise ValueError(f"choose an existing folder (got {self.folder.value!s})")
-        return folder, _optional_path(self.csv.value), _optional_path(self.atlas.value)
+        return folder, optional_path(self.csv.value), optional_path(self.atlas.value)
 
     def cache_folder(self, source: Path, csv: Path | None, config) -> Path:
         """A cache folder named by a key of everything the result depends on.
@@ -228,7 +226,7 @@ class DataWidget(Container):
 
         try:
             if self.source.value == PREPARED:
-                folder = _optional_path(self.folder.value)
+                folder = optional_path(self.folder.value)
                 if folder is None:
                     raise ValueError("choose a prepared dataset folder")
                 self._show_dataset(folder, atlas=None, name=f"population ({folder.name})")
@@ -389,13 +387,6 @@ def _file_identity(path: Path) -> list:
     """(path, size, modification time) of a file: changes when the file does."""
     stat = Path(path).stat()
     return [str(path), stat.st_size, stat.st_mtime_ns]
-
-
-def _optional_path(value) -> Path | None:
-    """magicgui FileEdit gives Path('.') or '' when empty."""
-    if value in (None, "") or str(value) in ("", "."):
-        return None
-    return Path(value)
 
 
 def _parse_slices(text: str) -> int | tuple[int, int]:

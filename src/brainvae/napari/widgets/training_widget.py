@@ -25,6 +25,8 @@ from magicgui.widgets import (
     SpinBox,
 )
 
+from brainvae.napari.widgets.paths import optional_path, user_cache_dir
+
 if TYPE_CHECKING:
     import napari
 
@@ -36,10 +38,7 @@ PREVIEW_LAYER = "reconstructions (validation: input | output)"
 
 def default_runs_root() -> Path:
     """Where runs go unless the user picks a folder."""
-    import os
-
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "brainvae" / "runs"
+    return user_cache_dir("runs")
 
 
 class TrainingWidget(Container):
@@ -149,7 +148,7 @@ class TrainingWidget(Container):
         if (
             layers
             and self.dataset.value == FOLDER_CHOICE
-            and not _optional_path(self.dataset_folder.value)
+            and not optional_path(self.dataset_folder.value)
         ):
             self.dataset.value = layers[-1]
         self._on_dataset_changed()
@@ -197,7 +196,7 @@ class TrainingWidget(Container):
         from brainvae.data.dataset import PreparedDataset
 
         if self.dataset.value == FOLDER_CHOICE:
-            folder = _optional_path(self.dataset_folder.value)
+            folder = optional_path(self.dataset_folder.value)
             if folder is None:
                 raise ValueError("choose a prepared dataset folder, or load a population first")
         else:
@@ -260,7 +259,7 @@ class TrainingWidget(Container):
 
         from brainvae.training import HISTORY_FILE
 
-        folder = _optional_path(self.run_folder.value)
+        folder = optional_path(self.run_folder.value)
         history = None if folder is None else folder / HISTORY_FILE
         if history is None or not history.is_file():
             self._fail(ValueError(f"{folder}: no {HISTORY_FILE} here; choose a run folder"))
@@ -281,7 +280,7 @@ class TrainingWidget(Container):
             dataset = self.dataset_path()
             choice = self.model_choice()
             config = self.train_config()
-            run_dir = _optional_path(self.run_folder.value)
+            run_dir = optional_path(self.run_folder.value)
             if run_dir is None:
                 raise ValueError("choose a run folder")
         except Exception as err:  # noqa: BLE001 - any form error goes to the user
@@ -480,12 +479,6 @@ def _layer_dataset(layer: Any) -> str | None:
 
 def _new_run_folder() -> Path:
     return default_runs_root() / time.strftime("run-%Y%m%d-%H%M%S")
-
-
-def _optional_path(value: Any) -> Path | None:
-    if value in (None, "") or str(value) in ("", "."):
-        return None
-    return Path(value)
 
 
 def _duration(seconds: float) -> str:
