@@ -19,6 +19,10 @@ ventricle_volume_ml and lesion_load_ml):
 It prints figures and asserts nothing.
 
     python benchmarks/sample_model_quality.py sample_data/models/beta_vae_2d DATASET
+    python benchmarks/sample_model_quality.py sample_data/models/beta_vae_3d DATASET
+
+DATASET is the sample population prepared with `--preset identity`, as
+scripts/train_sample_model.sh does (build/sample_model/<2d|3d>/ds).
 """
 
 from __future__ import annotations

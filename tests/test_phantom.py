@@ -240,6 +240,61 @@ def test_lesions_brighten_the_lesion_zone():
     np.testing.assert_array_equal(without.image, render(base, grid).image)
 
 
+def _ms_scan(burden: float, seed: int = 5) -> ScanFactors:
+    """The first MS scan of a small 2D population whose MS burden is fixed to `burden`."""
+    config = PopulationConfig(
+        dims=2, n_subjects=12, seed=seed, longitudinal_share=0.0, lesion_burden_range=(burden,) * 2
+    )
+    scans = sample_population(config, lesion_sites(get_grid(2)))
+    return replace(next(s for s in scans if s.diagnosis == "ms"), noise_sd=0.0)
+
+
+def test_lesion_load_grows_linearly_with_the_burden():
+    grid = get_grid(2)
+    load = {
+        b: render(_ms_scan(b), grid).volume_ml("lesions", grid.voxel_volume_ml) for b in (0.25, 1.0)
+    }
+    assert _ms_scan(0.25).lesion_burden == 0.25
+    # radii scale with sqrt(burden), so the lesion area (2D load) scales with the burden
+    assert 3.0 < load[1.0] / load[0.25] < 5.0, load
+    assert load[1.0] > 0.2  # ml: several hundred 1.1 mm pixels, not a speck
+
+
+def test_ms_lesions_sit_at_the_fixed_periventricular_sites():
+    from brainvae.data.phantom.factors import site_set
+
+    grid = get_grid(2)
+    candidates, _ = lesion_sites(grid)
+    sites = candidates[site_set(candidates, PopulationConfig(dims=2).n_lesion_sites())]
+    assert len(sites) == 4
+    distance = grid.maps["distance"]
+    assert distance.max() > 6.0  # the rim filter had something to exclude
+    config = PopulationConfig(dims=2, n_subjects=40, seed=1, longitudinal_share=0.0)
+    ms = [s for s in sample_population(config, (candidates, _)) if s.diagnosis == "ms"]
+    assert len(ms) >= 5
+    for scan in ms:
+        assert len(scan.lesions) == len(sites)
+        centres = np.asarray([lesion.centre_mm for lesion in scan.lesions])
+        # each lesion within the +-1 mm (per axis, in-plane) jitter of its own site
+        assert np.abs(centres - sites).max() <= 1.0 + 1e-6
+        assert 0.15 <= scan.lesion_burden <= 1.0
+
+
+def test_lesions_outshine_the_leuko_glow():
+    grid = get_grid(2)
+    ms = _ms_scan(1.0)
+    lesion_image = render(ms, grid)
+    leuko = render(
+        aged(60, diagnosis="leuko", severity=3, leuko_extent_mm=14.0, leuko_seed=4), grid
+    )
+    core = lesion_image.rois["lesions"] > 0.99
+    assert core.sum() > 100
+    glow = leuko.rois["leuko"] > 0.5
+    assert glow.sum() > 100
+    # lesion cores (about 1.0) are clearly brighter than the brightest leuko change (<= 0.78)
+    assert np.percentile(lesion_image.image[core], 10) > leuko.image[glow].max() + 0.1
+
+
 def test_leuko_severity_orders_white_matter_change():
     grid = get_grid(2)
     change = {}

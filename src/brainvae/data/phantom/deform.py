@@ -95,9 +95,23 @@ def display_to_world(points: np.ndarray, grid: PhantomGrid) -> np.ndarray:
     return np.tensordot(linear, index, axes=1) + offset
 
 
+# MS lesion sites lie on the periventricular rim: this far (mm) from the ventricle wall, so an
+# ovoid centred there, its long axis along the wall's normal, touches the wall (Dawson's fingers).
+LESION_RIM_MM = (3.0, 6.0)
+
+
 def lesion_sites(grid: PhantomGrid) -> tuple[np.ndarray, np.ndarray]:
-    """World points of the lesion zone and unit normals pointing away from the ventricles."""
+    """World points of the lesion zone's rim and unit normals pointing away from the ventricles.
+
+    Only points LESION_RIM_MM from the (undeformed) ventricle wall are kept; the population
+    picks its fixed lesion sites among them (`factors.site_set`).
+    """
     display = grid.lesion_candidates_mm.T.astype(np.float32)  # (3, n)
+    index = np.round(display / grid.fine_spacing[:, None]).astype(int)
+    distance = grid.maps["distance"][index[0], index[1], index[2]]
+    rim = (distance >= LESION_RIM_MM[0]) & (distance <= LESION_RIM_MM[1])
+    if rim.any():
+        display = display[:, rim]
     gradient = np.stack(
         [
             np.gradient(grid.maps["distance"], grid.fine_spacing[a], axis=a)

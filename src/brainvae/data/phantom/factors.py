@@ -10,7 +10,7 @@ several-fold with age and lesions are large and bright.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -44,6 +44,7 @@ class ScanFactors:
     cortical_thinning: float = 0.0  # share of sulcus-exposed cortical GM turned to CSF
     shrinkage: float = 0.0  # global linear shrinkage about the brain centre
     lesions: tuple[Lesion, ...] = ()
+    lesion_burden: float = 0.0  # MS lesion load factor: lesion radii scale with its square root
     leuko_extent_mm: float = 0.0  # confluent WM change within this distance of the ventricles
     leuko_seed: int = 0
     rotation_deg: tuple[float, float, float] = (0.0, 0.0, 0.0)  # about I, P, R axes
@@ -67,6 +68,7 @@ class ScanFactors:
             "cortical_thinning": round(self.cortical_thinning, 4),
             "shrinkage": round(self.shrinkage, 5),
             "lesion_count": len(self.lesions),
+            "lesion_burden": round(self.lesion_burden, 4),
             "leuko_extent_mm": round(self.leuko_extent_mm, 3),
             "rotation_axial_deg": round(self.rotation_deg[0], 3),
             "rotation_coronal_deg": round(self.rotation_deg[1], 3),
@@ -118,13 +120,21 @@ class PopulationConfig:
     n_sites: int = 3
     visit_interval_years: tuple[float, float] = (1.0, 4.0)
     subject_jitter: float = 0.25  # sd of a subject's own ventricle expansion offset
-    lesions_per_scan: tuple[int, int] = field(default=(0, 0))  # 0, 0: the dims default
+    lesion_sites: int = 0  # fixed periventricular MS lesion sites; 0: the dims default
+    lesion_burden_range: tuple[float, float] = (0.15, 1.0)  # baseline MS lesion burden
+    lesion_radius_mm: float = 0.0  # long radius at burden 1; 0: the dims default
 
-    def lesion_count_range(self) -> tuple[int, int]:
-        """Baseline MS lesion count: a slice shows fewer than a volume."""
-        if self.lesions_per_scan != (0, 0):
-            return self.lesions_per_scan
-        return (2, 7) if self.dims == 2 else (6, 16)
+    def n_lesion_sites(self) -> int:
+        """Number of lesion sites: a slice shows fewer than a volume."""
+        if self.lesion_sites > 0:
+            return self.lesion_sites
+        return 4 if self.dims == 2 else 10
+
+    def full_lesion_radius_mm(self) -> float:
+        """Long radius (mm) of a lesion at burden 1 (before its own +-15 % jitter)."""
+        if self.lesion_radius_mm > 0:
+            return self.lesion_radius_mm
+        return 8.0 if self.dims == 2 else 10.0
 
 
 def _unit(rng: np.random.Generator) -> tuple[float, float, float]:
@@ -132,21 +142,49 @@ def _unit(rng: np.random.Generator) -> tuple[float, float, float]:
     return tuple(float(v) for v in vector / np.linalg.norm(vector))
 
 
-def _draw_lesion(rng, candidates_world, normals_world, dims: int) -> Lesion:
-    """An ovoid at a random lesion-zone point, its long axis along the local ventricle normal."""
-    pick = int(rng.integers(len(candidates_world)))
-    long_radius = float(rng.uniform(3.0, 6.0) if dims == 2 else rng.uniform(4.0, 8.0))
-    return Lesion(
-        centre_mm=tuple(float(v) for v in candidates_world[pick]),
-        axis=tuple(float(v) for v in normals_world[pick]),
-        long_radius_mm=long_radius,
-        short_radius_mm=long_radius * float(rng.uniform(0.45, 0.7)),
-    )
+def site_set(candidates_world: np.ndarray, count: int) -> np.ndarray:
+    """Indices of `count` well-spread rim points (deterministic farthest-point sampling).
+
+    Starts at the most superior candidate (largest world z), then repeatedly takes the
+    candidate farthest from those taken: the same sites for every subject of a grid.
+    """
+    points = np.asarray(candidates_world, np.float64)
+    count = min(count, len(points))
+    chosen = [int(np.argmax(points[:, 2]))]
+    distance = np.linalg.norm(points - points[chosen[0]], axis=1)
+    while len(chosen) < count:
+        pick = int(np.argmax(distance))
+        chosen.append(pick)
+        distance = np.minimum(distance, np.linalg.norm(points - points[pick], axis=1))
+    return np.asarray(chosen, int)
 
 
-def _grow(lesion: Lesion, years: float, rng) -> Lesion:
-    """Older lesions enlarge a little between visits."""
-    gain = 1.0 + years * float(rng.uniform(0.03, 0.08))
+def _draw_lesions(rng, candidates_world, normals_world, sites, burden, full_radius, dims):
+    """One ovoid per fixed site, long axis along the wall normal, radii ~ sqrt(burden).
+
+    Lesion load (area in 2D, volume in 3D) then grows about linearly with the burden; each
+    lesion keeps a small individual size (+-15 %), shape and position (+-1 mm) jitter.
+    """
+    lesions = []
+    for pick in sites:
+        centre = np.asarray(candidates_world[pick], np.float64)
+        jitter = rng.uniform(-1.0, 1.0, 3)
+        if dims == 2:  # stay in the slice plane (world y is the coronal slice axis)
+            jitter[1] = 0.0
+        long_radius = full_radius * float(np.sqrt(burden)) * float(rng.uniform(0.85, 1.15))
+        lesions.append(
+            Lesion(
+                centre_mm=tuple(float(v) for v in centre + jitter),
+                axis=tuple(float(v) for v in normals_world[pick]),
+                long_radius_mm=long_radius,
+                short_radius_mm=long_radius * float(rng.uniform(0.55, 0.7)),
+            )
+        )
+    return lesions
+
+
+def _grow(lesion: Lesion, gain: float) -> Lesion:
+    """Lesions enlarge between visits (all of a subject's by the same gain)."""
     return Lesion(
         lesion.centre_mm, lesion.axis, lesion.long_radius_mm * gain, lesion.short_radius_mm * gain
     )
@@ -161,7 +199,8 @@ def sample_population(config: PopulationConfig, lesion_sites) -> list[ScanFactor
     counts[0] += n - counts.sum()
     diagnoses = np.repeat(np.arange(3), counts.astype(int))
     rng.shuffle(diagnoses)
-    low, high = config.lesion_count_range()
+    sites = site_set(candidates, config.n_lesion_sites())
+    full_radius = config.full_lesion_radius_mm()
     scans: list[ScanFactors] = []
     leuko_index = 0
     for number, diagnosis_index in enumerate(diagnoses, start=1):
@@ -177,11 +216,12 @@ def sample_population(config: PopulationConfig, lesion_sites) -> list[ScanFactor
         offset = float(rng.normal(0.0, config.subject_jitter))
         site = int(rng.integers(config.n_sites))
         lesions: list[Lesion] = []
+        burden = 0.0
         if diagnosis == "ms":
-            lesions = [
-                _draw_lesion(rng, candidates, normals, config.dims)
-                for _ in range(int(rng.integers(low, high + 1)))
-            ]
+            burden = float(rng.uniform(*config.lesion_burden_range))
+            lesions = _draw_lesions(
+                rng, candidates, normals, sites, burden, full_radius, config.dims
+            )
         extent = 0.0
         if diagnosis == "leuko":
             severity0 = 1 + leuko_index % 3
@@ -193,9 +233,9 @@ def sample_population(config: PopulationConfig, lesion_sites) -> list[ScanFactor
         for session, interval in enumerate(intervals, start=1):
             elapsed += interval
             if session > 1 and diagnosis == "ms":
-                lesions = [_grow(lesion, interval, rng) for lesion in lesions]
-                new = int(rng.poisson(0.8 * interval))
-                lesions += [_draw_lesion(rng, candidates, normals, config.dims) for _ in range(new)]
+                gain = 1.0 + interval * float(rng.uniform(0.03, 0.08))
+                lesions = [_grow(lesion, gain) for lesion in lesions]
+                burden *= gain**2
             if session > 1 and diagnosis == "leuko":
                 extent += interval * float(rng.uniform(0.5, 1.5))
             age = age0 + elapsed
@@ -212,6 +252,7 @@ def sample_population(config: PopulationConfig, lesion_sites) -> list[ScanFactor
                     thinning,
                     shrink,
                     tuple(lesions),
+                    burden,
                     extent,
                     leuko_seed,
                     site,
@@ -233,6 +274,7 @@ def _scan(
     thinning,
     shrink,
     lesions,
+    burden,
     extent,
     leuko_seed,
     site,
@@ -260,6 +302,7 @@ def _scan(
         cortical_thinning=thinning,
         shrinkage=shrink,
         lesions=lesions,
+        lesion_burden=burden,
         leuko_extent_mm=extent,
         leuko_seed=leuko_seed,
         rotation_deg=rotation,

@@ -29,8 +29,10 @@ SITE_CONTRAST: tuple[tuple[float, float, float], ...] = (
     (0.06, 0.65, 0.46),
 )
 TEXTURE_GAIN = -0.5  # FLAIR inverts T1's GM/WM order, so the T1 detail enters inverted
-LESION_INTENSITY = 0.95
-LEUKO_INTENSITY = 0.88
+# MS lesions are the brightest tissue on FLAIR; the leukoencephalopathy glow is clearly
+# hyperintense to white matter (0.46-0.54) but dimmer than lesions, so the two stay apart.
+LESION_INTENSITY = 1.0
+LEUKO_INTENSITY = 0.78
 LEUKO_EDGE_MM = 1.5
 
 
