@@ -136,3 +136,16 @@ def test_closing_the_viewer_mid_training_stops_with_a_checkpoint(widget, qtbot, 
     checkpoint = latest_checkpoint(tmp_path / "run")
     assert checkpoint is not None and (checkpoint / "optimizer.safetensors").is_file()
     assert (tmp_path / "run" / "weights.safetensors").is_file()
+
+
+def test_a_finished_run_goes_to_the_latent_explorer(widget, qtbot, tmp_path):
+    from brainvae.napari.widgets.latent_explorer import LatentExplorer
+
+    explorer = LatentExplorer(widget._viewer)
+    widget._viewer.window.add_dock_widget(explorer)
+    widget.epochs.value = 1
+    widget.start()
+    wait(widget, qtbot)
+    assert "latent explorer now shows it" in widget.status.value
+    assert explorer.model is not None and explorer.model.latent_dim == 3
+    assert explorer.run_folder.value == tmp_path / "run"

@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 
 PLUGIN = "napari-brainvae"
-DOCK_WIDGETS = ("Population data", "Training")
+DOCK_WIDGETS = ("Population data", "Training", "Latent explorer")
 
 
 def build_viewer(dims: int = 2, load_sample: bool = True):
@@ -20,15 +20,24 @@ def build_viewer(dims: int = 2, load_sample: bool = True):
     viewer = napari.Viewer(title="napari-brainvae")
     viewer.window._qt_window.resize(1500, 900)
     docks = {}
+    qt_docks = {}
     for widget_name in DOCK_WIDGETS:
-        _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, widget_name)
-        docks[widget_name] = widget
+        # Training and the explorer share one tabbed area, so the window fits a laptop screen
+        tabify = widget_name == "Latent explorer"
+        dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, widget_name, tabify=tabify)
+        docks[widget_name], qt_docks[widget_name] = widget, dock
+    qt_docks["Latent explorer"].raise_()  # what a new user wants first: sliders on a model
     if load_sample:
         data_widget = docks["Population data"]
         data_widget.source.value = (
             "Sample population (2D)" if dims == 2 else "Sample population (3D)"
         )
         data_widget.start_loading()
+        explorer = docks["Latent explorer"]  # the shipped model of the same dimensionality
+        explorer.model_source.value = (
+            "Sample model (2D beta-VAE)" if dims == 2 else "Sample model (3D beta-VAE)"
+        )
+        explorer.load_chosen_model()
     return viewer, docks
 
 

@@ -391,8 +391,7 @@ class TrainingWidget(Container):
         seconds = time.monotonic() - self._started
         if isinstance(result, Path):  # PCA
             self.status.value = f"Fitted PCA in {seconds:.1f} s; saved to {result}."
-            return
-        if result.reason == "cancelled":
+        elif result.reason == "cancelled":
             self.status.value = (
                 f"Stopped after {result.epochs_completed} complete epoch(s); checkpoint saved "
                 f"in {result.run_dir.name}. Resume continues from it."
@@ -402,6 +401,18 @@ class TrainingWidget(Container):
                 f"Done: {result.epochs_completed} epoch(s) in {seconds:.1f} s; "
                 f"saved to {result.run_dir}."
             )
+        self._hand_to_explorers(result if isinstance(result, Path) else result.run_dir)
+
+    def _hand_to_explorers(self, run_dir: Path) -> None:
+        """Show the model just trained (or stopped) in the viewer's latent explorer, if open."""
+        from brainvae.napari.widgets.latent_explorer import RUN_FOLDER, explorers_of
+
+        for explorer in explorers_of(self._viewer):
+            explorer.model_source.value = RUN_FOLDER
+            explorer.run_folder.value = run_dir
+            explorer.set_model(run_dir)
+        if explorers_of(self._viewer):
+            self.status.value += " The latent explorer now shows it."
 
     def _fail(self, err: BaseException) -> None:
         if self._closed:  # the dock is gone; the worker's last signals have no widget
