@@ -47,14 +47,15 @@ class LossPlot:
             )
         self.log = False
 
-    def add(self, name: str, x: float, y: float | None) -> None:
-        """Append one point to a series and update that curve only."""
+    def add(self, name: str, x: float, y: float | None, draw: bool = True) -> None:
+        """Append one point to a series and update that curve only (later, if not draw)."""
         if y is None or not math.isfinite(y):
             return
         xs, ys = self.points[name]
         xs.append(float(x))
         ys.append(float(y))
-        self._refresh(name)
+        if draw:
+            self._refresh(name)
 
     def add_epoch(self, report: Any) -> None:
         """The per-epoch means of an EpochReport (validation ones when there are)."""
@@ -62,10 +63,15 @@ class LossPlot:
             if name != "batch_loss":
                 self.add(name, report.epoch, getattr(report, name, None))
 
-    def add_batch(self, report: Any) -> None:
-        """One optimiser step's loss at its fractional epoch."""
+    def add_batch(self, report: Any, draw: bool = True) -> None:
+        """One optimiser step's loss at its fractional epoch (drawn now, or at the next draw)."""
         x = report.epoch - 1 + report.batch / max(report.n_batches, 1)
-        self.add("batch_loss", x, report.loss)
+        self.add("batch_loss", x, report.loss, draw=draw)
+
+    def draw(self) -> None:
+        """Push every series' points to its curve (after adds with draw=False)."""
+        for name in SERIES:
+            self._refresh(name)
 
     def load_history(self, history: Any) -> None:
         """Replace the curves by a run's history.csv (a pandas DataFrame)."""

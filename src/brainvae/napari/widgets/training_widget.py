@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 FAMILIES = (("beta-VAE", "beta_vae"), ("VAE (beta = 1)", "vae"), ("Soft-IntroVAE", "soft_intro_vae"), ("PCA baseline", "pca"))  # fmt: skip
 ARCHITECTURES = ("small", "mouse2d", "flair3d", "ct2d")
 FOLDER_CHOICE = "Folder below"
+REDRAW_S = 0.25  # batch reports redraw the plot and labels at most this often
 PREVIEW_LAYER = "reconstructions (validation: input | output)"
 
 
@@ -53,6 +54,7 @@ class TrainingWidget(Container):
         self._last_result: Any = None
         self._run_dir: Path | None = None
         self._closed = False
+        self._last_draw = 0.0
 
         self.dataset = ComboBox(
             label="dataset",
@@ -90,7 +92,12 @@ class TrainingWidget(Container):
             value=_new_run_folder(),
             tooltip="Where config.json, weights, history.csv and checkpoints/ go",
         )
-        self.checkpoint_every = SpinBox(label="checkpoint every (epochs)", min=1, value=1)
+        self.checkpoint_every = SpinBox(
+            label="checkpoint every (epochs)",
+            min=1,
+            value=5,
+            tooltip="Stop and closing always write one; each costs a disk write of the model",
+        )
         self.preview_every = SpinBox(label="preview every (epochs)", min=1, value=1)
         self.start_button = PushButton(text="Start")
         self.stop_button = PushButton(text="Stop", enabled=False)
@@ -334,7 +341,14 @@ class TrainingWidget(Container):
         from brainvae.training import BatchReport, EpochReport
 
         if isinstance(report, BatchReport):
-            self.plot.add_batch(report)
+            # every step is recorded, but redrawing the GUI per step would compete with the
+            # training thread for the CPU: draw at most every REDRAW_S, and at each epoch end
+            now = time.monotonic()
+            due = now - self._last_draw >= REDRAW_S or report.batch == report.n_batches
+            self.plot.add_batch(report, draw=due)
+            if not due:
+                return
+            self._last_draw = now
             self.progress.max = report.n_batches
             self.progress.value = report.batch
             eta = "" if not math.isfinite(report.eta_s) else f", ETA {_duration(report.eta_s)}"
