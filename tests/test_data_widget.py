@@ -222,3 +222,17 @@ def test_plugin_modules_import_without_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_a_volume_opens_on_its_middle_slice(make_napari_viewer, qtbot, cache_home):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((40, 48, 40), np.float32), name="other")  # a layer already there
+    viewer.dims.set_current_step(viewer.dims.ndim - 3, 39)
+    widget = DataWidget(viewer)
+    widget.source.value = SAMPLE_3D
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    layer = _population_layer(viewer)
+    inferior = viewer.dims.ndim - 3
+    middle = layer.extent.world[:, 1].mean()
+    assert abs(viewer.dims.point[inferior] - middle) <= layer.scale[1]

@@ -28,6 +28,7 @@ from magicgui.widgets import (
 
 from brainvae.napari.widgets.paths import optional_path, user_cache_dir
 from brainvae.napari.widgets.subject_info import SubjectInfo
+from brainvae.napari.widgets.view import centre_slices
 
 if TYPE_CHECKING:
     import napari
@@ -325,6 +326,7 @@ class DataWidget(Container):
         self._viewer.layers.selection.active = self._stack_layer
         self._viewer.reset_view()
         self._viewer.dims.set_current_step(0, 0)
+        centre_slices(self._viewer, self._stack_layer)
         from napari.utils.notifications import show_warning
 
         for warning in (

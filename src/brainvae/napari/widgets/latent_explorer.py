@@ -438,7 +438,7 @@ class LatentExplorer(Container):
             layers.remove(name)
         fits = self._display_limits is not None and self._population_fits(report=False)
         limits = self._display_limits if fits else _robust_limits(data)
-        self._viewer.add_image(
+        layer = self._viewer.add_image(
             data,
             name=name,
             colormap="gray",
@@ -447,6 +447,10 @@ class LatentExplorer(Container):
             metadata={"brainvae": {"kind": "latent_explorer"}},
             **{**placement, **kwargs},
         )
+        if name == DECODED_LAYER:  # a new volume: show its middle, not a leftover edge slice
+            from brainvae.napari.widgets.view import centre_slices
+
+            centre_slices(self._viewer, layer)
 
     # ---- population ----------------------------------------------------------------------
     def _population_layer_names(self, *_args) -> list[str]:
