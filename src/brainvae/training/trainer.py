@@ -198,18 +198,12 @@ class _Loop:
                 order = distributed.epoch_order(
                     len(self.train_rows), epoch, config.seed, ranks, config.drop_last
                 )
-                if state.batch == 0:
-                    state.epoch_sums = {
-                        "loss": 0.0,
-                        "reconstruction": 0.0,
-                        "kl": 0.0,
-                        "images": 0.0,
-                    }
             elif state.batch == 0:
                 order = torch.randperm(n_train, generator=self.data_generator)
-                state.epoch_sums = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0, "images": 0.0}
             else:
                 order = state.epoch_order
+            if state.batch == 0:
+                state.epoch_sums = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0, "images": 0.0}
             sums = state.epoch_sums
             timed_images, timed_s = 0, 0.0
             for batch_index, x in _batches(
