@@ -55,6 +55,7 @@ class TrainingWidget(Container):
         self._run_dir: Path | None = None
         self._closed = False
         self._last_draw = 0.0
+        self._preview_scale: tuple[float, ...] | None = None
 
         self.dataset = ComboBox(
             label="dataset",
@@ -200,6 +201,10 @@ class TrainingWidget(Container):
 
     def dataset_path(self) -> Path:
         """The prepared dataset to train on; errors say what to choose."""
+        return self.open_dataset().path
+
+    def open_dataset(self):
+        """The chosen PreparedDataset; a folder that is not one is refused here, named."""
         from brainvae.data.dataset import PreparedDataset
 
         if self.dataset.value == FOLDER_CHOICE:
@@ -208,8 +213,7 @@ class TrainingWidget(Container):
                 raise ValueError("choose a prepared dataset folder, or load a population first")
         else:
             folder = Path(_layer_dataset(self._viewer.layers[self.dataset.value]))
-        PreparedDataset.open(folder)  # a folder that is not a dataset is refused here, named
-        return folder
+        return PreparedDataset.open(folder)
 
     def model_choice(self):
         from brainvae.napari.workers.train import ModelChoice
@@ -284,7 +288,8 @@ class TrainingWidget(Container):
         if self._worker is not None:
             return
         try:
-            dataset = self.dataset_path()
+            opened = self.open_dataset()
+            dataset = opened.path
             choice = self.model_choice()
             config = self.train_config()
             run_dir = optional_path(self.run_folder.value)
@@ -299,6 +304,7 @@ class TrainingWidget(Container):
             import pandas as pd
 
             self.plot.load_history(pd.read_csv(run_dir / "history.csv"))
+        self._preview_scale = _preview_scale(opened)
         self._cancel = threading.Event()
         self._started = time.monotonic()
         self._run_dir = run_dir
@@ -382,21 +388,10 @@ class TrainingWidget(Container):
                 name=name,
                 colormap="gray",
                 contrast_limits=_limits(data),
-                **self._preview_placement(),
+                scale=self._preview_scale,
             )
             layer.metadata["brainvae"] = {"kind": "training_preview"}
         layer.metadata["brainvae"]["epoch"] = preview.epoch
-
-    def _preview_placement(self) -> dict[str, Any]:
-        """The dataset's voxel size (mm) for the preview, so it matches the population's scale."""
-        from brainvae.data.dataset import PreparedDataset
-        from brainvae.napari.population_layers import dataset_placement
-
-        try:
-            placement = dataset_placement(PreparedDataset.open(self.dataset_path()))
-        except Exception:  # noqa: BLE001 - a preview without millimetres is still useful
-            return {}
-        return {"scale": (1.0, *placement["scale"])}
 
     def _on_finished(self, result: Any) -> None:
         if self._closed:  # the dock is gone; the worker's last signals have no widget
@@ -442,16 +437,17 @@ class TrainingWidget(Container):
         napari aborts a generator worker between two yields, which would skip the engine's
         final checkpoint; stopping first lets the engine write it (within one batch).
         """
-        worker = self._worker
-        if worker is None:
-            return
-        self._cancel.set()
-        self.status.value = "Viewer closing: stopping training and writing a checkpoint..."
-        _wait_until_done(worker, seconds=60.0)
+        if self._worker is not None:
+            self.status.value = "Viewer closing: stopping training and writing a checkpoint..."
+        self._stop_and_wait()
 
     def _stop_when_closed(self, *_args) -> None:
-        """Closing the dock or the viewer stops training cleanly (a checkpoint is written)."""
+        """Closing the dock stops training cleanly (a checkpoint is written)."""
         self._closed = True
+        self._stop_and_wait()
+
+    def _stop_and_wait(self) -> None:
+        """Cancel the running training and block until its worker has written and ended."""
         worker = self._worker
         if worker is None:
             return
@@ -504,6 +500,13 @@ def _layer_dataset(layer: Any) -> str | None:
 
 def _new_run_folder() -> Path:
     return default_runs_root() / time.strftime("run-%Y%m%d-%H%M%S")
+
+
+def _preview_scale(dataset: Any) -> tuple[float, ...]:
+    """(1, voxel size in mm...): previews take the population's millimetre scale."""
+    from brainvae.napari.population_layers import dataset_placement
+
+    return (1.0, *dataset_placement(dataset)["scale"])
 
 
 def _duration(seconds: float) -> str:
