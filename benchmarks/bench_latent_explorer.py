@@ -2,11 +2,13 @@
 
 Measured in a real napari viewer with the dock (run under a display or `xvfb-run -a`):
 each trial sets one latent slider to a new value, then runs the Qt event loop until the
-decoded layer's data is the image of that very request (the decode runs on the dock's
-background thread, the result crosses to the GUI thread by a queued signal, the slot sets
-layer.data). Models are the `small` architecture with 8 latents, randomly initialised
+decoded layer's data is the image of that very request (these small models decode inline on
+the GUI thread once their first decode has measured them under the inline budget; costlier
+ones decode on the dock's background thread and cross back by a queued signal; the slot
+writes the layer's pixels). Models are the `small` architecture with 8 latents, randomly initialised
 (the speed does not depend on the weights). A second part drags a slider through 120 values
-without waiting and counts how many requests were decoded and how many were dropped as stale.
+one per event-loop turn, and counts how many requests were decoded and how many were dropped
+as stale (none need dropping when the GUI keeps up with the drag).
 
     xvfb-run -a python benchmarks/bench_latent_explorer.py [--trials 200]
 """
@@ -173,9 +175,9 @@ def main() -> None:
                 f"{name} {result[key + '_mean']:.1f}"
                 for name, key in (
                     ("slider to request", "submit"),
-                    ("decoder wake-up", "wake"),
-                    ("decode on the worker thread", "decode"),
-                    ("delivery to the GUI thread", "deliver"),
+                    ("wait for the decode to start", "wake"),
+                    ("decode", "decode"),
+                    ("delivery to the layer", "deliver"),
                     ("layer update", "update"),
                 )
             )

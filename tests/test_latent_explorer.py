@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from brainvae.analysis.latent_space import decode_codes
+from brainvae.analysis.latent_space import LABEL_MARGIN, decode_codes
 from brainvae.models import ModelConfig, build_model
 from brainvae.napari.population_layers import stack_layer_data
 from brainvae.napari.widgets.latent_explorer import (
@@ -106,15 +106,31 @@ def test_population_ranges_and_kl_labels(explorer_in):
     _viewer, explorer = explorer_in(images, PLACEMENT_2D, model)
     stats = explorer.statistics
     assert stats is not None and stats.n_images == 16
+    # untouched sliders start at the mean brain, inside the population's ranges
+    np.testing.assert_allclose(explorer.code, stats.mean, rtol=1e-6)
     for k, slider in enumerate(explorer.sliders):
         low, high = stats.mean[k] - 3 * stats.sd[k], stats.mean[k] + 3 * stats.sd[k]
-        assert slider.min == pytest.approx(min(low, 0.0), abs=1e-6)
-        assert slider.max == pytest.approx(max(high, 0.0), abs=1e-6)
+        assert slider.min == pytest.approx(low, abs=1e-6)
+        assert slider.max == pytest.approx(high, abs=1e-6)
         assert f"KL {stats.kl[k]:.2f}" in slider.label
     explorer.range_mode.value = "fixed7"
     assert [(s.min, s.max) for s in explorer.sliders] == [(-7.0, 7.0)] * 4
     explorer.range_mode.value = "fixed3"
     assert [(s.min, s.max) for s in explorer.sliders] == [(-3.0, 3.0)] * 4
+
+
+def test_a_slider_moved_before_encoding_ends_is_kept(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    add_population_layer(viewer, population((24, 20)), PLACEMENT_2D)
+    explorer = LatentExplorer(viewer)
+    try:
+        explorer.set_model(small_vae((24, 20)))  # encoding the population starts in a worker
+        explorer.sliders[1].value = 1.25
+        settle(explorer, qtbot)
+        assert explorer.statistics is not None
+        assert explorer.code[1] == pytest.approx(1.25) and explorer.code[0] == 0.0
+    finally:
+        explorer.shutdown()
 
 
 def test_encode_current_sets_the_sliders_to_the_subjects_code(explorer_in, qtbot):
@@ -190,7 +206,8 @@ def test_3d_model_decodes_a_volume_and_a_traversal_grid(explorer_in, qtbot, tmp_
     explorer.save_traversal("png", tmp_path / "grid")
     explorer.save_traversal("gif", tmp_path / "grid")
     settle(explorer, qtbot)
-    assert Image.open(tmp_path / "grid.png").size == (5 * 10 + 8, 4 * 14 + 6)
+    left, top = LABEL_MARGIN  # the PNG carries row labels left of the grid, a note above
+    assert Image.open(tmp_path / "grid.png").size == (5 * 10 + 8 + left, 4 * 14 + 6 + top)
     with Image.open(tmp_path / "grid.gif") as gif:
         assert gif.n_frames == 2 * 5 - 2
 
@@ -229,7 +246,7 @@ def test_mismatched_model_is_a_message_not_a_crash(make_napari_viewer, qtbot):
         explorer.shutdown()
 
 
-def test_stale_requests_are_dropped(explorer_in, qtbot):
+def test_a_fast_drag_ends_on_its_newest_value(explorer_in, qtbot):
     images = population((12, 14, 10), n=4)
     model = small_vae((12, 14, 10), latent_dim=4)
     viewer, explorer = explorer_in(images, PLACEMENT_3D, model)
@@ -246,7 +263,9 @@ def test_stale_requests_are_dropped(explorer_in, qtbot):
     settle(explorer, qtbot)
     assert counts.submitted - submitted_before == 60
     decoded, dropped = counts.decoded - decoded_before, counts.dropped - dropped_before
-    assert dropped > 0 and decoded < 60 and decoded + dropped == 60
+    # a cheap model decodes inline, one per move when the GUI keeps up (see
+    # test_decode_worker.py for bursts); every request is either decoded or dropped
+    assert decoded >= 1 and decoded + dropped == 60
     assert counts.decoded + counts.dropped == counts.submitted
     np.testing.assert_allclose(
         viewer.layers[DECODED_LAYER].data, expected_image(model, explorer.code), atol=1e-5

@@ -10,11 +10,14 @@ from brainvae.analysis.latent_space import (
     check_images_fit,
     decode_codes,
     interpolation_codes,
+    labelled_traversal_picture,
     population_latents,
     save_gif,
+    save_labelled_traversal_png,
     save_png,
     slider_ranges,
     tile,
+    to_uint8,
     traversal_animation_frames,
     traversal_grid,
     traversal_mosaic,
@@ -150,6 +153,16 @@ def test_3d_traversal_pictures_and_files(tmp_path):
     picture = np.asarray(Image.open(png))
     assert picture.shape == mosaic.shape and picture.dtype == np.uint8
     assert picture.max() > picture.min()
+    labelled = save_labelled_traversal_png(grid, tmp_path / "labelled.png", slice_index=6)
+    picture = np.asarray(Image.open(labelled))
+    expected, (top, left) = labelled_traversal_picture(grid, slice_index=6)
+    np.testing.assert_array_equal(picture, expected)
+    # the grid itself is untouched beside its labels, scaled like the unlabelled PNG
+    np.testing.assert_array_equal(picture[top:, left:], to_uint8(mosaic))
+    for row in range(4):  # each row band of the margin carries its label's text
+        band = picture[top + row * 16 : top + row * 16 + 14, :left]
+        assert (band > 0).any(), f"no label beside row {row}"
+    assert (picture[:top] > 0).any()  # the column note
     gif = save_gif(frames, tmp_path / "traversal.gif", frames_per_second=5)
     with Image.open(gif) as animation:
         assert animation.n_frames == len(frames)

@@ -53,7 +53,9 @@ def test_training_two_epochs_plots_points_previews_and_saves(widget, qtbot, tmp_
     assert (run / "config.json").is_file() and (run / "weights.safetensors").is_file()
     assert len(pd.read_csv(run / "history.csv")) == 2
     preview = widget._viewer.layers[PREVIEW_LAYER]
-    assert preview.data.shape[1:] == (SHAPE[0], 2 * SHAPE[1])  # input | reconstruction
+    tiles = len(PreparedDataset.open(widget.dataset_folder.value).indices("val"))
+    # each validation image (up to 4) above its reconstruction, 2-pixel gaps
+    assert preview.data.shape == (2 * SHAPE[0] + 2, tiles * SHAPE[1] + (tiles - 1) * 2)
     assert preview.metadata["brainvae"]["epoch"] == 2
     assert "Done: 2 epoch(s)" in widget.status.value
     assert widget.start_button.enabled and not widget.stop_button.enabled
@@ -112,7 +114,7 @@ def test_population_layer_is_offered_and_pca_fits(widget, qtbot, dataset_dir, tm
     wait(widget, qtbot)
     assert (tmp_path / "pca" / "config.json").is_file(), widget.status.value
     assert "Fitted PCA" in widget.status.value
-    assert widget._viewer.layers[PREVIEW_LAYER].data.shape[1:] == (SHAPE[0], 2 * SHAPE[1])
+    assert widget._viewer.layers[PREVIEW_LAYER].data.shape[-2] == 2 * SHAPE[0] + 2
 
 
 def test_device_label_and_missing_dataset(widget, qtbot, tmp_path):

@@ -313,6 +313,60 @@ def save_png(image: np.ndarray, path: str | Path, limits: Sequence[float] | None
     return path
 
 
+LABEL_MARGIN = (96, 22)
+"""Pixels left of the grid (row labels) and above it (the column note) in a labelled PNG."""
+
+
+def labelled_traversal_picture(
+    grid: TraversalGrid,
+    slice_index: int | None = None,
+    limits: Sequence[float] | None = None,
+    gap: int = 2,
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The traversal mosaic as 8-bit pixels with a margin of labels: each row names its latent
+    (z1 for index 0) and the values it spans, the top line how columns run.
+
+    Returns the picture and (top, left): where the mosaic's first pixel sits in it, so the
+    unlabelled mosaic is picture[top:, left:].
+    """
+    from PIL import Image, ImageDraw
+
+    if grid.images.ndim == 5 and slice_index is None:
+        slice_index = grid.images.shape[2] // 2
+    mosaic = to_uint8(traversal_mosaic(grid, slice_index=slice_index, gap=gap), limits)
+    left, top = LABEL_MARGIN
+    canvas = Image.new("L", (mosaic.shape[1] + left, mosaic.shape[0] + top), color=0)
+    canvas.paste(Image.fromarray(mosaic, mode="L"), (left, top))
+    draw = ImageDraw.Draw(canvas)
+    n_values = grid.values.shape[1]
+    note = f"columns: {n_values} values, low (left) to high (right)"
+    if slice_index is not None:
+        note += f"; axial slice {slice_index}"
+    draw.text((4, 4), note, fill=255)
+    height = grid.image_shape[-2]
+    for row, latent in enumerate(grid.latents):
+        y = top + row * (height + gap) + height // 2 - 10
+        values = grid.values[row]
+        draw.text((4, y), f"z{int(latent) + 1}", fill=255)
+        draw.text((4, y + 12), f"{values[0]:+.2f}..{values[-1]:+.2f}", fill=200)
+    return np.asarray(canvas), (top, left)
+
+
+def save_labelled_traversal_png(
+    grid: TraversalGrid,
+    path: str | Path,
+    slice_index: int | None = None,
+    limits: Sequence[float] | None = None,
+) -> Path:
+    """Write labelled_traversal_picture as a greyscale PNG; returns the path."""
+    from PIL import Image
+
+    picture, _ = labelled_traversal_picture(grid, slice_index, limits)
+    path = Path(path)
+    Image.fromarray(picture, mode="L").save(path, format="PNG")
+    return path
+
+
 def save_gif(
     frames: np.ndarray,
     path: str | Path,

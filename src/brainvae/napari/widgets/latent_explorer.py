@@ -86,6 +86,7 @@ class LatentExplorer(Container):
         self._statistics: LatentStatistics | None = None
         self._ranges: SliderRanges | None = None
         self._code = np.zeros(0)
+        self._code_is_initial = True
         self._endpoint_codes: dict[int, np.ndarray] = {}
         self._workers: set = set()
         self._generation = 0  # bumps on every model/population change; stale results are ignored
@@ -227,6 +228,7 @@ class LatentExplorer(Container):
             f"{' x '.join(map(str, config.input_shape))} ({config.dims}D)"
         )
         self._code = np.zeros(config.latent_dim)
+        self._code_is_initial = True  # until the user moves it: then the population's mean
         self._rebuild_sliders()
         self._set_model_dependent_enabled(True)
         self._apply_ranges()  # before the checks below, whose messages must stay visible
@@ -290,6 +292,7 @@ class LatentExplorer(Container):
         if code.shape != (self._model.latent_dim,):
             raise ValueError(f"code must have {self._model.latent_dim} values, got {code.shape}")
         self._code = code.copy()
+        self._code_is_initial = False
         for k, slider in enumerate(self.sliders):
             _place_slider(slider, *slider.range, float(code[k]))
         self._request_decode()
@@ -323,6 +326,7 @@ class LatentExplorer(Container):
         """All latents to 0 and the sliders back to the chosen range."""
         if self._ready():
             self._code = np.zeros(self._model.latent_dim)
+            self._code_is_initial = False
             self._apply_ranges()
             self._request_decode()
             self.status.value = "All latents at 0."
@@ -349,6 +353,7 @@ class LatentExplorer(Container):
 
     def _on_slider(self, k: int, value: float) -> None:
         self._code[k] = float(value)
+        self._code_is_initial = False
         self._request_decode()
 
     def _apply_ranges(self, *_args) -> None:
@@ -403,6 +408,8 @@ class LatentExplorer(Container):
     def _on_decoded(self, result) -> None:
         if self._closed or result.request.model is not self._model:
             return  # a decode of a model that was replaced meanwhile
+        if result.request.request_id < self.shown_request:
+            return  # the thread finished an older code after a newer one was shown inline
         self.shown_request = result.request.request_id
         placement = self._model_placement()
         layer = self._viewer.layers[DECODED_LAYER] if DECODED_LAYER in self._viewer.layers else None
@@ -526,12 +533,21 @@ class LatentExplorer(Container):
         if generation != self._generation:
             return
         self._statistics = statistics
+        start = ""
+        if self._code_is_initial:  # a code the user has not chosen: start at the mean brain
+            # (the prior's 0 may lie far outside a weakly regularised model's codes)
+            self._code = np.asarray(statistics.mean, dtype=np.float64).copy()
+            self._code_is_initial = False
+            start = " Sliders at the population's mean code."
         self._apply_ranges()
+        if start:
+            self._request_decode()
         dead = int((~statistics.active).sum())
         self.status.value = (
             f"{statistics.n_images} scans encoded; {statistics.latent_dim - dead} active latents"
             + (f", {dead} dead (marked)" if dead else "")
             + "."
+            + start
         )
 
     def _code_of_scan(self, index: int) -> np.ndarray:
@@ -774,18 +790,15 @@ def _export_traversal(
     """Worker body: decode the traversal and write it as a PNG grid or a GIF."""
     from brainvae.analysis.latent_space import (
         save_gif,
-        save_png,
+        save_labelled_traversal_png,
         traversal_animation_frames,
         traversal_grid,
-        traversal_mosaic,
     )
 
     grid = traversal_grid(model, base, latents, values)
     if kind == "png":
         index = slice_index if grid.images.ndim == 5 else None
-        if grid.images.ndim == 5 and index is None:
-            index = grid.images.shape[2] // 2
-        return save_png(traversal_mosaic(grid, slice_index=index), path, limits)
+        return save_labelled_traversal_png(grid, path, index, limits)
     return save_gif(traversal_animation_frames(grid, slice_index), path, limits=limits)
 
 

@@ -17,11 +17,17 @@ SERIES = {
 }
 
 
+FOCUS_MIN_EPOCHS = 3.0
+"""From this many epochs on, the y axis leaves out the first tenth of the run (FOCUS_SKIP)."""
+FOCUS_SKIP = 0.1
+
+
 class LossPlot:
     """Loss curves against epoch: each series keeps its points and gets setData, never a redraw.
 
     batch_loss runs at fractional epochs (epoch - 1 + batch / n_batches), so the plot moves
-    within an epoch too. Non-finite or (in log scale) non-positive values are left out.
+    within an epoch too. Non-finite or (in log scale) non-positive values are left out. In
+    linear scale the y axis follows the later epochs (focus_range) until the user zooms.
     """
 
     def __init__(self) -> None:
@@ -46,6 +52,8 @@ class LossPlot:
                 [], [], pen=pen, name=label, symbol=symbol, symbolSize=5, symbolBrush=colour
             )
         self.log = False
+        self.focus = True  # y range over the later epochs until the user zooms or pans
+        self.widget.getViewBox().sigRangeChangedManually.connect(self._user_moved)
 
     def add(self, name: str, x: float, y: float | None, draw: bool = True) -> None:
         """Append one point to a series and update that curve only (later, if not draw)."""
@@ -57,11 +65,11 @@ class LossPlot:
         if draw:
             self._refresh(name)
 
-    def add_epoch(self, report: Any) -> None:
+    def add_epoch(self, report: Any, draw: bool = True) -> None:
         """The per-epoch means of an EpochReport (validation ones when there are)."""
         for name in SERIES:
             if name != "batch_loss":
-                self.add(name, report.epoch, getattr(report, name, None))
+                self.add(name, report.epoch, getattr(report, name, None), draw=draw)
 
     def add_batch(self, report: Any, draw: bool = True) -> None:
         """One optimiser step's loss at its fractional epoch (drawn now, or at the next draw)."""
@@ -72,6 +80,35 @@ class LossPlot:
         """Push every series' points to its curve (after adds with draw=False)."""
         for name in SERIES:
             self._refresh(name)
+        self._focus_y()
+
+    def focus_range(self) -> tuple[float, float] | None:
+        """The y range of the points after the first tenth of the epochs (at least the first
+        epoch): the first steps' losses are often orders of magnitude above the rest and
+        would flatten every later curve. None when there is too little to cut."""
+        every = [(x, y) for xs, ys in self.points.values() for x, y in zip(xs, ys, strict=True)]
+        if not every:
+            return None
+        last = max(x for x, _ in every)
+        if last < FOCUS_MIN_EPOCHS:
+            return None
+        cut = max(1.0, FOCUS_SKIP * last)
+        kept = [y for x, y in every if x > cut and (y > 0 or not self.log)]
+        if not kept:
+            return None
+        return min(kept), max(kept)
+
+    def _focus_y(self) -> None:
+        span = self.focus_range() if self.focus and not self.log else None
+        if span is None:
+            self.widget.enableAutoRange(y=True)
+            return
+        low, high = span
+        pad = 0.05 * (high - low) or 0.05 * abs(high) or 1.0
+        self.widget.setYRange(low - pad, high + pad, padding=0)
+
+    def _user_moved(self, *_args) -> None:
+        self.focus = False  # the user's zoom wins from now on (until clear())
 
     def load_history(self, history: Any) -> None:
         """Replace the curves by a run's history.csv (a pandas DataFrame)."""
@@ -84,6 +121,7 @@ class LossPlot:
                         xs.append(float(epoch))
                         ys.append(float(value))
                 self._refresh(name)
+        self._focus_y()
 
     def set_log(self, log: bool) -> None:
         """Log-scale y axis (losses span orders of magnitude early in training)."""
@@ -91,9 +129,11 @@ class LossPlot:
         self.widget.setLogMode(x=False, y=self.log)
         for name in SERIES:
             self._refresh(name)
+        self._focus_y()
 
     def clear(self) -> None:
         """Forget every point."""
+        self.focus = True
         for name in SERIES:
             self.points[name] = ([], [])
             self._refresh(name)

@@ -33,8 +33,13 @@ if TYPE_CHECKING:
 FAMILIES = (("beta-VAE", "beta_vae"), ("VAE (beta = 1)", "vae"), ("Soft-IntroVAE", "soft_intro_vae"), ("PCA baseline", "pca"))  # fmt: skip
 ARCHITECTURES = ("small", "mouse2d", "flair3d", "ct2d")
 FOLDER_CHOICE = "Folder below"
-REDRAW_S = 0.25  # batch reports redraw the plot and labels at most this often
-PREVIEW_LAYER = "reconstructions (validation: input | output)"
+REDRAW_S = 1.0
+"""The plot, labels and progress redraw at most this often during training. Each redraw of a
+napari window repaints it whole while holding the GIL (28-47 ms with software OpenGL under
+Xvfb); redrawing per batch slowed training in the dock 4x (benchmarks/bench_training_dock.py)."""
+PREVIEW_S = 5.0
+"""Validation previews replace the layer at most this often (a canvas redraw each)."""
+PREVIEW_LAYER = "validation previews (top: input, below: reconstruction)"
 
 
 def default_runs_root() -> Path:
@@ -55,7 +60,17 @@ class TrainingWidget(Container):
         self._run_dir: Path | None = None
         self._closed = False
         self._last_draw = 0.0
-        self._preview_scale: tuple[float, ...] | None = None
+        self._last_preview_shown = 0.0
+        self._latest_batch: Any = None  # the newest batch report not yet shown
+        self._latest_epoch: Any = None  # the newest epoch report not yet shown, if newer
+        self._pending_preview: Any = None
+        self._task_id: Any = None  # the running training in napari's task list
+        from qtpy.QtCore import QTimer
+
+        self._redraw_timer = QTimer()
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.timeout.connect(self._redraw)
+        self._preview_placement: dict[str, Any] = {}
 
         self.dataset = ComboBox(
             label="dataset",
@@ -73,15 +88,27 @@ class TrainingWidget(Container):
             tooltip="small: quick on a CPU; mouse2d / flair3d / ct2d: the published nets",
         )
         self.latent = SpinBox(label="latents (L)", min=1, max=512, value=8)
+        # The defaults are the shipped sample model's recipe: on the 2D sample population it
+        # shows ventricles and lesions within about 100 epochs (a minute or two on a CPU).
         self.beta = FloatSpinBox(
-            label="beta", min=0.0001, max=1000.0, step=0.5, value=3.0, tooltip="KL weight"
+            label="beta", min=0.0001, max=1000.0, step=0.5, value=1.0, tooltip="KL weight"
         )
         self.likelihood = ComboBox(
             label="likelihood",
             choices=(("Gaussian (squared error)", "gaussian"), ("Bernoulli (BCE)", "bernoulli")),
-            value="bernoulli",
+            value="gaussian",
         )
-        self.epochs = SpinBox(label="epochs", min=1, max=100000, value=20)
+        self.sigma = FloatSpinBox(
+            label="sigma",
+            min=0.001,
+            max=10.0,
+            step=0.01,
+            value=0.05,
+            tooltip="The Gaussian likelihood's noise sd in image units: smaller weighs "
+            "reconstruction more against the KL (too large and every scan decodes to the mean)",
+        )
+        self.sigma.native.setDecimals(3)
+        self.epochs = SpinBox(label="epochs", min=1, max=100000, value=100)
         self.batch = SpinBox(label="batch size", min=1, max=4096, value=16)
         self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1.0, step=1e-4, value=1e-3)
         self.lr.native.setDecimals(6)
@@ -113,6 +140,7 @@ class TrainingWidget(Container):
         self.log_scale = CheckBox(label="log scale", value=False)
         self.progress = ProgressBar(label="epoch progress", value=0, max=1)
         self.status = Label(label="status", value="Choose a dataset and press Start.")
+        _fixed_lines(self.status, lines=3)
 
         from brainvae.napari.widgets.loss_plot import LossPlot
 
@@ -120,7 +148,7 @@ class TrainingWidget(Container):
         self.extend(
             [
                 self.dataset, self.dataset_folder, self.family, self.architecture, self.latent,
-                self.beta, self.likelihood, self.epochs, self.batch, self.lr, self.device,
+                self.beta, self.likelihood, self.sigma, self.epochs, self.batch, self.lr, self.device,
                 self.device_info, self.run_folder, self.checkpoint_every, self.preview_every,
                 buttons, self.load_button, self.log_scale, self.progress, self.status,
             ]
@@ -129,6 +157,7 @@ class TrainingWidget(Container):
 
         self.dataset.changed.connect(self._on_dataset_changed)
         self.family.changed.connect(self._on_family_changed)
+        self.likelihood.changed.connect(self._on_family_changed)
         self.device.changed.connect(self._show_device)
         self.start_button.changed.connect(self.start)
         self.stop_button.changed.connect(self.stop)
@@ -139,7 +168,6 @@ class TrainingWidget(Container):
         self._viewer.layers.events.inserted.connect(self._refresh_datasets)
         self._viewer.layers.events.removed.connect(self._refresh_datasets)
         self.native.destroyed.connect(self._stop_when_closed)
-        self._close_watcher = _watch_close(self._viewer, self._stop_before_viewer_closes)
         self._on_dataset_changed()
         self._on_family_changed()
         self._show_device()
@@ -174,6 +202,7 @@ class TrainingWidget(Container):
             self.device_info, self.checkpoint_every, self.preview_every,
         ):  # fmt: skip
             widget.visible = neural
+        self.sigma.visible = neural and self.likelihood.value == "gaussian"
         self.resume_button.enabled = neural and self._worker is None
 
     def _device_choices(self, *_args) -> list[str]:
@@ -225,6 +254,7 @@ class TrainingWidget(Container):
             latent_dim=int(self.latent.value),
             beta=1.0 if family in ("vae", "soft_intro_vae") else float(self.beta.value),
             likelihood=self.likelihood.value,
+            gaussian_sigma=float(self.sigma.value),
         )
 
     def train_config(self):
@@ -304,12 +334,17 @@ class TrainingWidget(Container):
             import pandas as pd
 
             self.plot.load_history(pd.read_csv(run_dir / "history.csv"))
-        self._preview_scale = _preview_scale(opened)
+        self._preview_placement = _preview_placement(opened)
         self._cancel = threading.Event()
         self._started = time.monotonic()
         self._run_dir = run_dir
         self._set_running(True)
         self.status.value = ("Resuming " if resume else "Starting ") + f"{run_dir.name}..."
+        self._last_draw = self._last_preview_shown = 0.0
+        self._task_id = _window(self._viewer)._register_task_status(
+            "napari-brainvae", _status("PENDING"), f"training {run_dir.name}",
+            cancel_callback=self._stop_for_close,
+        )  # fmt: skip
         self._worker = create_worker(
             train_run,
             choice,
@@ -325,12 +360,13 @@ class TrainingWidget(Container):
                 "errored": self._fail,
                 "finished": lambda: self._set_running(False),
             },
-            _progress={"desc": f"brainvae: training {run_dir.name}"},
         )
 
     def _set_running(self, running: bool) -> None:
         if not running:
             self._worker = None
+            self._redraw_timer.stop()
+            self._set_task_status("CANCELLED")  # ended without a result (napari quit it)
         if self._closed:  # the dock is gone; the worker's last signals have no widget
             return
         self.start_button.enabled = not running
@@ -340,42 +376,61 @@ class TrainingWidget(Container):
         self.resume_button.enabled = not running and self.family.value != "pca"
 
     def _on_report(self, report: Any) -> None:
-        """Plot points, progress and previews from the worker's reports (GUI thread)."""
+        """Record the worker's reports as they come; show them at most every REDRAW_S (GUI thread)."""
         if self._closed:  # the dock is gone; the worker's last signals have no widget
             return
         from brainvae.napari.workers.train import Preview
         from brainvae.training import BatchReport, EpochReport
 
         if isinstance(report, BatchReport):
-            # every step is recorded, but redrawing the GUI per step would compete with the
-            # training thread for the CPU: draw at most every REDRAW_S, and at each epoch end
-            now = time.monotonic()
-            due = now - self._last_draw >= REDRAW_S or report.batch == report.n_batches
-            self.plot.add_batch(report, draw=due)
-            if not due:
-                return
-            self._last_draw = now
-            self.progress.max = report.n_batches
-            self.progress.value = report.batch
-            eta = "" if not math.isfinite(report.eta_s) else f", ETA {_duration(report.eta_s)}"
-            self.status.value = (
-                f"epoch {report.epoch}/{self.epochs.value}, batch {report.batch}/"
-                f"{report.n_batches}: loss {report.loss:.4g}, "
-                f"{report.images_per_s:.0f} images/s{eta}"
-            )
+            self.plot.add_batch(report, draw=False)
+            self._latest_batch, self._latest_epoch = report, None
         elif isinstance(report, EpochReport):
-            self.plot.add_epoch(report)
-            val = "" if report.val_loss is None else f", val {report.val_loss:.4g}"
-            self.status.value = (
-                f"epoch {report.epoch}/{self.epochs.value} done: train {report.train_loss:.4g}"
-                f"{val}, {report.active_units} active latent(s)"
-            )
+            self.plot.add_epoch(report, draw=False)
+            self._latest_epoch = report
         elif isinstance(report, Preview):
-            self._show_preview(report)
+            self._pending_preview = report
+        wait = REDRAW_S - (time.monotonic() - self._last_draw)
+        if wait <= 0:
+            self._redraw()
+        elif not self._redraw_timer.isActive():  # the newest state is shown when it is due
+            self._redraw_timer.start(int(wait * 1000) + 1)
+
+    def _redraw(self, final: bool = False) -> None:
+        """Show the newest report: plot curves, progress bars, status; and a due preview
+        (final: training ended, so the last preview is shown whenever it came)."""
+        if self._closed:
+            return
+        self._redraw_timer.stop()
+        self._last_draw = time.monotonic()
+        self.plot.draw()
+        batch, self._latest_batch = self._latest_batch, None
+        epoch, self._latest_epoch = self._latest_epoch, None
+        if batch is not None:
+            self.progress.max = batch.n_batches
+            self.progress.value = batch.batch
+            eta = "" if not math.isfinite(batch.eta_s) else f", ETA {_duration(batch.eta_s)}"
+            self.status.value = (
+                f"epoch {batch.epoch}/{self.epochs.value}, batch {batch.batch}/"
+                f"{batch.n_batches}: loss {batch.loss:.4g}, "
+                f"{batch.images_per_s:.0f} images/s{eta}"
+            )
+            self._set_task_status("BUSY", f"epoch {batch.epoch}/{self.epochs.value}")
+        if epoch is not None:  # came after the batch: its summary is the newer news
+            val = "" if epoch.val_loss is None else f", val {epoch.val_loss:.4g}"
+            self.status.value = (
+                f"epoch {epoch.epoch}/{self.epochs.value} done: train {epoch.train_loss:.4g}"
+                f"{val}, {epoch.active_units} active latent(s)"
+            )
+        due = self._last_draw - self._last_preview_shown >= PREVIEW_S
+        if self._pending_preview is not None and (due or final):
+            self._show_preview(self._pending_preview)
+            self._pending_preview = None
+            self._last_preview_shown = self._last_draw
 
     def _show_preview(self, preview: Any) -> None:
-        """Replace the preview layer's data in place (or add it the first time)."""
-        data = preview.side_by_side()
+        """Replace the preview layer's data in place (or add it, beside the population)."""
+        data = preview.mosaic()
         name = PREVIEW_LAYER
         if name in self._viewer.layers and self._viewer.layers[name].data.shape == data.shape:
             layer = self._viewer.layers[name]
@@ -383,20 +438,26 @@ class TrainingWidget(Container):
         else:
             if name in self._viewer.layers:
                 self._viewer.layers.remove(name)
+            selected = set(self._viewer.layers.selection)
             layer = self._viewer.add_image(
                 data,
                 name=name,
                 colormap="gray",
                 contrast_limits=_limits(data),
-                scale=self._preview_scale,
+                **self._preview_placement,
             )
             layer.metadata["brainvae"] = {"kind": "training_preview"}
+            self._viewer.layers.selection = selected  # the user's selection stays
+            self._viewer.reset_view()  # the previews sit beside the brain: show both
         layer.metadata["brainvae"]["epoch"] = preview.epoch
 
     def _on_finished(self, result: Any) -> None:
         if self._closed:  # the dock is gone; the worker's last signals have no widget
             return
         self._last_result = result
+        self._redraw(final=True)
+        cancelled = not isinstance(result, Path) and result.reason == "cancelled"
+        self._set_task_status("CANCELLED" if cancelled else "COMPLETED")
         seconds = time.monotonic() - self._started
         if isinstance(result, Path):  # PCA
             self.status.value = f"Fitted PCA in {seconds:.1f} s; saved to {result}."
@@ -428,18 +489,30 @@ class TrainingWidget(Container):
             return
         from napari.utils.notifications import show_error
 
+        self._redraw(final=True)
+        self._set_task_status("FAILED", str(err))
         self.status.value = f"Error: {err}"
         show_error(f"brainvae: {err}")
 
-    def _stop_before_viewer_closes(self) -> None:
-        """The viewer is closing: stop training now, before napari quits its workers.
+    def _set_task_status(self, status: str, description: str = "") -> None:
+        """Keep napari's task list current: it names a running training when asking before
+        the viewer closes."""
+        if self._task_id is None:
+            return
+        name = self._run_dir.name if self._run_dir is not None else "run"
+        text = f"training {name}" + (f": {description}" if description else "")
+        _window(self._viewer)._update_task_status(self._task_id, _status(status), text)
+        if status not in ("PENDING", "BUSY"):
+            self._task_id = None
 
-        napari aborts a generator worker between two yields, which would skip the engine's
-        final checkpoint; stopping first lets the engine write it (within one batch).
-        """
-        if self._worker is not None:
+    def _stop_for_close(self) -> bool:
+        """napari cancels busy tasks when its window closes (after asking the user), before it
+        quits its workers: stop training now, so the engine writes its checkpoint (napari
+        would abort the generator between two yields and skip it)."""
+        if self._worker is not None and not self._closed:
             self.status.value = "Viewer closing: stopping training and writing a checkpoint..."
         self._stop_and_wait()
+        return True
 
     def _stop_when_closed(self, *_args) -> None:
         """Closing the dock stops training cleanly (a checkpoint is written)."""
@@ -472,22 +545,26 @@ def _wait_until_done(worker: Any, seconds: float) -> None:
         time.sleep(0.01)
 
 
-def _watch_close(viewer: Any, callback: Any) -> Any:
-    """Call callback when the viewer's main window receives its close event (before napari's
-    own handler runs); returns the event filter, which must be kept alive."""
-    from qtpy.QtCore import QEvent, QObject
+def _fixed_lines(label: Label, lines: int) -> None:
+    """Wrap a label's text within a fixed height and the dock's width, so a new status text
+    never re-lays out the dock (each layout pass is one more window repaint)."""
+    from qtpy.QtWidgets import QSizePolicy
 
-    class CloseWatcher(QObject):
-        def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 - Qt's name
-            if event.type() == QEvent.Type.Close:
-                callback()
-            return False
+    native = label.native
+    native.setWordWrap(True)
+    native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+    native.setFixedHeight(native.fontMetrics().lineSpacing() * lines + 4)
 
-    viewer = getattr(viewer, "__wrapped__", viewer)  # plugins get a public-only proxy
-    window = viewer.window._qt_window
-    watcher = CloseWatcher(window)
-    window.installEventFilter(watcher)
-    return watcher
+
+def _window(viewer: Any) -> Any:
+    """The viewer's napari Window (plugins get a public-only proxy of the viewer)."""
+    return getattr(viewer, "__wrapped__", viewer).window
+
+
+def _status(name: str) -> Any:
+    from napari.utils.task_status import Status
+
+    return Status[name]
 
 
 def _layer_dataset(layer: Any) -> str | None:
@@ -502,11 +579,17 @@ def _new_run_folder() -> Path:
     return default_runs_root() / time.strftime("run-%Y%m%d-%H%M%S")
 
 
-def _preview_scale(dataset: Any) -> tuple[float, ...]:
-    """(1, voxel size in mm...): previews take the population's millimetre scale."""
+def _preview_placement(dataset: Any) -> dict[str, Any]:
+    """The population's millimetre grid, moved right by one image and a margin, so the
+    previews sit beside the brain (and share its depth slider in 3D)."""
     from brainvae.napari.population_layers import dataset_placement
 
-    return (1.0, *dataset_placement(dataset)["scale"])
+    placement = dict(dataset_placement(dataset))
+    scale = tuple(placement["scale"])
+    translate = list(placement.get("translate", (0.0,) * len(scale)))
+    translate[-1] += (dataset.sample_shape[-1] + 8) * scale[-1]
+    placement["translate"] = tuple(translate)
+    return placement
 
 
 def _duration(seconds: float) -> str:

@@ -26,9 +26,13 @@ class Preview:
     images: np.ndarray  # (k, *spatial): inputs
     reconstructions: np.ndarray  # (k, *spatial)
 
-    def side_by_side(self) -> np.ndarray:
-        """(k, *spatial[:-1], 2 * width): each input with its reconstruction to its right."""
-        return np.concatenate([self.images, self.reconstructions], axis=-1)
+    def mosaic(self, gap: int = 2) -> np.ndarray:
+        """(*spatial[:-2], 2 H + gap, k W + (k - 1) gap): the inputs along the top row, each
+        one's reconstruction below it, black gaps. One image on the population's own grid (a
+        stack axis would share, and fight over, the population's scan slider)."""
+        from brainvae.analysis.latent_space import tile
+
+        return tile(np.stack([self.images, self.reconstructions]), gap=gap, fill=0.0)
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,7 @@ class ModelChoice:
     latent_dim: int
     beta: float
     likelihood: str
+    gaussian_sigma: float | None = None  # the Gaussian likelihood's sigma (None: plain SSE)
 
 
 def train_run(
@@ -73,6 +78,7 @@ def train_run(
         family=choice.family,
         architecture=choice.architecture,
         likelihood=choice.likelihood,
+        gaussian_sigma=choice.gaussian_sigma if choice.likelihood == "gaussian" else None,
         beta=choice.beta,
     )
     torch.manual_seed(config.seed)
