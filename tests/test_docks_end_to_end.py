@@ -36,7 +36,9 @@ def test_sample_population_train_plot_and_slide(
         qt_docks[name], docks[name] = viewer.window.add_plugin_dock_widget(
             PLUGIN, name, tabify=name == "Latent explorer"
         )
-    data, training, explorer = (docks[name] for name in DOCK_WIDGETS)
+    data, training, explorer = (
+        docks[n] for n in ("Population data", "Training", "Latent explorer")
+    )
     try:
         data.source.value = f"Sample population ({dims}D)"
         data.start_loading()

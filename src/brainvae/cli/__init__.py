@@ -10,7 +10,15 @@ from brainvae import __version__
 
 # Each name is a module brainvae.cli.<name> defining add_parser(subparsers) that
 # registers a sub-parser whose `func` default is called with the parsed args.
-SUBCOMMANDS: tuple[str, ...] = ("phantom", "prepare", "train", "encode", "decode", "sweep")
+SUBCOMMANDS: tuple[str, ...] = (
+    "phantom",
+    "prepare",
+    "train",
+    "encode",
+    "decode",
+    "sweep",
+    "receptive",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -87,6 +87,7 @@ class LatentExplorer(Container):
         self._ranges: SliderRanges | None = None
         self._code = np.zeros(0)
         self._code_is_initial = True
+        self.chosen_latent: int | None = None  # the latent another dock pointed at
         self._endpoint_codes: dict[int, np.ndarray] = {}
         self._workers: set = set()
         self._generation = 0  # bumps on every model/population change; stale results are ignored
@@ -399,6 +400,15 @@ class LatentExplorer(Container):
             + ("; inactive (code variance <= 0.01)" if not stats.active[k] else "")
             + ("; range from the prior (dead latent)" if fallback else "")
         )
+
+    def highlight_latent(self, k: int) -> None:
+        """Bring latent k's slider forward (another dock chose it, e.g. Receptive fields)."""
+        if not 0 <= k < len(self.sliders):
+            return
+        slider = self.sliders[k]
+        slider.native.setFocus()
+        self.chosen_latent = k
+        self.status.value = f"z{k + 1} chosen: {self._slider_tooltip(k)}"
 
     # ---- live decoding -----------------------------------------------------------------
     def _request_decode(self) -> None:

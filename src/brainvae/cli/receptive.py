@@ -1,0 +1,338 @@
+"""`brainvae receptive`: receptive fields of a model's latents over ROIs of a dataset, as CSV.
+
+Writes into DIR (atomically: a hidden temporary folder renamed at the end, so an interrupted
+run leaves nothing half-written): impact.csv (ROI rows, latent columns z1..zL, KL in nats),
+covariance.csv (A, latent x latent), gaussians.csv (roi, latent, weight, mean, variance) and
+summary.json (published s, the bounded profile independence, kind, weights, n_images, where the
+variance floor was used). ROIs listed in --roi-names without a voxel in the mask are skipped and
+reported (the 2D sample atlas names the cerebellum, which its coronal slice misses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from brainvae.analysis.receptive_field import ReceptiveField
+    from brainvae.data.dataset import PreparedDataset
+
+SPLITS = ("all", "train", "val", "test")
+GRID_TOLERANCE_MM = 1e-3
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the `receptive` sub-command."""
+    from brainvae.analysis.receptive_field import DEFAULT_WEIGHTS, PERTURBATION_KINDS
+
+    parser = subparsers.add_parser(
+        "receptive",
+        help="which latents answer to which regions (receptive fields, impact matrix)",
+        description=(
+            "Perturb each ROI of --rois in every image of DATASET at each weight, encode with "
+            "the model in RUN, fit a Gaussian per latent and write the ROI x latent impact "
+            "(KL between the extreme weights), the latent covariance A and both scores: the "
+            "published s = Tr(A) / (sum(A) - Tr(A)), unbounded and sign-flipping, and the "
+            "bounded profile independence in [0, 1], the one to compare models with."
+        ),
+    )
+    parser.add_argument("run_dir", metavar="RUN", help="run folder (or saved model folder)")
+    parser.add_argument("dataset", metavar="DATASET", help="folder made by `brainvae prepare`")
+    parser.add_argument(
+        "--rois", required=True, metavar="ROIS.nii.gz", help="label image on the dataset's grid"
+    )
+    parser.add_argument(
+        "--roi-names", metavar="NAMES.csv", help="CSV with columns label,name (default roi_N)"
+    )
+    parser.add_argument(
+        "--weights",
+        default=",".join(f"{w:g}" for w in DEFAULT_WEIGHTS),
+        help=(
+            "comma-separated perturbation weights, at least two different (default "
+            "%(default)s); write --weights=-1,1 (with =) when the list starts with a minus"
+        ),
+    )
+    parser.add_argument("--kind", default="remove", choices=PERTURBATION_KINDS)
+    parser.add_argument(
+        "--amplitude", type=float, help="add: intensity, noise: sd, blur: sigma in voxels"
+    )
+    parser.add_argument(
+        "--one-sided", action="store_true", help="KL(N(w_min) || N(w_max)) instead of symmetric"
+    )
+    parser.add_argument("--split", default="all", choices=SPLITS, help="images to use (all)")
+    parser.add_argument("--batch", type=int, default=64, help="images per forward pass")
+    parser.add_argument("--device", default="cpu", help="cpu (default), auto, mps, cuda, cuda:N")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default RUN/receptive_field)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def parse_weights(text: str) -> list[float]:
+    """Comma-separated numbers; the analysis checks there are at least two different ones."""
+    from brainvae.analysis.receptive_field import ReceptiveFieldError
+
+    try:
+        return [float(part) for part in text.replace(" ", "").split(",") if part != ""]
+    except ValueError:
+        raise ReceptiveFieldError(
+            f"--weights must be comma-separated numbers, got {text!r}"
+        ) from None
+
+
+def read_roi_names(path: str | Path) -> dict[int, str]:
+    """{label: name} from a CSV with columns label,name (the sample atlas_labels.csv format)."""
+    import pandas as pd
+
+    from brainvae.errors import DataFileError
+
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError) as error:
+        raise DataFileError(path, f"cannot read the ROI names CSV ({error})") from error
+    if not {"label", "name"} <= set(table.columns):
+        raise DataFileError(
+            path, f"needs columns label and name, found {', '.join(map(str, table.columns))}"
+        )
+    labels = pd.to_numeric(table["label"], errors="coerce")
+    if labels.isna().any() or (labels % 1 != 0).any() or (labels <= 0).any():
+        raise DataFileError(path, "labels must be positive integers")
+    if labels.duplicated().any():
+        raise DataFileError(
+            path, f"label(s) listed twice: {sorted(set(labels[labels.duplicated()]))}"
+        )
+    return {int(label): str(name) for label, name in zip(labels, table["name"], strict=True)}
+
+
+def read_rois(path: str | Path, dataset: PreparedDataset, spatial: tuple[int, ...]) -> np.ndarray:
+    """The label image, checked to lie on the dataset's grid (shape, orientation, position)."""
+    import numpy as np
+
+    from brainvae.data.io.nifti import read_nifti
+    from brainvae.errors import DataFileError
+
+    volume = read_nifti(path)
+    data = volume.data
+    if volume.is_4d:
+        raise DataFileError(path, f"is 4D {data.shape}: ROIs must be one label image")
+    if tuple(data.shape) != tuple(spatial):
+        raise DataFileError(
+            path,
+            f"ROI image is {' x '.join(map(str, data.shape))} but the dataset's images are "
+            f"{' x '.join(map(str, spatial))} (axes {', '.join(dataset.axis_names)}): "
+            "draw the ROIs on the dataset's template or resample them to its grid",
+        )
+    if tuple(volume.squeezed_axes) != tuple(dataset.squeezed_axes) or not _same_grid(
+        volume.affine, dataset
+    ):
+        raise DataFileError(
+            path,
+            "ROI image is not on the dataset's grid: its orientation or voxel positions differ "
+            f"(ROI affine {np.round(volume.affine[:3], 3).tolist()}, dataset affine "
+            f"{np.round(dataset.affine[:3], 3).tolist()}); write it with the dataset's affine",
+        )
+    rounded = np.rint(data)
+    if not np.array_equal(rounded, data) or (rounded < 0).any():
+        raise DataFileError(path, "holds non-integer or negative values: it must be a label image")
+    labels = rounded.astype(np.int64)
+    if not labels.any():
+        raise DataFileError(path, "has no non-zero label: paint at least one ROI")
+    return labels
+
+
+def _same_grid(affine: np.ndarray, dataset: PreparedDataset) -> bool:
+    """Same axes and voxel sizes; same origin, up to a move along the slice axis for slices."""
+    import numpy as np
+
+    reference = dataset.affine
+    if not np.allclose(affine[:3, :3], reference[:3, :3], atol=GRID_TOLERANCE_MM):
+        return False
+    offset = affine[:3, 3] - reference[:3, 3]
+    if dataset.slice_axis is not None:
+        direction = reference[:3, dataset.slice_axis]
+        offset = offset - direction * (offset @ direction) / (direction @ direction)
+    return bool(np.allclose(offset, 0.0, atol=GRID_TOLERANCE_MM))
+
+
+def summary(result: ReceptiveField, extra: dict[str, Any]) -> dict[str, Any]:
+    """What summary.json holds (non-finite scores as null with a text form)."""
+    import math
+
+    from brainvae.analysis.disentanglement import disentanglement_scores
+
+    info: dict[str, Any] = {
+        "kind": result.kind,
+        "amplitude": result.amplitude,
+        "weights": [float(w) for w in result.weights],
+        "one_sided": result.one_sided,
+        "n_images": result.n_images,
+        "rois": {
+            name: int(size) for name, size in zip(result.roi_names, result.roi_sizes, strict=True)
+        },
+        "latent_dim": result.latent_dim,
+        "variance_floor": result.variance_floor,
+        "variance_floor_hits": [
+            {"roi": result.roi_names[r], "latent": f"z{k + 1}"}
+            for r, k in zip(*result.floor_hit.nonzero(), strict=True)
+        ],
+    }
+    if result.n_rois < 2:
+        info.update(published_s=None, profile_independence=None, constant_latents=[])
+        info["scores_note"] = "the scores compare impact profiles over ROIs: give at least 2 ROIs"
+    else:
+        scores = disentanglement_scores(result.impact)
+        for key, value in (
+            ("published_s", scores.published),
+            ("profile_independence", scores.profile_independence),
+        ):
+            info[key] = value if math.isfinite(value) else None
+            if not math.isfinite(value):
+                info[f"{key}_text"] = str(value)
+        info["constant_latents"] = [f"z{k + 1}" for k in scores.constant_latents.nonzero()[0]]
+    info.update(extra)
+    return info
+
+
+def check_output(out: Path, overwrite: bool) -> None:
+    """Refuse an existing, non-empty output without --overwrite (checked before computing)."""
+    from brainvae.errors import DataFileError
+
+    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
+        raise DataFileError(out, "already exists: choose another --out or pass --overwrite")
+
+
+def write_results(out: Path, result: ReceptiveField, info: dict[str, Any], overwrite: bool) -> None:
+    """Write the four files into a temporary folder beside `out`, then rename it into place."""
+    import json
+    import os
+    import shutil
+
+    import pandas as pd
+
+    from brainvae.analysis.disentanglement import impact_covariance
+
+    check_output(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir()
+    try:
+        result.impact_table().to_csv(temporary / "impact.csv", float_format="%.8g")
+        if result.n_rois >= 2:
+            names = list(result.latent_names)
+            covariance = pd.DataFrame(impact_covariance(result.impact), index=names, columns=names)
+            covariance.index.name = "latent"
+            covariance.to_csv(temporary / "covariance.csv", float_format="%.8g")
+        result.gaussian_table().to_csv(
+            temporary / "gaussians.csv", index=False, float_format="%.8g"
+        )
+        (temporary / "summary.json").write_text(json.dumps(info, indent=2) + "\n", "utf-8")
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            if out.is_dir():
+                out.replace(old)
+            else:
+                out.unlink()
+            temporary.replace(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            temporary.replace(out)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load, check, compute with progress on stderr, write."""
+    import numpy as np
+
+    from brainvae.analysis.receptive_field import (
+        ReceptiveFieldError,
+        receptive_field_steps,
+        roi_masks,
+    )
+    from brainvae.cli.encode import check_fits
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.errors import DataFileError, DatasetError
+    from brainvae.models import ModelError, load_model
+    from brainvae.training import resolve_device
+
+    if args.batch < 1:
+        raise ModelError(f"--batch must be >= 1, got {args.batch}")
+    weights = parse_weights(args.weights)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "receptive_field"
+    check_output(out, args.overwrite)
+    model = load_model(args.run_dir).to(resolve_device(args.device))
+    dataset = PreparedDataset.open(args.dataset)
+    check_fits(model, dataset)
+    spatial = tuple(int(s) for s in model.config.input_shape)
+    labels = read_rois(args.rois, dataset, spatial)
+    present = {int(v) for v in np.unique(labels) if v != 0}
+    skipped: list[str] = []
+    if args.roi_names:
+        names = read_roi_names(args.roi_names)
+        skipped = [
+            f"{names[label]} (label {label})" for label in sorted(names) if label not in present
+        ]
+        names.update({label: f"roi_{label}" for label in present - set(names)})
+        names = {label: name for label, name in names.items() if label in present}
+    else:
+        names = {label: f"roi_{label}" for label in sorted(present)}
+    if skipped and not args.quiet:
+        print(
+            f"brainvae receptive: skipped ROIs without voxels: {', '.join(skipped)}",
+            file=sys.stderr,
+        )
+    indices = np.arange(len(dataset)) if args.split == "all" else dataset.indices(args.split)
+    if len(indices) < 2:
+        raise DatasetError(
+            f"{dataset.path}: split {args.split!r} has {len(indices)} image(s); a receptive field "
+            "fits a Gaussian over the images and needs at least 2"
+        )
+    try:
+        masks, roi_names = roi_masks(labels, names, spatial)
+    except ReceptiveFieldError as error:
+        raise DataFileError(args.rois, str(error)) from error
+    steps = receptive_field_steps(
+        model, dataset.images, masks, roi_names, weights, args.kind, args.one_sided,
+        args.batch, amplitude=args.amplitude, indices=indices,
+    )  # fmt: skip
+    result = _drive(steps, args.quiet)
+    extra = {
+        "run": str(args.run_dir),
+        "dataset": str(dataset.path),
+        "rois_file": str(args.rois),
+        "split": args.split,
+        "skipped_empty_rois": skipped,
+    }
+    info = summary(result, extra)
+    write_results(out, result, info, args.overwrite)
+    s, bounded = info["published_s"], info["profile_independence"]
+    print(
+        f"Receptive fields of {result.latent_dim} latents over {result.n_rois} ROIs "
+        f"({result.n_images} images, {result.kind}, weights {args.weights}) in {out}: "
+        f"published s = {s if s is None else f'{s:.4g}'}, profile independence = "
+        f"{bounded if bounded is None else f'{bounded:.3f}'} (0..1, compare models with this)"
+    )
+    return 0
+
+
+def _drive(steps, quiet: bool) -> ReceptiveField:
+    """Run the generator, printing a one-line progress on stderr every ~5 %."""
+    shown = -1
+    while True:
+        try:
+            progress = next(steps)
+        except StopIteration as finished:
+            if not quiet and shown >= 0:
+                print(file=sys.stderr)
+            return finished.value
+        percent = 100 * progress.done // max(progress.total, 1)
+        if not quiet and percent // 5 != shown:
+            shown = percent // 5
+            print(f"\rreceptive fields: {percent:3d} %", end="", file=sys.stderr, flush=True)

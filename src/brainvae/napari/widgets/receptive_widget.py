@@ -1,0 +1,526 @@
+"""Receptive fields dock: paint ROIs (or pick atlas regions), perturb them across the
+population, and see which latents answer.
+
+It only orchestrates: reads the ROI labels layer, the population stack and a model (the latent
+explorer's, or a run folder), runs brainvae.analysis.receptive_field in a napari worker, and
+shows the ROI x latent impact matrix, the latent x latent covariance with both scores, and one
+(ROI, latent)'s Gaussians across weights. Clicking an impact cell selects that ROI's label in
+the ROI layer and that latent in the explorer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+)
+
+from brainvae.napari.widgets.paths import optional_path
+
+if TYPE_CHECKING:
+    import napari
+
+EXPLORER_MODEL = "The latent explorer's model"
+RUN_FOLDER = "Run folder"
+ROI_LAYER = "ROIs"
+ALL_SCANS = "all scans"
+KINDS = (
+    ("remove and scale (w = 1 blanks the ROI)", "remove"),
+    ("add intensity", "add"),
+    ("Gaussian noise", "noise"),
+    ("blur", "blur"),
+)
+TRUST_NOTE = (
+    "profile independence is bounded in [0, 1] and comparable across models; the published "
+    "s is unbounded and can flip sign (README: Receptive fields)"
+)
+
+
+class ReceptiveFieldWidget(Container):
+    """Paint-and-perturb: which latents respond to which brain regions."""
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self._worker = None
+        self._closed = False
+        self.last_run: Any = None  # the last ReceptiveRun
+        self._roi_labels: tuple[int, ...] = ()  # label value of each result row
+        self._watched_layer: Any = None
+
+        self.model_source = ComboBox(
+            label="model", choices=(EXPLORER_MODEL, RUN_FOLDER), value=EXPLORER_MODEL
+        )
+        self.run_folder = FileEdit(label="run folder", mode="d", visible=False)
+        self.population = ComboBox(label="population", choices=self._population_choices)
+        self.scans = ComboBox(label="scans", choices=self._scan_choices)
+        self.roi_layer = ComboBox(label="ROI layer", choices=self._labels_choices)
+        self.new_rois_button = PushButton(text="New ROI layer (paint on it)")
+        self.atlas_region = ComboBox(label="atlas region", choices=self._atlas_choices)
+        self.add_region_button = PushButton(text="Add region as ROI")
+        self.roi_names = LineEdit(
+            label="ROI names",
+            tooltip="label=name pairs, comma separated, e.g. 1=ventricles, 2=lesion zone; "
+            "labels without a name are called roi_<label>",
+        )
+        self.kind = ComboBox(label="perturbation", choices=KINDS, value="remove")
+        self.weights = LineEdit(label="weights w", value="-1, -0.5, 0, 0.5, 1")
+        self.one_sided = CheckBox(label="one-sided KL (lowest -> highest w)", value=False)
+        self.rerun = CheckBox(label="re-run when a stroke ends", value=False)
+        self.row_scaled = CheckBox(
+            label="impact: each ROI's row scaled to its largest",
+            value=False,
+            tooltip="Large ROIs (cortex) have impacts 100x those of small ones (ventricles); "
+            "scaled rows show which latents answer to each ROI. Hover shows the raw KL.",
+        )
+        self.run_button = PushButton(text="Run")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(label="progress", value=0, max=1)
+        self.status = Label(label="status", value="Paint ROIs or add atlas regions, then Run.")
+        self.status.native.setWordWrap(True)
+        self.export_folder = FileEdit(label="export to", mode="d")
+        self.export_button = PushButton(text="Export tables (CSV, JSON) and plots (PNG)")
+        buttons = Container(
+            widgets=[self.run_button, self.cancel_button], layout="horizontal", labels=False
+        )
+        self.extend(
+            [
+                self.model_source, self.run_folder, self.population, self.scans,
+                self.roi_layer, self.new_rois_button, self.atlas_region,
+                self.add_region_button, self.roi_names, self.kind, self.weights,
+                self.one_sided, self.rerun, buttons, self.row_scaled, self.progress, self.status,
+                self.export_folder, self.export_button,
+            ]
+        )  # fmt: skip
+
+        from brainvae.napari.widgets.gaussians_plot import GaussiansPlot
+        from brainvae.napari.widgets.heatmap import Heatmap
+
+        self.impact_plot = Heatmap("Impact: KL per ROI (rows) and latent (columns)")
+        self.covariance_plot = Heatmap(
+            "Covariance A of the latents' impact profiles", colormap="CET-D1", symmetric=True
+        )
+        self.gaussians_plot = GaussiansPlot()
+        for plot in (self.impact_plot, self.covariance_plot, self.gaussians_plot):
+            self.native.layout().addWidget(plot.widget)
+        self.impact_plot.on_click = self.select_cell
+        self.row_scaled.changed.connect(lambda *_: self._show_impact())
+
+        self.model_source.changed.connect(self._on_model_source)
+        self.population.changed.connect(lambda *_: self.scans.reset_choices())
+        self.roi_layer.changed.connect(self._watch_roi_layer)
+        self.new_rois_button.changed.connect(self.new_roi_layer)
+        self.add_region_button.changed.connect(self.add_atlas_region)
+        self.run_button.changed.connect(self.run)
+        self.cancel_button.changed.connect(self.cancel)
+        self.export_button.changed.connect(lambda *_: self.export())
+        self._viewer.layers.events.inserted.connect(self._refresh_choices)
+        self._viewer.layers.events.removed.connect(self._refresh_choices)
+        self.native.destroyed.connect(self._on_destroyed)
+        self._watch_roi_layer()
+
+    # ---- choices ---------------------------------------------------------------------------
+    def _layers_of_kind(self, kind: str) -> list[Any]:
+        from brainvae.napari.layer_metadata import stored_metadata
+
+        return [
+            layer
+            for layer in self._viewer.layers
+            if stored_metadata(layer.metadata).get("kind") == kind
+        ]
+
+    def _population_choices(self, *_args) -> list[str]:
+        return [layer.name for layer in self._layers_of_kind("population")]
+
+    def _scan_choices(self, *_args) -> list[str]:
+        table = self._population_table()
+        splits = []
+        if table is not None and "split" in table:
+            splits = [f"{split} split" for split in sorted(set(map(str, table["split"])))]
+        return [ALL_SCANS, *splits]
+
+    def _labels_choices(self, *_args) -> list[str]:
+        from napari.layers import Labels
+
+        names = [layer.name for layer in self._viewer.layers if isinstance(layer, Labels)]
+        atlas = [layer.name for layer in self._atlas_layers()]
+        return [name for name in names if name not in atlas] + atlas  # painted ROIs first
+
+    def _atlas_layers(self) -> list[Any]:
+        from napari.layers import Labels
+
+        return [
+            layer
+            for layer in self._viewer.layers
+            if isinstance(layer, Labels) and "atlas_names" in layer.metadata.get("brainvae", {})
+        ]
+
+    def _atlas_choices(self, *_args) -> list[tuple[str, int]]:
+        atlases = self._atlas_layers()
+        if not atlases:
+            return []
+        names = atlases[0].metadata["brainvae"]["atlas_names"]
+        return [(str(name), int(label)) for label, name in sorted(names.items(), key=_label_key)]
+
+    def _refresh_choices(self, *_args) -> None:
+        for combo in (self.population, self.scans, self.roi_layer, self.atlas_region):
+            combo.reset_choices()
+        if ROI_LAYER in self._viewer.layers and self.roi_layer.value != ROI_LAYER:
+            self.roi_layer.value = ROI_LAYER
+        self._watch_roi_layer()
+
+    def _on_model_source(self, *_args) -> None:
+        self.run_folder.visible = self.model_source.value == RUN_FOLDER
+
+    # ---- inputs ----------------------------------------------------------------------------
+    def _population_layer(self) -> Any:
+        name = self.population.value
+        if name is None or name not in self._viewer.layers:
+            raise ValueError("load a population first (the Population data dock)")
+        return self._viewer.layers[name]
+
+    def _population_table(self) -> Any:
+        from brainvae.napari.widgets.latent_explorer import _layer_table
+
+        try:
+            return _layer_table(self._population_layer())
+        except Exception:  # noqa: BLE001 - without a table only "all scans" is offered
+            return None
+
+    def chosen_model(self) -> Any:
+        """The latent explorer's model, or the run folder's."""
+        if self.model_source.value == RUN_FOLDER:
+            folder = optional_path(self.run_folder.value)
+            if folder is None:
+                raise ValueError("choose a run folder (config.json + weights.safetensors)")
+            from brainvae.models import load_model
+
+            return load_model(folder).eval()
+        from brainvae.napari.widgets.latent_explorer import explorers_of
+
+        models = [e.model for e in explorers_of(self._viewer) if e.model is not None]
+        if not models:
+            raise ValueError(
+                "no model in the latent explorer: load one there, or choose 'Run folder'"
+            )
+        return models[0]
+
+    def chosen_indices(self) -> np.ndarray | None:
+        """Rows of the population to perturb (None: all)."""
+        if self.scans.value in (None, ALL_SCANS):
+            return None
+        split = str(self.scans.value).removesuffix(" split")
+        table = self._population_table()
+        return np.flatnonzero(np.asarray(table["split"].astype(str) == split))
+
+    def chosen_weights(self) -> list[float]:
+        try:
+            weights = [
+                float(v) for v in str(self.weights.value).replace(";", ",").split(",") if v.strip()
+            ]
+        except ValueError as err:
+            raise ValueError(f"weights: {self.weights.value!r} is not a list of numbers") from err
+        return weights
+
+    def chosen_rois(self) -> tuple[np.ndarray, dict[int, str]]:
+        """The ROI layer's labels and a {label: name} for every label painted in it."""
+        name = self.roi_layer.value
+        if name is None or name not in self._viewer.layers:
+            raise ValueError("no ROI layer: press 'New ROI layer' and paint, or add atlas regions")
+        layer = self._viewer.layers[name]
+        labels = np.asarray(layer.data)
+        present = [int(v) for v in np.unique(labels) if v != 0]
+        if not present:
+            raise ValueError(f"the ROI layer {name!r} is empty: paint at least one ROI")
+        stored = {int(k): str(v) for k, v in _roi_names(layer).items()}
+        typed = _parse_names(self.roi_names.value)
+        names = {label: typed.get(label, stored.get(label, f"roi_{label}")) for label in present}
+        return labels, names
+
+    # ---- ROI layers ------------------------------------------------------------------------
+    def new_roi_layer(self, *_args) -> Any:
+        """An empty labels layer on the population's grid, ready to paint label 1."""
+        try:
+            population = self._population_layer()
+        except ValueError as err:
+            self._fail(err)
+            return None
+        shape = tuple(population.data.shape[1:])
+        if ROI_LAYER in self._viewer.layers:
+            self._viewer.layers.remove(ROI_LAYER)
+        layer = self._viewer.add_labels(
+            np.zeros(shape, dtype=np.int32),
+            name=ROI_LAYER,
+            scale=tuple(population.scale[1:]),
+            translate=tuple(population.translate[1:]),
+            axis_labels=tuple(population.axis_labels[1:]),
+            metadata={"brainvae": {"kind": "rois", "roi_names": {}}},
+        )
+        layer.selected_label = 1
+        layer.mode = "paint"
+        self.roi_layer.value = ROI_LAYER
+        self.status.value = "Paint an ROI (label 1); a new label number paints another ROI."
+        return layer
+
+    def add_atlas_region(self, *_args) -> None:
+        """Copy the chosen atlas region into the ROI layer as a new label, with its name."""
+        atlases = self._atlas_layers()
+        if not atlases or self.atlas_region.value is None:
+            self._fail(ValueError("no ROI atlas in the viewer (the Population data dock adds one)"))
+            return
+        atlas = atlases[0]
+        if ROI_LAYER not in self._viewer.layers and self.new_roi_layer() is None:
+            return
+        layer = self._viewer.layers[ROI_LAYER]
+        if layer.data.shape != atlas.data.shape:
+            self._fail(ValueError("the ROI layer and the atlas are on different grids"))
+            return
+        region = int(self.atlas_region.value)
+        mask = np.asarray(atlas.data) == region
+        label = int(np.asarray(layer.data).max()) + 1
+        data = np.array(layer.data, copy=True)
+        data[mask & (data == 0)] = label
+        layer.data = data
+        name = atlas.metadata["brainvae"]["atlas_names"].get(region) or atlas.metadata["brainvae"][
+            "atlas_names"
+        ].get(str(region), f"region {region}")
+        _roi_names(layer)[label] = str(name)
+        _refresh_features(layer)
+        self.roi_layer.value = ROI_LAYER
+        self.status.value = f"Added {name} as ROI {label} ({int(mask.sum())} voxels)."
+
+    def _watch_roi_layer(self, *_args) -> None:
+        """Re-run after each paint stroke when asked (Labels' paint event ends a stroke)."""
+        if self._watched_layer is not None:
+            try:
+                self._watched_layer.events.paint.disconnect(self._on_paint)
+            except (TypeError, ValueError, RuntimeError):
+                pass
+            self._watched_layer = None
+        name = self.roi_layer.value
+        if name is not None and name in self._viewer.layers:
+            layer = self._viewer.layers[name]
+            if hasattr(layer.events, "paint"):
+                layer.events.paint.connect(self._on_paint)
+                self._watched_layer = layer
+
+    def _on_paint(self, *_args) -> None:
+        """A stroke ended. napari can announce it before the pixels are written, so the run
+        starts on the next turn of the event loop, when they are."""
+        if self.rerun.value and self._worker is None and not self._closed:
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, self._rerun_after_paint)
+
+    def _rerun_after_paint(self) -> None:
+        if self.rerun.value and self._worker is None and not self._closed:
+            self.run()
+
+    # ---- running ---------------------------------------------------------------------------
+    def run(self, *_args) -> None:
+        """Perturb every ROI at every weight across the chosen scans, in a napari worker."""
+        from napari.qt.threading import create_worker
+
+        from brainvae.napari.workers.receptive import receptive_run
+
+        if self._worker is not None:
+            return
+        try:
+            model = self.chosen_model()
+            population = self._population_layer()
+            rois, names = self.chosen_rois()
+            weights = self.chosen_weights()
+            indices = self.chosen_indices()
+        except Exception as err:  # noqa: BLE001 - any input problem goes to the user
+            self._fail(err)
+            return
+        self._roi_labels = tuple(sorted(names))
+        self.progress.value = 0
+        self.status.value = f"Perturbing {len(names)} ROI(s) at {len(weights)} weights..."
+        self.run_button.enabled, self.cancel_button.enabled = False, True
+        self._worker = create_worker(
+            receptive_run,
+            model,
+            population.data,
+            rois,
+            names,
+            weights,
+            self.kind.value,
+            bool(self.one_sided.value),
+            indices,
+            _connect={
+                "yielded": self._on_progress,
+                "returned": self._on_result,
+                "errored": self._fail,
+                "finished": self._on_finished,
+            },
+        )
+
+    def cancel(self, *_args) -> None:
+        if self._worker is not None:
+            self._worker.quit()
+            self.status.value = "Cancelled."
+
+    def _on_progress(self, report: Any) -> None:
+        if self._closed:
+            return
+        self.progress.max = report.total
+        self.progress.value = report.done
+
+    def _on_finished(self) -> None:
+        self._worker = None
+        if not self._closed:
+            self.run_button.enabled, self.cancel_button.enabled = True, False
+
+    def _on_result(self, run: Any) -> None:
+        if self._closed:
+            return
+        self.last_run = run
+        result, scores = run.result, run.scores
+        self._show_impact()
+        if scores is not None:
+            self.covariance_plot.set_matrix(
+                scores.covariance, result.latent_names, result.latent_names
+            )
+            score_text = (
+                f"published s = {scores.published:.3g}; profile independence = "
+                f"{scores.profile_independence:.3f} ({TRUST_NOTE})."
+            )
+        else:
+            score_text = "one ROI: no covariance or scores (they compare ROIs)."
+        top = "; ".join(
+            f"{name}: {result.latent_names[result.most_affected_latents(k)[0]]}"
+            for k, name in enumerate(result.roi_names)
+        )
+        floor = " Some variances hit the floor (constant latents)." if result.any_floor_hit else ""
+        self.status.value = (
+            f"{result.n_images} scans, kind {result.kind}. Most affected: {top}. "
+            f"{score_text}{floor}"
+        )
+        first = int(np.argmax(result.impact[0]))
+        self.show_gaussians(0, first)
+
+    def _show_impact(self) -> None:
+        """The impact heatmap, raw or with each row scaled to its largest value."""
+        if self.last_run is None:
+            return
+        result = self.last_run.result
+        shown = result.impact
+        if self.row_scaled.value:
+            peak = np.max(np.abs(shown), axis=1, keepdims=True)
+            shown = np.divide(shown, peak, out=np.zeros_like(shown), where=peak > 0)
+        self.impact_plot.set_matrix(shown, result.roi_names, result.latent_names)
+        self.impact_plot.raw = result.impact
+
+    def show_gaussians(self, row: int, latent: int) -> None:
+        """The fitted Gaussians of one (ROI, latent) across the weights."""
+        result = self.last_run.result
+        self.gaussians_plot.show(
+            result.means[row, :, latent],
+            result.variances[row, :, latent],
+            result.weights,
+            f"{result.roi_names[row]}, {result.latent_names[latent]}: "
+            f"impact {result.impact[row, latent]:.3g}",
+            variance_floor=result.variance_floor,
+        )
+
+    def select_cell(self, row: int, latent: int) -> None:
+        """An impact cell was clicked: show its Gaussians, select the ROI and the latent."""
+        if self.last_run is None:
+            return
+        self.show_gaussians(row, latent)
+        name = self.roi_layer.value
+        if name in self._viewer.layers and row < len(self._roi_labels):
+            layer = self._viewer.layers[name]
+            layer.selected_label = self._roi_labels[row]
+            self._viewer.layers.selection.active = layer
+        from brainvae.napari.widgets.latent_explorer import explorers_of
+
+        for explorer in explorers_of(self._viewer):
+            explorer.highlight_latent(latent)
+
+    # ---- exports ---------------------------------------------------------------------------
+    def export(self, folder: str | Path | None = None) -> Path | None:
+        """Write the last run into FOLDER/receptive_fields: impact.csv, covariance.csv,
+        gaussians.csv and summary.json (as `brainvae receptive` writes them), and the three
+        plots as PNG. The subfolder is replaced whole, never the chosen folder."""
+        from brainvae.cli.receptive import summary, write_results
+
+        if self.last_run is None:
+            self._fail(ValueError("run the analysis first"))
+            return None
+        chosen = optional_path(folder if folder is not None else self.export_folder.value)
+        if chosen is None:
+            self._fail(ValueError("choose a folder in 'export to' first"))
+            return None
+        target = chosen / "receptive_fields"
+        try:
+            result = self.last_run.result
+            info = summary(result, {"population": self.population.value})
+            write_results(target, result, info, overwrite=True)
+            self.impact_plot.save_png(target / "impact.png")
+            self.covariance_plot.save_png(target / "covariance.png")
+            self.gaussians_plot.save_png(target / "gaussians.png")
+        except Exception as err:  # noqa: BLE001 - a full disk or a read-only folder
+            self._fail(err)
+            return None
+        self.status.value = f"Saved tables and plots in {target}"
+        return target
+
+    # ---- plumbing --------------------------------------------------------------------------
+    def _fail(self, err: BaseException) -> None:
+        if self._closed:
+            return
+        from napari.utils.notifications import show_error
+
+        self.status.value = f"Error: {err}"
+        show_error(f"brainvae: {err}")
+
+    def _on_destroyed(self, *_args) -> None:
+        self._closed = True
+        if self._worker is not None:
+            self._worker.quit()
+
+
+def _roi_names(layer: Any) -> dict:
+    """The layer's {label: name} store in its metadata (made when missing)."""
+    info = layer.metadata.setdefault("brainvae", {})
+    return info.setdefault("roi_names", {})
+
+
+def _refresh_features(layer: Any) -> None:
+    """ROI names as the labels layer's features, so napari shows them on hover."""
+    import pandas as pd
+
+    names = {int(k): str(v) for k, v in _roi_names(layer).items()}
+    labels = sorted({0, *names})
+    layer.features = pd.DataFrame(
+        {"index": labels, "name": [names.get(k, "background" if k == 0 else "") for k in labels]}
+    )
+
+
+def _parse_names(text: str) -> dict[int, str]:
+    """'1=ventricles, 2=lesions' -> {1: 'ventricles', 2: 'lesions'}."""
+    names: dict[int, str] = {}
+    for part in str(text or "").split(","):
+        if not part.strip():
+            continue
+        label, sep, name = part.partition("=")
+        if not sep or not label.strip().isdigit() or not name.strip():
+            raise ValueError(f"ROI names: {part.strip()!r} is not label=name")
+        names[int(label)] = name.strip()
+    return names
+
+
+def _label_key(item: tuple[Any, Any]) -> int:
+    return int(item[0])

@@ -1,0 +1,188 @@
+"""`brainvae receptive` end to end through brainvae.cli.main, on phantom datasets (2D and 3D)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainvae.cli import main
+from oracle_model import ROI_NAMES, make_phantom, sample_factors
+
+
+def _prepared(root: Path, shape: tuple[int, ...], n: int) -> tuple[Path, Path, np.ndarray]:
+    """A prepared phantom dataset, a PCA model saved from it, and the ROI labels."""
+    from brainvae.data.prepare import prepare
+    from brainvae.data.preprocessing import PreprocessConfig
+    from brainvae.models import ModelConfig, build_model
+
+    phantom = make_phantom(shape)
+    images = phantom.render(sample_factors(n, 0), noise_sd=0.01, seed=1)
+    source = root / "src"
+    source.mkdir(parents=True)
+    for i, image in enumerate(images):
+        np.save(source / f"sub-{i:03d}_ses-1.npy", image)
+    dataset = prepare(source, root / "ds", PreprocessConfig.identity(), workers=1)
+    config = ModelConfig(input_shape=shape, latent_dim=4, family="pca", likelihood="gaussian")
+    build_model(config).fit(np.asarray(dataset.images)).save(root / "run")
+    return root / "ds", root / "run", phantom.roi_labels()
+
+
+@pytest.fixture(scope="module")
+def setup_2d(tmp_path_factory):
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.data.io.nifti import write_nifti
+
+    root = tmp_path_factory.mktemp("receptive2d")
+    dataset_dir, run_dir, labels = _prepared(root, (32, 40), 40)
+    dataset = PreparedDataset.open(dataset_dir)
+    rois = write_nifti(
+        root / "rois.nii.gz", labels, dataset.affine, squeezed_axes=dataset.squeezed_axes
+    )
+    names = root / "names.csv"
+    rows = [*enumerate(ROI_NAMES, start=1), (9, "cerebellum")]
+    pd.DataFrame(rows, columns=["label", "name"]).to_csv(names, index=False)
+    return {"root": root, "ds": dataset_dir, "run": run_dir, "rois": rois, "names": names,
+            "labels": labels, "dataset": dataset}  # fmt: skip
+
+
+def _run(setup, out, *extra: str) -> int:
+    args = ["receptive", str(setup["run"]), str(setup["ds"]), "--rois", str(setup["rois"])]
+    return main([*args, "--out", str(out), "--quiet", *extra])
+
+
+def test_writes_impact_covariance_gaussians_and_summary(setup_2d, capsys):
+    out = setup_2d["root"] / "out"
+    assert _run(setup_2d, out, "--roi-names", str(setup_2d["names"])) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "covariance.csv", "gaussians.csv", "impact.csv", "summary.json",
+    ]  # fmt: skip
+    impact = pd.read_csv(out / "impact.csv", index_col="roi")
+    assert list(impact.index) == list(ROI_NAMES) and list(impact.columns) == [
+        "z1",
+        "z2",
+        "z3",
+        "z4",
+    ]
+    covariance = pd.read_csv(out / "covariance.csv", index_col="latent")
+    assert covariance.shape == (4, 4)
+    np.testing.assert_allclose(covariance.to_numpy(), np.cov(impact.to_numpy(), rowvar=False), 1e-6)
+    gaussians = pd.read_csv(out / "gaussians.csv")
+    assert list(gaussians.columns) == ["roi", "latent", "weight", "mean", "variance"]
+    assert len(gaussians) == 4 * 4 * 5
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["kind"] == "remove" and summary["n_images"] == 40
+    assert summary["weights"] == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    assert 0.0 <= summary["profile_independence"] <= 1.0
+    assert isinstance(summary["published_s"], float)
+    assert summary["skipped_empty_rois"] == ["cerebellum (label 9)"]
+    assert summary["variance_floor_hits"] == [] and summary["variance_floor"] > 0
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".out.")]
+    assert "published s =" in capsys.readouterr().out
+
+
+def test_split_kind_weights_and_one_sided(setup_2d):
+    out = setup_2d["root"] / "split"
+    extra = ["--split", "train", "--kind", "add", "--weights=-0.5,0.5", "--one-sided"]
+    assert _run(setup_2d, out, *extra) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    n_train = int((setup_2d["dataset"].metadata["split"] == "train").sum())
+    assert summary["n_images"] == n_train and summary["one_sided"] is True
+    assert summary["weights"] == [-0.5, 0.5] and summary["kind"] == "add"
+    assert list(pd.read_csv(out / "impact.csv", index_col=0).index) == [
+        "roi_1", "roi_2", "roi_3", "roi_4",
+    ]  # fmt: skip
+
+
+def test_existing_output_needs_overwrite_and_interrupts_leave_nothing(setup_2d, monkeypatch):
+    from brainvae.analysis.receptive_field import ReceptiveField
+
+    out = setup_2d["root"] / "again"
+    assert _run(setup_2d, out) == 0
+    before = (out / "impact.csv").read_text()
+    assert _run(setup_2d, out) == 2
+    assert _run(setup_2d, out, "--overwrite", "--kind", "add") == 0
+    assert (out / "impact.csv").read_text() != before
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ReceptiveField, "gaussian_table", interrupted)
+    fresh = setup_2d["root"] / "fresh"
+    assert _run(setup_2d, fresh) == 130
+    assert not fresh.exists()
+    assert not [p for p in fresh.parent.iterdir() if p.name.startswith(".fresh")]
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("transposed", "ROI image is 40 x 32 but the dataset's images are 32 x 40"),
+        ("other_grid", "not on the dataset's grid"),
+        ("empty", "has no non-zero label"),
+        ("fractional", "non-integer or negative"),
+    ],
+)
+def test_bad_roi_files_are_named(setup_2d, capsys, case, message):
+    from brainvae.data.io.nifti import write_nifti
+
+    dataset, labels = setup_2d["dataset"], setup_2d["labels"]
+    affine, data = dataset.affine.copy(), labels
+    if case == "transposed":
+        data = labels.T
+    elif case == "other_grid":
+        affine[:3, :3] *= 2.0  # 2 mm voxels: same shape, another grid
+    elif case == "empty":
+        data = np.zeros_like(labels)
+    else:
+        data = labels + 0.5
+    path = write_nifti(setup_2d["root"] / f"{case}.nii.gz", data, affine, squeezed_axes=(0,))
+    setup = {**setup_2d, "rois": path}
+    assert _run(setup, setup_2d["root"] / f"out_{case}") == 2
+    err = capsys.readouterr().err
+    assert "brainvae receptive: error:" in err and f"{case}.nii.gz" in err and message in err
+    assert not (setup_2d["root"] / f"out_{case}").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--weights", "1"], "at least two different perturbation weights"),
+        (["--weights", "a,b"], "--weights must be comma-separated numbers"),
+        (["--roi-names", "missing.csv"], "missing.csv: cannot read the ROI names CSV"),
+    ],
+)
+def test_bad_arguments_are_named(setup_2d, capsys, extra, message):
+    assert _run(setup_2d, setup_2d["root"] / "bad", *extra) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_model_of_another_shape_is_refused(setup_2d, tmp_path, capsys):
+    from brainvae.models import ModelConfig, build_model
+
+    config = ModelConfig(input_shape=(16, 20), latent_dim=2, family="pca", likelihood="gaussian")
+    rng = np.random.default_rng(0)
+    build_model(config).fit(rng.uniform(size=(10, 16, 20))).save(tmp_path / "small")
+    assert _run({**setup_2d, "run": tmp_path / "small"}, tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "(32, 40) do not fit the model" in err and "(16, 20)" in err
+
+
+def test_volume_dataset_single_roi(tmp_path, capsys):
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.data.io.nifti import write_nifti
+
+    dataset_dir, run_dir, labels = _prepared(tmp_path, (12, 14, 10), 12)
+    dataset = PreparedDataset.open(dataset_dir)
+    rois = write_nifti(tmp_path / "rois.nii.gz", (labels == 1).astype(np.int16), dataset.affine)
+    out = tmp_path / "out"
+    setup = {"run": run_dir, "ds": dataset_dir, "rois": rois}
+    assert _run(setup, out, "--kind", "blur", "--batch", "5") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["published_s"] is None and "at least 2 ROIs" in summary["scores_note"]
+    assert summary["rois"] == {"roi_1": int((labels == 1).sum())}
+    assert not (out / "covariance.csv").exists()
+    assert pd.read_csv(out / "impact.csv", index_col=0).shape == (1, 4)
