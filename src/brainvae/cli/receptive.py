@@ -13,16 +13,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from brainvae.analysis.receptive_field import ReceptiveField
-    from brainvae.data.dataset import PreparedDataset
 
 SPLITS = ("all", "train", "val", "test")
-GRID_TOLERANCE_MM = 1e-3
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -85,168 +81,6 @@ def parse_weights(text: str) -> list[float]:
         ) from None
 
 
-def read_roi_names(path: str | Path) -> dict[int, str]:
-    """{label: name} from a CSV with columns label,name (the sample atlas_labels.csv format)."""
-    import pandas as pd
-
-    from brainvae.errors import DataFileError
-
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError) as error:
-        raise DataFileError(path, f"cannot read the ROI names CSV ({error})") from error
-    if not {"label", "name"} <= set(table.columns):
-        raise DataFileError(
-            path, f"needs columns label and name, found {', '.join(map(str, table.columns))}"
-        )
-    labels = pd.to_numeric(table["label"], errors="coerce")
-    if labels.isna().any() or (labels % 1 != 0).any() or (labels <= 0).any():
-        raise DataFileError(path, "labels must be positive integers")
-    if labels.duplicated().any():
-        raise DataFileError(
-            path, f"label(s) listed twice: {sorted(set(labels[labels.duplicated()]))}"
-        )
-    return {int(label): str(name) for label, name in zip(labels, table["name"], strict=True)}
-
-
-def read_rois(path: str | Path, dataset: PreparedDataset, spatial: tuple[int, ...]) -> np.ndarray:
-    """The label image, checked to lie on the dataset's grid (shape, orientation, position)."""
-    import numpy as np
-
-    from brainvae.data.io.nifti import read_nifti
-    from brainvae.errors import DataFileError
-
-    volume = read_nifti(path)
-    data = volume.data
-    if volume.is_4d:
-        raise DataFileError(path, f"is 4D {data.shape}: ROIs must be one label image")
-    if tuple(data.shape) != tuple(spatial):
-        raise DataFileError(
-            path,
-            f"ROI image is {' x '.join(map(str, data.shape))} but the dataset's images are "
-            f"{' x '.join(map(str, spatial))} (axes {', '.join(dataset.axis_names)}): "
-            "draw the ROIs on the dataset's template or resample them to its grid",
-        )
-    if tuple(volume.squeezed_axes) != tuple(dataset.squeezed_axes) or not _same_grid(
-        volume.affine, dataset
-    ):
-        raise DataFileError(
-            path,
-            "ROI image is not on the dataset's grid: its orientation or voxel positions differ "
-            f"(ROI affine {np.round(volume.affine[:3], 3).tolist()}, dataset affine "
-            f"{np.round(dataset.affine[:3], 3).tolist()}); write it with the dataset's affine",
-        )
-    rounded = np.rint(data)
-    if not np.array_equal(rounded, data) or (rounded < 0).any():
-        raise DataFileError(path, "holds non-integer or negative values: it must be a label image")
-    labels = rounded.astype(np.int64)
-    if not labels.any():
-        raise DataFileError(path, "has no non-zero label: paint at least one ROI")
-    return labels
-
-
-def _same_grid(affine: np.ndarray, dataset: PreparedDataset) -> bool:
-    """Same axes and voxel sizes; same origin, up to a move along the slice axis for slices."""
-    import numpy as np
-
-    reference = dataset.affine
-    if not np.allclose(affine[:3, :3], reference[:3, :3], atol=GRID_TOLERANCE_MM):
-        return False
-    offset = affine[:3, 3] - reference[:3, 3]
-    if dataset.slice_axis is not None:
-        direction = reference[:3, dataset.slice_axis]
-        offset = offset - direction * (offset @ direction) / (direction @ direction)
-    return bool(np.allclose(offset, 0.0, atol=GRID_TOLERANCE_MM))
-
-
-def summary(result: ReceptiveField, extra: dict[str, Any]) -> dict[str, Any]:
-    """What summary.json holds (non-finite scores as null with a text form)."""
-    import math
-
-    from brainvae.analysis.disentanglement import disentanglement_scores
-
-    info: dict[str, Any] = {
-        "kind": result.kind,
-        "amplitude": result.amplitude,
-        "weights": [float(w) for w in result.weights],
-        "one_sided": result.one_sided,
-        "n_images": result.n_images,
-        "rois": {
-            name: int(size) for name, size in zip(result.roi_names, result.roi_sizes, strict=True)
-        },
-        "latent_dim": result.latent_dim,
-        "variance_floor": result.variance_floor,
-        "variance_floor_hits": [
-            {"roi": result.roi_names[r], "latent": f"z{k + 1}"}
-            for r, k in zip(*result.floor_hit.nonzero(), strict=True)
-        ],
-    }
-    if result.n_rois < 2:
-        info.update(published_s=None, profile_independence=None, constant_latents=[])
-        info["scores_note"] = "the scores compare impact profiles over ROIs: give at least 2 ROIs"
-    else:
-        scores = disentanglement_scores(result.impact)
-        for key, value in (
-            ("published_s", scores.published),
-            ("profile_independence", scores.profile_independence),
-        ):
-            info[key] = value if math.isfinite(value) else None
-            if not math.isfinite(value):
-                info[f"{key}_text"] = str(value)
-        info["constant_latents"] = [f"z{k + 1}" for k in scores.constant_latents.nonzero()[0]]
-    info.update(extra)
-    return info
-
-
-def check_output(out: Path, overwrite: bool) -> None:
-    """Refuse an existing, non-empty output without --overwrite (checked before computing)."""
-    from brainvae.errors import DataFileError
-
-    if out.exists() and not overwrite and (not out.is_dir() or any(out.iterdir())):
-        raise DataFileError(out, "already exists: choose another --out or pass --overwrite")
-
-
-def write_results(out: Path, result: ReceptiveField, info: dict[str, Any], overwrite: bool) -> None:
-    """Write the four files into a temporary folder beside `out`, then rename it into place."""
-    import json
-    import os
-    import shutil
-
-    import pandas as pd
-
-    from brainvae.analysis.disentanglement import impact_covariance
-
-    check_output(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
-    temporary.mkdir()
-    try:
-        result.impact_table().to_csv(temporary / "impact.csv", float_format="%.8g")
-        if result.n_rois >= 2:
-            names = list(result.latent_names)
-            covariance = pd.DataFrame(impact_covariance(result.impact), index=names, columns=names)
-            covariance.index.name = "latent"
-            covariance.to_csv(temporary / "covariance.csv", float_format="%.8g")
-        result.gaussian_table().to_csv(
-            temporary / "gaussians.csv", index=False, float_format="%.8g"
-        )
-        (temporary / "summary.json").write_text(json.dumps(info, indent=2) + "\n", "utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            if out.is_dir():
-                out.replace(old)
-            else:
-                out.unlink()
-            temporary.replace(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            temporary.replace(out)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     """Load, check, compute with progress on stderr, write."""
     import numpy as np
@@ -256,8 +90,11 @@ def run(args: argparse.Namespace) -> int:
         receptive_field_steps,
         roi_masks,
     )
+    from brainvae.analysis.receptive_report import receptive_summary, write_receptive_results
     from brainvae.cli.encode import check_fits
     from brainvae.data.dataset import PreparedDataset
+    from brainvae.data.io.output_folder import check_output
+    from brainvae.data.roi_files import read_roi_names, read_rois
     from brainvae.errors import DataFileError, DatasetError
     from brainvae.models import ModelError, load_model
     from brainvae.training import resolve_device
@@ -310,8 +147,8 @@ def run(args: argparse.Namespace) -> int:
         "split": args.split,
         "skipped_empty_rois": skipped,
     }
-    info = summary(result, extra)
-    write_results(out, result, info, args.overwrite)
+    info = receptive_summary(result, extra)
+    write_receptive_results(out, result, info, args.overwrite)
     s, bounded = info["published_s"], info["profile_independence"]
     print(
         f"Receptive fields of {result.latent_dim} latents over {result.n_rois} ROIs "

@@ -10,6 +10,7 @@ the ROI layer and that latent in the explorer.
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,13 +26,21 @@ from magicgui.widgets import (
     PushButton,
 )
 
+from brainvae.napari.widgets.analysis_inputs import (
+    EXPLORER_MODEL,
+    RUN_FOLDER,
+    atlas_layers,
+    chosen_model,
+    labels_layer_names,
+    population_layer,
+    population_layers,
+    population_table,
+)
 from brainvae.napari.widgets.paths import optional_path
 
 if TYPE_CHECKING:
     import napari
 
-EXPLORER_MODEL = "The latent explorer's model"
-RUN_FOLDER = "Run folder"
 ROI_LAYER = "ROIs"
 ALL_SCANS = "all scans"
 KINDS = (
@@ -42,8 +51,17 @@ KINDS = (
 )
 TRUST_NOTE = (
     "profile independence is bounded in [0, 1] and comparable across models; the published "
-    "s is unbounded and can flip sign (README: Receptive fields)"
+    "s is unbounded and can flip sign (README: 'Which score to trust')"
 )
+
+
+_OPEN: weakref.WeakSet = weakref.WeakSet()
+
+
+def receptive_docks_of(viewer: Any) -> list[ReceptiveFieldWidget]:
+    """The open Receptive fields docks of this viewer (the projective dock shows their impact)."""
+    target = getattr(viewer, "__wrapped__", viewer)  # plugins get a public-only proxy
+    return [d for d in list(_OPEN) if not d._closed and d._real_viewer is target]
 
 
 class ReceptiveFieldWidget(Container):
@@ -52,6 +70,8 @@ class ReceptiveFieldWidget(Container):
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=True)
         self._viewer = napari_viewer
+        self._real_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        _OPEN.add(self)
         self._worker = None
         self._closed = False
         self.last_run: Any = None  # the last ReceptiveRun
@@ -130,17 +150,8 @@ class ReceptiveFieldWidget(Container):
         self._watch_roi_layer()
 
     # ---- choices ---------------------------------------------------------------------------
-    def _layers_of_kind(self, kind: str) -> list[Any]:
-        from brainvae.napari.layer_metadata import stored_metadata
-
-        return [
-            layer
-            for layer in self._viewer.layers
-            if stored_metadata(layer.metadata).get("kind") == kind
-        ]
-
     def _population_choices(self, *_args) -> list[str]:
-        return [layer.name for layer in self._layers_of_kind("population")]
+        return [layer.name for layer in population_layers(self._viewer)]
 
     def _scan_choices(self, *_args) -> list[str]:
         table = self._population_table()
@@ -150,20 +161,10 @@ class ReceptiveFieldWidget(Container):
         return [ALL_SCANS, *splits]
 
     def _labels_choices(self, *_args) -> list[str]:
-        from napari.layers import Labels
-
-        names = [layer.name for layer in self._viewer.layers if isinstance(layer, Labels)]
-        atlas = [layer.name for layer in self._atlas_layers()]
-        return [name for name in names if name not in atlas] + atlas  # painted ROIs first
+        return labels_layer_names(self._viewer)
 
     def _atlas_layers(self) -> list[Any]:
-        from napari.layers import Labels
-
-        return [
-            layer
-            for layer in self._viewer.layers
-            if isinstance(layer, Labels) and "atlas_names" in layer.metadata.get("brainvae", {})
-        ]
+        return atlas_layers(self._viewer)
 
     def _atlas_choices(self, *_args) -> list[tuple[str, int]]:
         atlases = self._atlas_layers()
@@ -184,36 +185,17 @@ class ReceptiveFieldWidget(Container):
 
     # ---- inputs ----------------------------------------------------------------------------
     def _population_layer(self) -> Any:
-        name = self.population.value
-        if name is None or name not in self._viewer.layers:
-            raise ValueError("load a population first (the Population data dock)")
-        return self._viewer.layers[name]
+        return population_layer(self._viewer, self.population.value)
 
     def _population_table(self) -> Any:
-        from brainvae.napari.widgets.latent_explorer import _layer_table
-
         try:
-            return _layer_table(self._population_layer())
-        except Exception:  # noqa: BLE001 - without a table only "all scans" is offered
+            return population_table(self._population_layer())
+        except ValueError:
             return None
 
     def chosen_model(self) -> Any:
         """The latent explorer's model, or the run folder's."""
-        if self.model_source.value == RUN_FOLDER:
-            folder = optional_path(self.run_folder.value)
-            if folder is None:
-                raise ValueError("choose a run folder (config.json + weights.safetensors)")
-            from brainvae.models import load_model
-
-            return load_model(folder).eval()
-        from brainvae.napari.widgets.latent_explorer import explorers_of
-
-        models = [e.model for e in explorers_of(self._viewer) if e.model is not None]
-        if not models:
-            raise ValueError(
-                "no model in the latent explorer: load one there, or choose 'Run folder'"
-            )
-        return models[0]
+        return chosen_model(self._viewer, self.model_source.value, self.run_folder.value)
 
     def chosen_indices(self) -> np.ndarray | None:
         """Rows of the population to perturb (None: all)."""
@@ -454,7 +436,8 @@ class ReceptiveFieldWidget(Container):
         """Write the last run into FOLDER/receptive_fields: impact.csv, covariance.csv,
         gaussians.csv and summary.json (as `brainvae receptive` writes them), and the three
         plots as PNG. The subfolder is replaced whole, never the chosen folder."""
-        from brainvae.cli.receptive import summary, write_results
+        from brainvae.analysis.receptive_report import receptive_summary, write_receptive_tables
+        from brainvae.data.io.output_folder import atomic_output_folder
 
         if self.last_run is None:
             self._fail(ValueError("run the analysis first"))
@@ -466,11 +449,12 @@ class ReceptiveFieldWidget(Container):
         target = chosen / "receptive_fields"
         try:
             result = self.last_run.result
-            info = summary(result, {"population": self.population.value})
-            write_results(target, result, info, overwrite=True)
-            self.impact_plot.save_png(target / "impact.png")
-            self.covariance_plot.save_png(target / "covariance.png")
-            self.gaussians_plot.save_png(target / "gaussians.png")
+            info = receptive_summary(result, {"population": self.population.value})
+            with atomic_output_folder(target, overwrite=True) as folder:
+                write_receptive_tables(folder, result, info)
+                self.impact_plot.save_png(folder / "impact.png")
+                self.covariance_plot.save_png(folder / "covariance.png")
+                self.gaussians_plot.save_png(folder / "gaussians.png")
         except Exception as err:  # noqa: BLE001 - a full disk or a read-only folder
             self._fail(err)
             return None
