@@ -97,6 +97,18 @@ def test_split_kind_weights_and_one_sided(setup_2d):
     ]  # fmt: skip
 
 
+def test_chosen_subjects_only(setup_2d, capsys):
+    out = setup_2d["root"] / "subjects"
+    assert _run(setup_2d, out, "--subjects", "sub-003, sub-007,sub-011") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_images"] == 3
+    assert summary["subjects"] == ["sub-003", "sub-007", "sub-011"]
+    assert _run(setup_2d, setup_2d["root"] / "nobody", "--subjects", "sub-003,ghost") == 2
+    err = capsys.readouterr().err
+    assert "no subject(s) ghost" in err and "sub-000" in err
+    assert not (setup_2d["root"] / "nobody").exists()
+
+
 def test_existing_output_needs_overwrite_and_interrupts_leave_nothing(setup_2d, monkeypatch):
     from brainvae.analysis.receptive_field import ReceptiveField
 

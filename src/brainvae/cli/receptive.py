@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from brainvae.analysis.receptive_field import ReceptiveField
+    from brainvae.data.dataset import PreparedDataset
 
 SPLITS = ("all", "train", "val", "test")
 
@@ -60,6 +63,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--one-sided", action="store_true", help="KL(N(w_min) || N(w_max)) instead of symmetric"
     )
     parser.add_argument("--split", default="all", choices=SPLITS, help="images to use (all)")
+    parser.add_argument(
+        "--subjects",
+        metavar="ID,ID,...",
+        help="only these subjects' scans (comma-separated subject ids), within --split",
+    )
     parser.add_argument("--batch", type=int, default=64, help="images per forward pass")
     parser.add_argument("--device", default="cpu", help="cpu (default), auto, mps, cuda, cuda:N")
     parser.add_argument("--out", metavar="DIR", help="output folder (default RUN/receptive_field)")
@@ -79,6 +87,24 @@ def parse_weights(text: str) -> list[float]:
         raise ReceptiveFieldError(
             f"--weights must be comma-separated numbers, got {text!r}"
         ) from None
+
+
+def subject_rows(dataset: PreparedDataset, subjects: str) -> np.ndarray:
+    """(N,) bool: the rows of these comma-separated subject ids; an unknown id is an error."""
+    import numpy as np
+
+    from brainvae.errors import DatasetError
+
+    wanted = [s.strip() for s in subjects.split(",") if s.strip()]
+    known = dataset.metadata["subject_id"].astype(str)
+    missing = sorted(set(wanted) - set(known))
+    if missing:
+        examples = ", ".join(sorted(set(known))[:5])
+        raise DatasetError(
+            f"{dataset.path}: no subject(s) {', '.join(missing)} in the dataset "
+            f"(subjects look like {examples}, ...)"
+        )
+    return np.asarray(known.isin(wanted))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,9 +152,13 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     indices = np.arange(len(dataset)) if args.split == "all" else dataset.indices(args.split)
+    chosen = f"split {args.split!r}"
+    if args.subjects:
+        indices = indices[subject_rows(dataset, args.subjects)[indices]]
+        chosen += f" and subjects {args.subjects}"
     if len(indices) < 2:
         raise DatasetError(
-            f"{dataset.path}: split {args.split!r} has {len(indices)} image(s); a receptive field "
+            f"{dataset.path}: {chosen} has {len(indices)} image(s); a receptive field "
             "fits a Gaussian over the images and needs at least 2"
         )
     try:
@@ -145,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         "dataset": str(dataset.path),
         "rois_file": str(args.rois),
         "split": args.split,
+        "subjects": [s.strip() for s in args.subjects.split(",")] if args.subjects else None,
         "skipped_empty_rois": skipped,
     }
     info = receptive_summary(result, extra)
