@@ -18,14 +18,12 @@ import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FileEdit,
-    Label,
     LineEdit,
-    ProgressBar,
     PushButton,
 )
 
+from brainvae.napari.widgets.analysis_dock import AnalysisDock
 from brainvae.napari.widgets.analysis_inputs import (
     EXPLORER_MODEL,
     RUN_FOLDER,
@@ -64,17 +62,12 @@ def receptive_docks_of(viewer: Any) -> list[ReceptiveFieldWidget]:
     return [d for d in list(_OPEN) if not d._closed and d._real_viewer is target]
 
 
-class ReceptiveFieldWidget(Container):
+class ReceptiveFieldWidget(AnalysisDock):
     """Paint-and-perturb: which latents respond to which brain regions."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
-        self._viewer = napari_viewer
-        self._real_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
+        super().__init__(napari_viewer, "Paint ROIs or add atlas regions, then Run.")
         _OPEN.add(self)
-        self._worker = None
-        self._closed = False
-        self.last_run: Any = None  # the last ReceptiveRun
         self._roi_labels: tuple[int, ...] = ()  # label value of each result row
         self._watched_layer: Any = None
 
@@ -103,22 +96,14 @@ class ReceptiveFieldWidget(Container):
             tooltip="Large ROIs (cortex) have impacts 100x those of small ones (ventricles); "
             "scaled rows show which latents answer to each ROI. Hover shows the raw KL.",
         )
-        self.run_button = PushButton(text="Run")
-        self.cancel_button = PushButton(text="Cancel", enabled=False)
-        self.progress = ProgressBar(label="progress", value=0, max=1)
-        self.status = Label(label="status", value="Paint ROIs or add atlas regions, then Run.")
-        self.status.native.setWordWrap(True)
         self.export_folder = FileEdit(label="export to", mode="d")
         self.export_button = PushButton(text="Export tables (CSV, JSON) and plots (PNG)")
-        buttons = Container(
-            widgets=[self.run_button, self.cancel_button], layout="horizontal", labels=False
-        )
         self.extend(
             [
                 self.model_source, self.run_folder, self.population, self.scans,
                 self.roi_layer, self.new_rois_button, self.atlas_region,
                 self.add_region_button, self.roi_names, self.kind, self.weights,
-                self.one_sided, self.rerun, buttons, self.row_scaled, self.progress, self.status,
+                self.one_sided, self.rerun, self.buttons, self.row_scaled, self.progress, self.status,
                 self.export_folder, self.export_button,
             ]
         )  # fmt: skip
@@ -141,12 +126,9 @@ class ReceptiveFieldWidget(Container):
         self.roi_layer.changed.connect(self._watch_roi_layer)
         self.new_rois_button.changed.connect(self.new_roi_layer)
         self.add_region_button.changed.connect(self.add_atlas_region)
-        self.run_button.changed.connect(self.run)
-        self.cancel_button.changed.connect(self.cancel)
         self.export_button.changed.connect(lambda *_: self.export())
         self._viewer.layers.events.inserted.connect(self._refresh_choices)
         self._viewer.layers.events.removed.connect(self._refresh_choices)
-        self.native.destroyed.connect(self._on_destroyed)
         self._watch_roi_layer()
 
     # ---- choices ---------------------------------------------------------------------------
@@ -235,7 +217,7 @@ class ReceptiveFieldWidget(Container):
         try:
             population = self._population_layer()
         except ValueError as err:
-            self._fail(err)
+            self.fail(err)
             return None
         shape = tuple(population.data.shape[1:])
         if ROI_LAYER in self._viewer.layers:
@@ -258,14 +240,14 @@ class ReceptiveFieldWidget(Container):
         """Copy the chosen atlas region into the ROI layer as a new label, with its name."""
         atlases = self._atlas_layers()
         if not atlases or self.atlas_region.value is None:
-            self._fail(ValueError("no ROI atlas in the viewer (the Population data dock adds one)"))
+            self.fail(ValueError("no ROI atlas in the viewer (the Population data dock adds one)"))
             return
         atlas = atlases[0]
         if ROI_LAYER not in self._viewer.layers and self.new_roi_layer() is None:
             return
         layer = self._viewer.layers[ROI_LAYER]
         if layer.data.shape != atlas.data.shape:
-            self._fail(ValueError("the ROI layer and the atlas are on different grids"))
+            self.fail(ValueError("the ROI layer and the atlas are on different grids"))
             return
         region = int(self.atlas_region.value)
         mask = np.asarray(atlas.data) == region
@@ -311,8 +293,6 @@ class ReceptiveFieldWidget(Container):
     # ---- running ---------------------------------------------------------------------------
     def run(self, *_args) -> None:
         """Perturb every ROI at every weight across the chosen scans, in a napari worker."""
-        from napari.qt.threading import create_worker
-
         from brainvae.napari.workers.receptive import receptive_run
 
         if self._worker is not None:
@@ -324,13 +304,10 @@ class ReceptiveFieldWidget(Container):
             weights = self.chosen_weights()
             indices = self.chosen_indices()
         except Exception as err:  # noqa: BLE001 - any input problem goes to the user
-            self._fail(err)
+            self.fail(err)
             return
         self._roi_labels = tuple(sorted(names))
-        self.progress.value = 0
-        self.status.value = f"Perturbing {len(names)} ROI(s) at {len(weights)} weights..."
-        self.run_button.enabled, self.cancel_button.enabled = False, True
-        self._worker = create_worker(
+        self.start(
             receptive_run,
             model,
             population.data,
@@ -340,34 +317,10 @@ class ReceptiveFieldWidget(Container):
             self.kind.value,
             bool(self.one_sided.value),
             indices,
-            _connect={
-                "yielded": self._on_progress,
-                "returned": self._on_result,
-                "errored": self._fail,
-                "finished": self._on_finished,
-            },
+            message=f"Perturbing {len(names)} ROI(s) at {len(weights)} weights...",
         )
 
-    def cancel(self, *_args) -> None:
-        if self._worker is not None:
-            self._worker.quit()
-            self.status.value = "Cancelled."
-
-    def _on_progress(self, report: Any) -> None:
-        if self._closed:
-            return
-        self.progress.max = report.total
-        self.progress.value = report.done
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        if not self._closed:
-            self.run_button.enabled, self.cancel_button.enabled = True, False
-
-    def _on_result(self, run: Any) -> None:
-        if self._closed:
-            return
-        self.last_run = run
+    def show_result(self, run: Any) -> None:
         result, scores = run.result, run.scores
         self._show_impact()
         if scores is not None:
@@ -440,11 +393,11 @@ class ReceptiveFieldWidget(Container):
         from brainvae.data.io.output_folder import atomic_output_folder
 
         if self.last_run is None:
-            self._fail(ValueError("run the analysis first"))
+            self.fail(ValueError("run the analysis first"))
             return None
         chosen = optional_path(folder if folder is not None else self.export_folder.value)
         if chosen is None:
-            self._fail(ValueError("choose a folder in 'export to' first"))
+            self.fail(ValueError("choose a folder in 'export to' first"))
             return None
         target = chosen / "receptive_fields"
         try:
@@ -456,24 +409,10 @@ class ReceptiveFieldWidget(Container):
                 self.covariance_plot.save_png(folder / "covariance.png")
                 self.gaussians_plot.save_png(folder / "gaussians.png")
         except Exception as err:  # noqa: BLE001 - a full disk or a read-only folder
-            self._fail(err)
+            self.fail(err)
             return None
         self.status.value = f"Saved tables and plots in {target}"
         return target
-
-    # ---- plumbing --------------------------------------------------------------------------
-    def _fail(self, err: BaseException) -> None:
-        if self._closed:
-            return
-        from napari.utils.notifications import show_error
-
-        self.status.value = f"Error: {err}"
-        show_error(f"brainvae: {err}")
-
-    def _on_destroyed(self, *_args) -> None:
-        self._closed = True
-        if self._worker is not None:
-            self._worker.quit()
 
 
 def _roi_names(layer: Any) -> dict:
