@@ -30,14 +30,13 @@ def local_population(n: int = 40, seed: int = 0) -> np.ndarray:
     return (0.1 + 0.8 * blob + spot).astype(np.float32)
 
 
-@pytest.fixture
-def dock(make_napari_viewer, qtbot):
-    """A viewer with the population, an atlas of the two blobs, an explorer with a PCA."""
-    viewer = make_napari_viewer()
+def add_population_atlas_and_pca(viewer) -> tuple[LatentExplorer, np.ndarray]:
+    """The population (subjects s00.., a val split), an atlas of its two blobs and a corner,
+    and a latent explorer holding a 3-component PCA fitted on it."""
     images = local_population()
     table = {
         "table": [
-            {"subject_id": f"s{k}", "split": "train" if k % 4 else "val"}
+            {"subject_id": f"s{k:02d}", "split": "train" if k % 4 else "val"}
             for k in range(len(images))
         ]
     }
@@ -55,6 +54,14 @@ def dock(make_napari_viewer, qtbot):
     pca.fit(images)
     explorer = LatentExplorer(viewer)
     explorer.set_model(pca.eval())
+    return explorer, images
+
+
+@pytest.fixture
+def dock(make_napari_viewer, qtbot):
+    """A viewer with the population, its atlas, an explorer with a PCA, and the dock."""
+    viewer = make_napari_viewer()
+    explorer, _images = add_population_atlas_and_pca(viewer)
     widget = ReceptiveFieldWidget(viewer)
     viewer.window.add_dock_widget(widget)
     yield viewer, widget, explorer

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -120,8 +120,8 @@ def population_latents(
         for start in range(0, n_images, batch_size):
             batch = np.asarray(images[start : start + batch_size], dtype=np.float32)
             mu, logvar = model.encode(batch)
-            codes[start : start + len(batch)] = mu.float().cpu().numpy()
-            logvars[start : start + len(batch)] = logvar.float().cpu().numpy()
+            codes[start : start + len(batch)] = _as_numpy(mu)
+            logvars[start : start + len(batch)] = _as_numpy(logvar)
     mean = codes.mean(axis=0, dtype=np.float64)
     sd = codes.std(axis=0, dtype=np.float64)
     kl = None
@@ -129,6 +129,13 @@ def population_latents(
         mu64, logvar64 = codes.astype(np.float64), logvars.astype(np.float64)
         kl = 0.5 * (mu64**2 + np.exp(logvar64) - logvar64 - 1.0).mean(axis=0)
     return LatentStatistics(codes=codes, mean=mean, sd=sd, kl=kl, active=sd**2 > ACTIVE_VARIANCE)
+
+
+def _as_numpy(values: Any) -> np.ndarray:
+    """A torch tensor or an array (stand-in models, tests' oracle) as float32 numpy."""
+    if hasattr(values, "detach"):
+        values = values.detach().float().cpu().numpy()
+    return np.asarray(values, dtype=np.float32)
 
 
 def slider_ranges(

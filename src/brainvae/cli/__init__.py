@@ -18,6 +18,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "decode",
     "sweep",
     "receptive",
+    "projective",
 )
 
 

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-    from brainvae.analysis.receptive_field import ReceptiveField
     from brainvae.data.dataset import PreparedDataset
 
 SPLITS = ("all", "train", "val", "test")
@@ -118,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from brainvae.analysis.receptive_report import receptive_summary, write_receptive_results
     from brainvae.cli.encode import check_fits
+    from brainvae.cli.progress_line import drive
     from brainvae.data.dataset import PreparedDataset
     from brainvae.data.io.output_folder import check_output
     from brainvae.data.roi_files import read_roi_names, read_rois
@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         model, dataset.images, masks, roi_names, weights, args.kind, args.one_sided,
         args.batch, amplitude=args.amplitude, indices=indices,
     )  # fmt: skip
-    result = _drive(steps, args.quiet)
+    result = drive(steps, args.quiet, lambda r: (r.done, r.total, "receptive fields"))
     extra = {
         "run": str(args.run_dir),
         "dataset": str(dataset.path),
@@ -188,19 +188,3 @@ def run(args: argparse.Namespace) -> int:
         f"{bounded if bounded is None else f'{bounded:.3f}'} (0..1, compare models with this)"
     )
     return 0
-
-
-def _drive(steps, quiet: bool) -> ReceptiveField:
-    """Run the generator, printing a one-line progress on stderr every ~5 %."""
-    shown = -1
-    while True:
-        try:
-            progress = next(steps)
-        except StopIteration as finished:
-            if not quiet and shown >= 0:
-                print(file=sys.stderr)
-            return finished.value
-        percent = 100 * progress.done // max(progress.total, 1)
-        if not quiet and percent // 5 != shown:
-            shown = percent // 5
-            print(f"\rreceptive fields: {percent:3d} %", end="", file=sys.stderr, flush=True)

@@ -114,3 +114,16 @@ class PreparedDataset:
         shift = np.eye(4)
         shift[self.slice_axis, 3] = float(self.metadata["slice_index"].iloc[index])
         return self.affine @ shift
+
+    def maps_affine(self) -> np.ndarray:
+        """Affine for one map on the samples' grid (an analysis' output): slice datasets place
+        it at their most common slice, so a one-slice map sits where most images were cut."""
+        affine = np.asarray(self.affine, dtype=np.float64).copy()
+        table = self.metadata
+        if self.slice_axis is not None and "slice_index" in table.columns:
+            slices = table["slice_index"].dropna()
+            if len(slices):
+                shift = np.eye(4)
+                shift[self.slice_axis, 3] = float(slices.mode().iloc[0])
+                affine = affine @ shift
+        return affine

@@ -10,7 +10,13 @@ import argparse
 from pathlib import Path
 
 PLUGIN = "napari-brainvae"
-DOCK_WIDGETS = ("Population data", "Training", "Latent explorer", "Receptive fields")
+DOCK_WIDGETS = (
+    "Population data",
+    "Training",
+    "Latent explorer",
+    "Receptive fields",
+    "Projective fields",
+)
 
 
 def build_viewer(dims: int = 2, load_sample: bool = True):
@@ -23,7 +29,7 @@ def build_viewer(dims: int = 2, load_sample: bool = True):
     qt_docks = {}
     for widget_name in DOCK_WIDGETS:
         # Training and the explorer share one tabbed area, so the window fits a laptop screen
-        tabify = widget_name in ("Latent explorer", "Receptive fields")
+        tabify = widget_name in ("Latent explorer", "Receptive fields", "Projective fields")
         dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, widget_name, tabify=tabify)
         docks[widget_name], qt_docks[widget_name] = widget, dock
     qt_docks["Latent explorer"].raise_()  # what a new user wants first: sliders on a model

@@ -1,14 +1,24 @@
-"""What every analysis dock (receptive fields, projective fields) does the same way: Run and
-Cancel buttons, a progress bar and a status line, one napari worker at a time whose reports
-move the bar, errors as a status line plus a notification, and the worker stopped when the
-dock closes. Subclasses build their form and call `start`."""
+"""What every analysis dock (receptive fields, projective fields) does the same way: the model
+(the latent explorer's or a run folder) and the population it runs on, Run and Cancel
+buttons, a progress bar and a status line, one napari worker at a time whose reports move the
+bar, errors as a status line plus a notification, and the worker stopped when the dock
+closes. Subclasses build the rest of their form and call `start`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from magicgui.widgets import Container, Label, ProgressBar, PushButton
+from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
+
+from brainvae.napari.widgets.analysis_inputs import (
+    EXPLORER_MODEL,
+    RUN_FOLDER,
+    chosen_model,
+    population_layer,
+    population_layers,
+    population_table,
+)
 
 
 class AnalysisDock(Container):
@@ -21,6 +31,12 @@ class AnalysisDock(Container):
         self._worker: Any = None
         self._closed = False
         self.last_run: Any = None
+        self.model_source = ComboBox(
+            label="model", choices=(EXPLORER_MODEL, RUN_FOLDER), value=EXPLORER_MODEL
+        )
+        self.run_folder = FileEdit(label="run folder", mode="d", visible=False)
+        self.population = ComboBox(label="population", choices=self._population_choices)
+        self.model_source.changed.connect(self._on_model_source)
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.buttons = Container(
@@ -32,6 +48,26 @@ class AnalysisDock(Container):
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         self.native.destroyed.connect(self._on_destroyed)
+
+    def _population_choices(self, *_args) -> list[str]:
+        return [layer.name for layer in population_layers(self._viewer)]
+
+    def _on_model_source(self, *_args) -> None:
+        self.run_folder.visible = self.model_source.value == RUN_FOLDER
+
+    def chosen_model(self) -> Any:
+        """The latent explorer's model, or the run folder's."""
+        return chosen_model(self._viewer, self.model_source.value, self.run_folder.value)
+
+    def _population_layer(self) -> Any:
+        return population_layer(self._viewer, self.population.value)
+
+    def _population_table(self) -> Any:
+        """The chosen population's scan table, or None (no population, or no table)."""
+        try:
+            return population_table(self._population_layer())
+        except ValueError:
+            return None
 
     def run(self, *_args) -> None:  # pragma: no cover - every dock defines it
         raise NotImplementedError

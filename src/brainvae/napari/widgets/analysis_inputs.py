@@ -117,7 +117,7 @@ def population_grid(layer: Any) -> tuple[np.ndarray, tuple[int, ...]]:
         from brainvae.data.dataset import PreparedDataset
 
         dataset = PreparedDataset.open(entries["dataset"])
-        return np.asarray(dataset.affine, dtype=float), tuple(dataset.squeezed_axes)
+        return dataset.maps_affine(), tuple(dataset.squeezed_axes)
     scale = np.asarray(layer.scale[1:], dtype=float)
     translate = np.asarray(layer.translate[1:], dtype=float)
     squeezed = (0,) if len(scale) == 2 else ()

@@ -21,6 +21,7 @@ class Heatmap:
 
         self.widget = pg.PlotWidget(title=title)
         self.widget.setMinimumHeight(200)
+        self.widget.setMinimumWidth(120)  # two side by side still fit a narrow dock
         self.widget.setMouseEnabled(x=False, y=False)
         self.widget.hideButtons()
         self.widget.getViewBox().invertY(True)  # row 0 on top, as in a table
@@ -61,6 +62,13 @@ class Heatmap:
         left.setTicks([[(k + 0.5, name) for k, name in enumerate(self.rows)]])
         self.widget.setXRange(0, max(matrix.shape[1], 1), padding=0)
         self.widget.setYRange(0, max(matrix.shape[0], 1), padding=0)
+
+    def clear(self) -> None:
+        """No matrix: an empty plot (nothing to hover or click)."""
+        self.matrix, self.rows, self.columns, self.raw = np.zeros((0, 0)), (), (), None
+        self.image.clear()
+        self.widget.getAxis("bottom").setTicks([[]])
+        self.widget.getAxis("left").setTicks([[]])
 
     def cell_at(self, scene_pos: Any) -> tuple[int, int] | None:
         """(row, column) under a scene position, or None outside the matrix."""

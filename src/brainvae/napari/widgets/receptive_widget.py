@@ -25,14 +25,9 @@ from magicgui.widgets import (
 
 from brainvae.napari.widgets.analysis_dock import AnalysisDock
 from brainvae.napari.widgets.analysis_inputs import (
-    EXPLORER_MODEL,
-    RUN_FOLDER,
     atlas_layers,
-    chosen_model,
+    label_names,
     labels_layer_names,
-    population_layer,
-    population_layers,
-    population_table,
 )
 from brainvae.napari.widgets.paths import optional_path
 
@@ -71,11 +66,6 @@ class ReceptiveFieldWidget(AnalysisDock):
         self._roi_labels: tuple[int, ...] = ()  # label value of each result row
         self._watched_layer: Any = None
 
-        self.model_source = ComboBox(
-            label="model", choices=(EXPLORER_MODEL, RUN_FOLDER), value=EXPLORER_MODEL
-        )
-        self.run_folder = FileEdit(label="run folder", mode="d", visible=False)
-        self.population = ComboBox(label="population", choices=self._population_choices)
         self.scans = ComboBox(label="scans", choices=self._scan_choices)
         self.roi_layer = ComboBox(label="ROI layer", choices=self._labels_choices)
         self.new_rois_button = PushButton(text="New ROI layer (paint on it)")
@@ -121,7 +111,6 @@ class ReceptiveFieldWidget(AnalysisDock):
         self.impact_plot.on_click = self.select_cell
         self.row_scaled.changed.connect(lambda *_: self._show_impact())
 
-        self.model_source.changed.connect(self._on_model_source)
         self.population.changed.connect(lambda *_: self.scans.reset_choices())
         self.roi_layer.changed.connect(self._watch_roi_layer)
         self.new_rois_button.changed.connect(self.new_roi_layer)
@@ -132,9 +121,6 @@ class ReceptiveFieldWidget(AnalysisDock):
         self._watch_roi_layer()
 
     # ---- choices ---------------------------------------------------------------------------
-    def _population_choices(self, *_args) -> list[str]:
-        return [layer.name for layer in population_layers(self._viewer)]
-
     def _scan_choices(self, *_args) -> list[str]:
         table = self._population_table()
         splits = []
@@ -162,23 +148,7 @@ class ReceptiveFieldWidget(AnalysisDock):
             self.roi_layer.value = ROI_LAYER
         self._watch_roi_layer()
 
-    def _on_model_source(self, *_args) -> None:
-        self.run_folder.visible = self.model_source.value == RUN_FOLDER
-
     # ---- inputs ----------------------------------------------------------------------------
-    def _population_layer(self) -> Any:
-        return population_layer(self._viewer, self.population.value)
-
-    def _population_table(self) -> Any:
-        try:
-            return population_table(self._population_layer())
-        except ValueError:
-            return None
-
-    def chosen_model(self) -> Any:
-        """The latent explorer's model, or the run folder's."""
-        return chosen_model(self._viewer, self.model_source.value, self.run_folder.value)
-
     def chosen_indices(self) -> np.ndarray | None:
         """Rows of the population to perturb (None: all)."""
         if self.scans.value in (None, ALL_SCANS):
@@ -206,9 +176,9 @@ class ReceptiveFieldWidget(AnalysisDock):
         present = [int(v) for v in np.unique(labels) if v != 0]
         if not present:
             raise ValueError(f"the ROI layer {name!r} is empty: paint at least one ROI")
-        stored = {int(k): str(v) for k, v in _roi_names(layer).items()}
+        stored = label_names(layer)  # atlas region names, painted ROIs' names, else roi_<label>
         typed = _parse_names(self.roi_names.value)
-        names = {label: typed.get(label, stored.get(label, f"roi_{label}")) for label in present}
+        names = {label: typed.get(label, stored[label]) for label in present}
         return labels, names
 
     # ---- ROI layers ------------------------------------------------------------------------

@@ -1,0 +1,80 @@
+"""Projective fields in the background: encode the population (for the base code and each
+latent's spread), sweep the chosen latents, then the colour maps and the ROI enrichment.
+Runs in a napari worker and yields the sweep's progress; never touches a layer or widget."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class ProjectiveRun:
+    """A finished sweep: the ProjectiveField, its colour composite (K, *spatial, 3) with the
+    per-band limits used, the ROI x latent enrichment (None without ROIs), and the population's
+    mean image (the dimmed brain the colours are shown over)."""
+
+    result: Any
+    colour: np.ndarray
+    limits: np.ndarray
+    scheme: str
+    matrix: np.ndarray | None
+    roi_names: tuple[str, ...]
+    roi_labels: tuple[int, ...]
+    mean_image: np.ndarray
+
+
+def projective_run(
+    model: Any,
+    images: np.ndarray,
+    table: Any,
+    latents: Sequence[int],
+    base: str,
+    settings: Any,
+    scheme: str,
+    rois: np.ndarray | None,
+    roi_names: Mapping[int, str] | None,
+    batch_size: int = 32,
+) -> Generator[Any, None, ProjectiveRun]:
+    """Yield ProjectiveProgress reports; return the ProjectiveRun."""
+    from brainvae.analysis.latent_space import MIN_SD, population_latents
+    from brainvae.analysis.projective_field import (
+        base_code,
+        brain_mask_from_images,
+        colour_composite,
+        mean_image,
+        projective_field_steps,
+        projective_matrix,
+    )
+    from brainvae.analysis.receptive_field import roi_masks
+
+    statistics = population_latents(model, images)
+    code, label = base_code(statistics, table, base)
+    latents = list(latents)
+    scale = None
+    if settings.units == "sd":
+        scale = np.where(statistics.sd < MIN_SD, 1.0, statistics.sd)[latents]
+    result = yield from projective_field_steps(
+        model, latents, code, settings, scale=scale, batch_size=batch_size, base_label=label
+    )
+    colour, limits = colour_composite(result.band_variance, scheme)
+    population_mean = mean_image(images)
+    matrix, names, labels = None, (), ()
+    if rois is not None and roi_names:
+        masks, names = roi_masks(rois, dict(roi_names), result.spatial_shape)
+        labels = tuple(sorted(int(label) for label in roi_names))
+        brain = brain_mask_from_images(population_mean)
+        matrix = projective_matrix(result.total_variance, masks, brain)
+    return ProjectiveRun(
+        result,
+        colour,
+        limits,
+        scheme,
+        matrix,
+        tuple(names),
+        labels,
+        population_mean.astype(np.float32),
+    )

@@ -1,0 +1,212 @@
+"""`brainvae projective` end to end through brainvae.cli.main, on small phantom datasets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from brainvae.cli import main
+from oracle_model import ROI_NAMES, make_phantom, sample_factors
+
+FAST = ["--range=-1,1", "--step", "0.25", "--split", "0.5", "--quiet"]
+
+
+def _prepared(root: Path, shape: tuple[int, ...], n: int, record: bool = True):
+    """A prepared phantom dataset, a PCA model saved from it (recording the dataset) and the
+    ROI labels."""
+    from brainvae.data.prepare import prepare
+    from brainvae.data.preprocessing import PreprocessConfig
+    from brainvae.models import ModelConfig, build_model
+
+    phantom = make_phantom(shape)
+    images = phantom.render(sample_factors(n, 0), noise_sd=0.01, seed=1)
+    source = root / "src"
+    source.mkdir(parents=True)
+    for i, image in enumerate(images):
+        np.save(source / f"sub-{i:03d}_ses-1.npy", image)
+    dataset = prepare(source, root / "ds", PreprocessConfig.identity(), workers=1)
+    config = ModelConfig(input_shape=shape, latent_dim=3, family="pca", likelihood="gaussian")
+    training = {"dataset": str(dataset.path)} if record else None
+    build_model(config).fit(np.asarray(dataset.images)).save(root / "run", training=training)
+    return root / "ds", root / "run", phantom.roi_labels()
+
+
+@pytest.fixture(scope="module")
+def setup_2d(tmp_path_factory):
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.data.io.nifti import write_nifti
+
+    root = tmp_path_factory.mktemp("projective2d")
+    dataset_dir, run_dir, labels = _prepared(root, (24, 30), 24)
+    dataset = PreparedDataset.open(dataset_dir)
+    rois = write_nifti(
+        root / "rois.nii.gz", labels, dataset.affine, squeezed_axes=dataset.squeezed_axes
+    )
+    names = root / "names.csv"
+    pd.DataFrame(list(enumerate(ROI_NAMES, start=1)), columns=["label", "name"]).to_csv(
+        names, index=False
+    )
+    return {"root": root, "ds": dataset_dir, "run": run_dir, "rois": rois, "names": names,
+            "labels": labels, "dataset": dataset}  # fmt: skip
+
+
+def _run(setup, out, *extra: str) -> int:
+    return main(["projective", str(setup["run"]), "--out", str(out), *FAST, *extra])
+
+
+def test_writes_maps_montage_table_and_summary(setup_2d, capsys):
+    from brainvae.data.io.nifti import read_nifti
+
+    out = setup_2d["root"] / "out"
+    rois = ["--rois", str(setup_2d["rois"]), "--roi-names", str(setup_2d["names"])]
+    assert _run(setup_2d, out, "--latents", "1,3", *rois) == 0  # dataset from the run record
+    expected = {f"z{k}_{band}.nii.gz" for k in (1, 3)
+                for band in ("small_negative", "small_positive", "large", "colour")}  # fmt: skip
+    assert {p.name for p in out.iterdir()} == expected | {
+        "montage.png",
+        "projective.csv",
+        "summary.json",
+    }
+    dataset = setup_2d["dataset"]
+    band = read_nifti(out / "z1_small_negative.nii.gz")
+    np.testing.assert_allclose(band.affine, dataset.affine)
+    assert band.data.shape == (24, 30) and np.all(band.data >= 0)
+    colour = read_nifti(out / "z3_colour.nii.gz")
+    np.testing.assert_allclose(colour.affine, dataset.affine)
+    assert colour.is_4d and colour.data.size == 24 * 30 * 3
+    assert 0.0 <= colour.data.min() and colour.data.max() <= 1.0
+    table = pd.read_csv(out / "projective.csv", index_col="roi")
+    assert list(table.index) == list(ROI_NAMES) and list(table.columns) == ["z1", "z3"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["latents"] == ["z1", "z3"] and summary["base"] == "mean"
+    assert summary["range"] == [-1.0, 1.0] and summary["units"] == "sd"
+    assert summary["band_counts"] == {"small_negative": 3, "small_positive": 3, "large": 4}
+    assert summary["decodes_per_latent"] == 9
+    assert set(summary["most_enriched_roi"]) == {"z1", "z3"}
+    assert summary["brain_mask_voxels"] > 0 and set(summary["band_limits"]) == {
+        "small_negative", "small_positive", "large"
+    }  # fmt: skip
+    assert summary["dataset"] == str(setup_2d["ds"])
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".out.")]
+    assert "Projective fields of 2 latent(s)" in capsys.readouterr().out
+
+
+def test_published_preset_subject_base_and_rgb(setup_2d):
+    out = setup_2d["root"] / "published"
+    extra = ["--preset", "published", "--base", "sub-000", "--scheme", "rgb", "--units", "prior"]
+    assert _run(setup_2d, out, "--dataset", str(setup_2d["ds"]), *extra) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["base"] == "sub-000" and summary["colour_scheme"] == "rgb"
+    assert summary["units"] == "prior" and summary["latents"] == ["z1", "z2", "z3"]
+    assert summary["scale"] == {"z1": 1.0, "z2": 1.0, "z3": 1.0}
+    assert not (out / "projective.csv").exists()
+
+
+def test_existing_output_needs_overwrite_and_interrupts_leave_nothing(setup_2d, monkeypatch):
+    import brainvae.analysis.projective_report as report
+
+    out = setup_2d["root"] / "again"
+    assert _run(setup_2d, out, "--latents", "1") == 0
+    before = (out / "summary.json").read_text()
+    assert _run(setup_2d, out, "--latents", "1") == 2
+    assert _run(setup_2d, out, "--latents", "2", "--overwrite") == 0
+    assert (out / "summary.json").read_text() != before
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "montage_picture", interrupted)
+    fresh = setup_2d["root"] / "fresh"
+    assert _run(setup_2d, fresh, "--latents", "1") == 130
+    assert not fresh.exists()
+    assert not [p for p in fresh.parent.iterdir() if p.name.startswith(".fresh")]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--range=0,3"], "must contain both signs (low < 0 < high)"),
+        (["--range=-1,1", "--step", "5"], "at most the range's width 2"),
+        (["--range=1"], "--range needs two numbers LOW HIGH"),
+        (["--latents", "1,4"], "latent 4 is out of bounds; the model has L = 3 latents"),
+        (["--latents", "x"], "--latents must be comma-separated 1-based numbers"),
+        (["--base", "sub-999"], "subject 'sub-999' is not in the dataset (known: sub-000, sub-001"),
+        (["--batch", "0"], "--batch must be >= 1"),
+    ],
+)
+def test_bad_arguments_are_named_and_leave_no_folder(setup_2d, capsys, extra, message):
+    out = setup_2d["root"] / "bad"
+    assert _run(setup_2d, out, *extra) == 2
+    err = capsys.readouterr().err
+    assert "brainvae projective: error:" in err and message in err
+    assert not out.exists()
+
+
+def test_unknown_family_and_missing_dataset_are_refused(setup_2d, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "mystery"
+    shutil.copytree(setup_2d["run"], broken)
+    config = json.loads((broken / "config.json").read_text())
+    config["family"] = "mystery_vae"
+    (broken / "config.json").write_text(json.dumps(config))
+    assert _run({**setup_2d, "run": broken}, tmp_path / "out1") == 2
+    assert "mystery_vae" in capsys.readouterr().err
+    # A model recording no dataset, and one recording a folder that is gone.
+    root = tmp_path / "plain"
+    _, run_dir, _ = _prepared(root, (24, 30), 6, record=False)
+    assert _run({"run": run_dir}, tmp_path / "out2") == 2
+    assert "give the population with --dataset" in capsys.readouterr().err
+    shutil.rmtree(root / "ds")
+    moved = tmp_path / "moved"
+    _prepared(moved, (24, 30), 6)
+    shutil.rmtree(moved / "ds")
+    assert _run({"run": moved / "run"}, tmp_path / "out3") == 2
+    err = capsys.readouterr().err
+    assert "cannot be opened" in err and "give it with --dataset" in err
+    assert not (tmp_path / "out3").exists()
+
+
+def test_volume_dataset_with_brain_mask(tmp_path):
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.data.io.nifti import read_nifti, write_nifti
+
+    dataset_dir, run_dir, labels = _prepared(tmp_path, (12, 14, 10), 10)
+    dataset = PreparedDataset.open(dataset_dir)
+    rois = write_nifti(tmp_path / "rois.nii.gz", labels, dataset.affine)
+    mask = write_nifti(tmp_path / "mask.nii.gz", (labels > 0).astype(np.int16), dataset.affine)
+    out = tmp_path / "out"
+    setup = {"run": run_dir}
+    assert _run(setup, out, "--rois", str(rois), "--brain-mask", str(mask), "--batch", "4") == 0
+    colour = read_nifti(out / "z2_colour.nii.gz")
+    assert colour.is_4d and colour.data.size == 12 * 14 * 10 * 3
+    np.testing.assert_allclose(colour.affine, dataset.affine)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["brain_mask_voxels"] == int((labels > 0).sum())
+    assert pd.read_csv(out / "projective.csv", index_col="roi").shape == (4, 3)
+
+
+def test_slice_datasets_get_their_slice_and_ranges_parse_both_ways():
+    from types import SimpleNamespace
+
+    from brainvae.cli import build_parser
+    from brainvae.cli.projective import sweep_settings
+    from brainvae.data.dataset import PreparedDataset
+
+    table = pd.DataFrame({"slice_index": [12, 12, 13]})
+    dataset = SimpleNamespace(affine=np.diag([2.0, 2.0, 2.0, 1.0]), slice_axis=1, metadata=table)
+    affine = PreparedDataset.maps_affine(dataset)
+    np.testing.assert_allclose(affine[:3, 3], [0.0, 24.0, 0.0])  # slice 12 along axis 1, 2 mm
+    volume = SimpleNamespace(affine=np.eye(4), slice_axis=None, metadata=table)
+    np.testing.assert_allclose(PreparedDataset.maps_affine(volume), np.eye(4))
+    parser = build_parser()
+    for argv in (["--range=-7,7"], ["--range", "-7", "7"], ["--range=-7.0,7"]):
+        args = parser.parse_args(["projective", "run", "--out", "o", *argv])
+        settings = sweep_settings(args)
+        assert (settings.low, settings.high, settings.units) == (-7.0, 7.0, "sd")
+    args = parser.parse_args(["projective", "run", "--out", "o", "--preset", "published"])
+    assert sweep_settings(args).values().size == 2801
