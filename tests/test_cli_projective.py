@@ -210,3 +210,38 @@ def test_slice_datasets_get_their_slice_and_ranges_parse_both_ways():
         assert (settings.low, settings.high, settings.units) == (-7.0, 7.0, "sd")
     args = parser.parse_args(["projective", "run", "--out", "o", "--preset", "published"])
     assert sweep_settings(args).values().size == 2801
+
+
+def test_impact_of_a_receptive_run_is_compared_per_latent(setup_2d, capsys):
+    rois = ["--rois", str(setup_2d["rois"]), "--roi-names", str(setup_2d["names"])]
+    receptive = setup_2d["root"] / "receptive"
+    args = ["receptive", str(setup_2d["run"]), str(setup_2d["ds"]), *rois, "--quiet"]
+    assert main([*args, "--kind", "add", "--out", str(receptive)]) == 0
+    out = setup_2d["root"] / "compared"
+    impact = str(receptive / "impact.csv")
+    assert _run(setup_2d, out, *rois, "--impact", impact) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    rho = summary["field_agreement_rho"]
+    assert set(rho) == {"z1", "z2", "z3"}
+    # recompute from the written tables: Spearman rho of each latent's two ROI profiles
+    projective = pd.read_csv(out / "projective.csv", index_col="roi")
+    receptive_impact = pd.read_csv(impact, index_col="roi").loc[projective.index]
+    for name, value in rho.items():
+        expected = projective[name].rank().corr(receptive_impact[name].rank())
+        assert value == pytest.approx(expected, abs=1e-9)
+    flagged = [name for name, value in rho.items() if value < 0.5]
+    assert summary["fields_disagree"] == flagged
+    assert "disagree (rho < 0.5)" in capsys.readouterr().out
+
+
+def test_impact_needs_matching_rois(setup_2d, capsys):
+    bad = setup_2d["root"] / "impact_other_rois.csv"
+    pd.DataFrame({"z1": [1.0, 2.0]}, index=pd.Index(["a", "b"], name="roi")).to_csv(bad)
+    rois = ["--rois", str(setup_2d["rois"]), "--roi-names", str(setup_2d["names"])]
+    out = setup_2d["root"] / "not_compared"
+    assert _run(setup_2d, out, *rois, "--impact", str(bad)) == 2
+    err = capsys.readouterr().err
+    assert "impact_other_rois.csv: has no ROI rows ventricles" in err and "latent columns z2" in err
+    assert not out.exists()
+    assert _run(setup_2d, out, "--impact", str(bad)) == 2  # no --rois: nothing to rank
+    assert "at least 3 ROIs" in capsys.readouterr().err

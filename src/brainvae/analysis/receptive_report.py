@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,34 @@ def write_receptive_results(
     with atomic_output_folder(out, overwrite) as folder:
         write_receptive_tables(folder, result, info)
     return Path(out)
+
+
+def read_impact(path: str | Path, roi_names: Sequence[str], latent_names: Sequence[str]) -> Any:
+    """(R, K) impacts from an impact.csv written by a receptive run, in the order of the given
+    ROI and latent names; a DataFileError names the file and what does not match."""
+    import numpy as np
+
+    from brainvae.errors import DataFileError
+
+    try:
+        table = pd.read_csv(path, index_col=0)
+    except (OSError, ValueError) as error:
+        raise DataFileError(path, f"cannot read the receptive impact CSV ({error})") from error
+    table.index = table.index.astype(str)
+    missing_rois = [name for name in roi_names if name not in table.index]
+    missing_latents = [name for name in latent_names if name not in table.columns]
+    if missing_rois or missing_latents:
+        problems = []
+        if missing_rois:
+            problems.append(f"ROI rows {', '.join(missing_rois)}")
+        if missing_latents:
+            problems.append(f"latent columns {', '.join(missing_latents)}")
+        raise DataFileError(
+            path,
+            f"has no {' and no '.join(problems)}: run `brainvae receptive` with the same ROIs "
+            "(and names) and the same model",
+        )
+    values = table.loc[list(roi_names), list(latent_names)].to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise DataFileError(path, "holds non-finite impacts")
+    return values

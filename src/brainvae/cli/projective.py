@@ -65,6 +65,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="MASK.nii.gz",
         help="voxels the enrichment counts (default: mean image > 10 %% of its maximum)",
     )
+    parser.add_argument(
+        "--impact",
+        metavar="IMPACT.csv",
+        help="impact.csv of `brainvae receptive` on the same ROIs: compare both fields per "
+        "latent (Spearman rho over ROIs) and flag latents where they disagree (needs --rois)",
+    )
     parser.add_argument("--scheme", default="paper", choices=("paper", "rgb"))
     parser.add_argument("--batch", type=int, default=32, help="decodes per forward pass")
     parser.add_argument("--device", default="cpu", help="cpu (default), auto, mps, cuda, cuda:N")
@@ -216,6 +222,7 @@ def run(args: argparse.Namespace) -> int:
         except ReceptiveFieldError as error:
             raise DataFileError(args.rois, str(error)) from error
     brain = _brain_mask(args, dataset, spatial) if masks is not None else None
+    impact = _impact(args, tuple(names or ()), tuple(f"z{k + 1}" for k in latents))
     statistics = population_latents(model, dataset.images)
     code, label = base_code(statistics, dataset.metadata, args.base)
     scale = np.where(statistics.sd < MIN_SD, 1.0, statistics.sd)[latents]
@@ -226,7 +233,9 @@ def run(args: argparse.Namespace) -> int:
     result = drive(steps, args.quiet, _describe)
     colour, limits = colour_composite(result.band_variance, args.scheme)
     matrix = None if masks is None else projective_matrix(result.total_variance, masks, brain)
+    agreement = _agreement(args.impact, matrix, impact, result.latent_names)
     extra = {
+        **agreement,
         "run": str(args.run_dir),
         "dataset": str(dataset.path),
         "preset": args.preset,
@@ -238,11 +247,53 @@ def run(args: argparse.Namespace) -> int:
         out, result, colour, limits, args.scheme, dataset.maps_affine(), dataset.squeezed_axes,
         matrix=matrix, roi_names=tuple(names or ()), extra=extra, overwrite=args.overwrite,
     )  # fmt: skip
+    if agreement:
+        flagged = ", ".join(agreement["fields_disagree"]) or "none"
+        threshold = agreement["agreement_threshold"]
+        print(
+            f"Latents whose receptive and projective fields disagree (rho < {threshold:g}): {flagged}"
+        )
     print(
         f"Projective fields of {result.n_latents} latent(s) ({settings.values().size} decodes "
         f"each over [{settings.low:g}, {settings.high:g}] {settings.units}, base {label}) in {out}"
     )
     return 0
+
+
+def _impact(args: argparse.Namespace, roi_names: tuple, latents: tuple) -> Any:
+    """The receptive impacts to compare with (--impact), read and checked before the sweep."""
+    if args.impact is None:
+        return None
+    from brainvae.analysis.receptive_report import read_impact
+    from brainvae.errors import DataFileError
+
+    if len(roi_names) < 3:
+        raise DataFileError(
+            args.impact,
+            "comparing receptive and projective fields ranks ROIs: give --rois with at least 3 "
+            f"ROIs (got {len(roi_names)})",
+        )
+    return read_impact(args.impact, roi_names, latents)
+
+
+def _agreement(path: str | None, matrix: Any, impact: Any, latents: tuple) -> dict:
+    """summary.json entries comparing the projective with the receptive field (--impact)."""
+    if impact is None:
+        return {}
+    from brainvae.analysis.projective_field import field_agreement
+
+    agreement = field_agreement(matrix, impact)
+    return {
+        "impact_file": str(path),
+        "field_agreement_rho": {
+            name: (float(rho) if rho == rho else None)
+            for name, rho in zip(latents, agreement.rho, strict=True)
+        },
+        "agreement_threshold": float(agreement.threshold),
+        "fields_disagree": [
+            name for name, bad in zip(latents, agreement.disagree, strict=True) if bad
+        ],
+    }
 
 
 def _describe(report: Any) -> tuple[int, int, str]:
