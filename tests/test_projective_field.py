@@ -163,6 +163,35 @@ def test_streamed_variance_equals_numpy_over_stored_decodes(pca, batch_size):
     np.testing.assert_allclose(result.scale, scale)
 
 
+@pytest.mark.parametrize("shape", [(16, 20), (8, 12, 8)])
+def test_conv_network_sweep_matches_plain_decodes_and_leaves_the_model_alone(shape):
+    """A conv decoder in 2D and 3D: the streamed maps equal the variance of plain decodes,
+    and the model's weights, layout and activations are left as they were."""
+    import torch
+
+    from brainvae.models import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(input_shape=shape, latent_dim=3, architecture="small"))
+    model.eval()
+    weight = next(model.parameters())
+    layout = weight.stride()
+    relus = [m for m in model.modules() if isinstance(m, torch.nn.ReLU)]
+    assert relus and not any(m.inplace for m in relus)
+    settings = SweepSettings(low=-1.0, high=1.0, step=0.25, split=0.5, units="prior")
+    base = np.zeros(3)
+    result = projective_field(model, [1], base, settings, batch_size=4)
+    assert not any(m.inplace for m in relus) and model.config.channels_last
+    assert next(model.parameters()) is weight and weight.stride() == layout
+    with torch.inference_mode():
+        stored = _stored_decodes(model, 1, base, settings.values(), 1.0)
+    for band, mask in enumerate(settings.band_masks()):
+        expected = stored[mask].var(axis=0)
+        np.testing.assert_allclose(
+            result.band_variance[0, band], expected, rtol=1e-5, atol=1e-6 * expected.max()
+        )
+
+
 def test_negative_controls_fail_the_ground_truth(oracle, pca):
     phantom, _, factors, model = oracle
     stored = np.stack([_stored_decodes(model, k, factors.mean(0), FEW.values()) for k in range(3)])

@@ -185,7 +185,8 @@ class ProjectiveFieldWidget(AnalysisDock):
             return None, None
         layer = self._viewer.layers[name]
         names = label_names(layer)
-        return (np.asarray(layer.data), names) if names else (None, None)
+        # a copy: painting after the run must not change what its matrix and outlines mean
+        return (np.array(layer.data, copy=True), names) if names else (None, None)
 
     # ---- running ---------------------------------------------------------------------------
     def run(self, *_args) -> None:
@@ -237,7 +238,7 @@ class ProjectiveFieldWidget(AnalysisDock):
         self._show_colour()
         text = (
             f"{result.n_latents} latent(s) swept around the {result.base_label} code, "
-            f"{int(result.band_counts.sum())} band decodes per latent. "
+            f"{result.total_counts} decodes each. "
         )
         if run.matrix is not None:
             self.projective_plot.set_matrix(run.matrix, run.roi_names, result.latent_names)
