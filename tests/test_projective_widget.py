@@ -129,9 +129,9 @@ def test_receptive_impact_beside_and_disagreement_flagged(dock, qtbot):
     wait(widget, qtbot)
     run = widget.last_run
     assert run.result.latent_names == ("z1", "z2")
-    np.testing.assert_allclose(
-        widget.receptive_plot.matrix, receptive.last_run.result.impact[:, :2]
-    )
+    impact = receptive.last_run.result.impact[:, :2]
+    np.testing.assert_allclose(widget.receptive_plot.matrix, impact / impact.max(axis=0))
+    assert widget.receptive_plot.describe(1, 1).endswith(f"{impact[1, 1]:.4g}")  # raw on hover
     assert "fields agree" in widget.status.value or "disagree for" in widget.status.value
 
 

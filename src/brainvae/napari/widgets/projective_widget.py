@@ -102,7 +102,7 @@ class ProjectiveFieldWidget(AnalysisDock):
         from brainvae.napari.widgets.heatmap import Heatmap
 
         self.projective_plot = Heatmap("Projective (enrichment)")
-        self.receptive_plot = Heatmap("Receptive (impact, KL)")
+        self.receptive_plot = Heatmap("Receptive (KL, scaled)")
         plots = QWidget()
         row = QHBoxLayout(plots)
         row.setContentsMargins(0, 0, 0, 0)
@@ -261,7 +261,12 @@ class ProjectiveFieldWidget(AnalysisDock):
             return "Run the Receptive fields dock on the same ROIs to compare both fields."
         latents = run.result.latents
         impact = receptive.impact[:, latents]
-        self.receptive_plot.set_matrix(impact, receptive.roi_names, run.result.latent_names)
+        # each latent's impact over ROIs scaled to its largest: the profile the agreement ranks
+        # (raw KLs grow with ROI size, so the cortex row would hide the rest); hover: raw KL
+        peak = np.max(np.abs(impact), axis=0, keepdims=True)
+        scaled = np.divide(impact, peak, out=np.zeros_like(impact), where=peak > 0)
+        self.receptive_plot.set_matrix(scaled, receptive.roi_names, run.result.latent_names)
+        self.receptive_plot.raw = impact
         if len(run.roi_names) < 3:
             return "Comparing the fields needs at least 3 ROIs."
         agreement = field_agreement(run.matrix, impact)
