@@ -47,7 +47,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import resource
 import sys
 import time
 from dataclasses import replace
@@ -55,6 +54,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from peak_memory import peak_rss_mb, reset_peak_rss, rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAPES = {2: (128, 160), 3: (40, 48, 40)}
@@ -105,8 +106,8 @@ def contender(name: str, dims: int, latents: int, swept: int, step: float, queue
     model = build(SHAPES[dims], "contiguous" not in name and name != "naive", latents)
     with torch.inference_mode():  # warm-up: first calls allocate and pick kernels
         model.decode(torch.zeros((64, latents)))
-    _reset_peak_rss()
-    rss_before = _rss_mb()
+    reset_peak_rss()
+    rss_before = rss_mb()
     start = time.perf_counter()
     if name == "naive":
         bands, total = naive(model, swept, settings)
@@ -122,37 +123,12 @@ def contender(name: str, dims: int, latents: int, swept: int, step: float, queue
     queue.put(
         {
             "seconds": seconds,
-            "peak_rss_mb": max(_peak_rss_mb() - rss_before, 0.0),
+            "peak_rss_mb": max(peak_rss_mb() - rss_before, 0.0),
             "decodes": swept * settings.values().size,
             "bands": np.asarray(bands, dtype=np.float32),
             "total": np.asarray(total, dtype=np.float32),
         }
     )
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as status:
-        return int(status.read().split()[1]) * resource.getpagesize() / 2**20
-
-
-def _reset_peak_rss() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_mb() -> float:
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_one(name: str, dims: int, latents: int, swept: int, step: float) -> dict[str, Any]:

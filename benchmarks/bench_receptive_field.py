@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import resource
 import sys
 import tempfile
 import time
@@ -54,6 +53,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from peak_memory import peak_rss_mb, reset_peak_rss, rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 ROIS = ("ventricles", "hippocampus", "thalamus", "striatum", "white_matter", "lesion_zone")
@@ -120,8 +121,8 @@ def contender(name: str, path: str, masks: np.ndarray, n: int, queue) -> None:
     model = build(shape, channels_last="channels_last" in name)
     with torch.inference_mode():  # warm-up: first calls allocate and pick kernels
         model.encode(np.asarray(images[:2], dtype=np.float32))
-    _reset_peak_rss()
-    rss_before = _rss_mb()
+    reset_peak_rss()
+    rss_before = rss_mb()
     tracemalloc.start()
     start = time.perf_counter()
     if name == "loop":
@@ -139,38 +140,11 @@ def contender(name: str, path: str, masks: np.ndarray, n: int, queue) -> None:
     queue.put(
         {
             "seconds": seconds,
-            "peak_rss_mb": max(_peak_rss_mb() - rss_before, 0.0),
+            "peak_rss_mb": max(peak_rss_mb() - rss_before, 0.0),
             "traced_peak_mb": traced_peak / 2**20,
             "impact": impact.tolist(),
         }
     )
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as status:
-        return int(status.read().split()[1]) * resource.getpagesize() / 2**20
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS mark (VmHWM), so loading the images does not count."""
-    try:
-        with open("/proc/self/clear_refs", "w") as refs:
-            refs.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_mb() -> float:
-    """VmHWM (resettable) where Linux gives it, else ru_maxrss (peak since the start)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_one(name: str, path: Path, masks: np.ndarray, n: int) -> dict[str, Any]:
