@@ -114,6 +114,12 @@ def test_sweep_shows_colour_map_outlines_and_enrichment(dock, qtbot, tmp_path):
     for name in ("montage.png", "projective.png", "z3_colour.nii.gz", "z2_large.nii.gz"):
         assert (out / name).stat().st_size > 0
 
+    # progress per latent: a report names the latent being swept in the status
+    from brainvae.analysis.projective_field import ProjectiveProgress
+
+    assert widget.progress_of(ProjectiveProgress(4, 1, 3, 70, 183)) == (70, 183)
+    assert widget.status.value == "Sweeping z5 (2 of 3)..."
+
 
 def test_receptive_impact_beside_and_disagreement_flagged(dock, qtbot):
     viewer, widget, _explorer, _images = dock

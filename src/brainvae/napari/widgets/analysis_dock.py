@@ -94,9 +94,8 @@ class AnalysisDock(Container):
     def show_result(self, run: Any) -> None:  # pragma: no cover - every dock defines it
         raise NotImplementedError
 
-    @staticmethod
-    def progress_of(report: Any) -> tuple[int, int]:
-        """(done, total) of one progress report."""
+    def progress_of(self, report: Any) -> tuple[int, int]:
+        """(done, total) of one progress report (a dock may also say more in its status)."""
         return int(report.done), int(report.total)
 
     def cancel(self, *_args) -> None:

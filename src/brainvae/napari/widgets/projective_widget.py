@@ -220,8 +220,13 @@ class ProjectiveFieldWidget(AnalysisDock):
             message=f"Sweeping {len(latents)} latent(s), {settings.values().size} decodes each...",
         )
 
-    @staticmethod
-    def progress_of(report: Any) -> tuple[int, int]:
+    def progress_of(self, report: Any) -> tuple[int, int]:
+        """Decodes done of all; the status names the latent being swept (once per latent)."""
+        sweeping = (
+            f"Sweeping z{report.latent + 1} ({report.latents_done + 1} of {report.n_latents})"
+        )
+        if not self.status.value.startswith(sweeping):
+            self.status.value = f"{sweeping}..."
         return int(report.decodes_done), int(report.total_decodes)
 
     def show_result(self, run: Any) -> None:
