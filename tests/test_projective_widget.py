@@ -121,7 +121,7 @@ def test_sweep_shows_colour_map_outlines_and_enrichment(dock, qtbot, tmp_path):
     assert widget.status.value == "Sweeping z5 (2 of 3)..."
 
 
-def test_receptive_impact_beside_and_disagreement_flagged(dock, qtbot):
+def test_receptive_impact_beside_and_disagreement_flagged(dock, qtbot, tmp_path):
     viewer, widget, _explorer, _images = dock
     receptive = ReceptiveFieldWidget(viewer)
     viewer.window.add_dock_widget(receptive)
@@ -139,6 +139,15 @@ def test_receptive_impact_beside_and_disagreement_flagged(dock, qtbot):
     np.testing.assert_allclose(widget.receptive_plot.matrix, impact / impact.max(axis=0))
     assert widget.receptive_plot.describe(1, 1).endswith(f"{impact[1, 1]:.4g}")  # raw on hover
     assert "fields agree" in widget.status.value or "disagree for" in widget.status.value
+
+    # the same weights loaded from a run folder are another model object: no comparison
+    _explorer.model.save(tmp_path / "run")
+    widget.model_source.value = "Run folder"
+    widget.run_folder.value = tmp_path / "run"
+    widget.run()
+    wait(widget, qtbot)
+    assert widget.last_run is not run and widget.receptive_plot.matrix.size == 0
+    assert "with the same model and ROIs" in widget.status.value
 
 
 def test_outlines_are_borders_within_each_displayed_slice():

@@ -58,7 +58,9 @@ class ProjectiveFieldWidget(AnalysisDock):
 
         super().__init__(napari_viewer, "Choose latents and press Run.")
         self._rois: np.ndarray | None = None  # the labels the last run's matrix used
-        self._placement: dict[str, Any] = {}
+        self._placement: dict[str, Any] = {}  # the last run's grid in the viewer
+        self._model: Any = None  # the last run's model (a receptive result must share it)
+        self._pending: tuple[dict[str, Any], np.ndarray | None, Any] = ({}, None, None)
 
         self.latents = LineEdit(
             label="latents", value="", tooltip="1-based, comma separated (1, 3, 4); empty: all"
@@ -204,8 +206,8 @@ class ProjectiveFieldWidget(AnalysisDock):
         except Exception as err:  # noqa: BLE001 - any input problem goes to the user
             self.fail(err)
             return
-        self._placement = spatial_placement(layer)
-        self._rois = rois
+        # shown with the result (a cancelled run leaves the last result's grid and ROIs alone)
+        self._pending = (spatial_placement(layer), rois, model)
         self.start(
             projective_run,
             model,
@@ -230,6 +232,7 @@ class ProjectiveFieldWidget(AnalysisDock):
         return int(report.decodes_done), int(report.total_decodes)
 
     def show_result(self, run: Any) -> None:
+        self._placement, self._rois, self._model = self._pending
         result = run.result
         self.shown.max = result.n_latents - 1
         self.shown.enabled = result.n_latents > 1
@@ -263,7 +266,9 @@ class ProjectiveFieldWidget(AnalysisDock):
         receptive = self._receptive_result()
         if receptive is None or tuple(receptive.roi_names) != tuple(run.roi_names):
             self.receptive_plot.clear()
-            return "Run the Receptive fields dock on the same ROIs to compare both fields."
+            return (
+                "Run the Receptive fields dock with the same model and ROIs to compare both fields."
+            )
         latents = run.result.latents
         impact = receptive.impact[:, latents]
         # each latent's impact over ROIs scaled to its largest: the profile the agreement ranks
@@ -289,7 +294,7 @@ class ProjectiveFieldWidget(AnalysisDock):
         from brainvae.napari.widgets.receptive_widget import receptive_docks_of
 
         for dock in receptive_docks_of(self._viewer):
-            if dock.last_run is not None:
+            if dock.last_run is not None and dock.last_run.model is self._model:
                 return dock.last_run.result
         return None
 

@@ -12,10 +12,12 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ReceptiveRun:
-    """A finished run: the ReceptiveField and its DisentanglementScores (None with one ROI)."""
+    """A finished run: the ReceptiveField, its DisentanglementScores (None with one ROI) and
+    the model it probed (so another dock compares like with like)."""
 
     result: Any
     scores: Any
+    model: Any = None
 
 
 def receptive_run(
@@ -43,4 +45,4 @@ def receptive_run(
         indices=indices,
     )
     scores = disentanglement_scores(result.impact) if result.n_rois >= 2 else None
-    return ReceptiveRun(result, scores)
+    return ReceptiveRun(result, scores, model)
