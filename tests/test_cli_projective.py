@@ -10,29 +10,15 @@ import pandas as pd
 import pytest
 
 from brainvae.cli import main
-from oracle_model import ROI_NAMES, make_phantom, sample_factors
+from oracle_model import ROI_NAMES
+from phantom_datasets import prepared_phantom
 
 FAST = ["--range=-1,1", "--step", "0.25", "--split", "0.5", "--quiet"]
 
 
 def _prepared(root: Path, shape: tuple[int, ...], n: int, record: bool = True):
-    """A prepared phantom dataset, a PCA model saved from it (recording the dataset) and the
-    ROI labels."""
-    from brainvae.data.prepare import prepare
-    from brainvae.data.preprocessing import PreprocessConfig
-    from brainvae.models import ModelConfig, build_model
-
-    phantom = make_phantom(shape)
-    images = phantom.render(sample_factors(n, 0), noise_sd=0.01, seed=1)
-    source = root / "src"
-    source.mkdir(parents=True)
-    for i, image in enumerate(images):
-        np.save(source / f"sub-{i:03d}_ses-1.npy", image)
-    dataset = prepare(source, root / "ds", PreprocessConfig.identity(), workers=1)
-    config = ModelConfig(input_shape=shape, latent_dim=3, family="pca", likelihood="gaussian")
-    training = {"dataset": str(dataset.path)} if record else None
-    build_model(config).fit(np.asarray(dataset.images)).save(root / "run", training=training)
-    return root / "ds", root / "run", phantom.roi_labels()
+    """The phantom dataset, a 3-component PCA saved from it, and the ROI labels."""
+    return prepared_phantom(root, shape, n, latent_dim=3, record_dataset=record)
 
 
 @pytest.fixture(scope="module")

@@ -184,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     """Load, check, sweep with progress on stderr, write."""
     import numpy as np
 
-    from brainvae.analysis.latent_space import MIN_SD, population_latents
+    from brainvae.analysis.latent_space import population_latents
     from brainvae.analysis.projective_field import (
         base_code,
         colour_composite,
@@ -225,9 +225,8 @@ def run(args: argparse.Namespace) -> int:
     impact = _impact(args, tuple(names or ()), tuple(f"z{k + 1}" for k in latents))
     statistics = population_latents(model, dataset.images)
     code, label = base_code(statistics, dataset.metadata, args.base)
-    scale = np.where(statistics.sd < MIN_SD, 1.0, statistics.sd)[latents]
     steps = projective_field_steps(
-        model, latents, code, settings, scale=scale if settings.units == "sd" else None,
+        model, latents, code, settings, scale=statistics.sd[latents],
         batch_size=args.batch, base_label=label,
     )  # fmt: skip
     result = drive(steps, args.quiet, _describe)

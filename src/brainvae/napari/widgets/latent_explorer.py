@@ -471,13 +471,9 @@ class LatentExplorer(Container):
 
     # ---- population ----------------------------------------------------------------------
     def _population_layer_names(self, *_args) -> list[str]:
-        from brainvae.napari.layer_metadata import stored_metadata
+        from brainvae.napari.widgets.analysis_inputs import population_layers
 
-        return [
-            layer.name
-            for layer in self._viewer.layers
-            if stored_metadata(layer.metadata).get("kind") == "population"
-        ]
+        return [layer.name for layer in population_layers(self._viewer)]
 
     def _on_layers_changed(self, *_args) -> None:
         self.population.reset_choices()

@@ -40,7 +40,7 @@ def projective_run(
     batch_size: int = 32,
 ) -> Generator[Any, None, ProjectiveRun]:
     """Yield ProjectiveProgress reports; return the ProjectiveRun."""
-    from brainvae.analysis.latent_space import MIN_SD, population_latents
+    from brainvae.analysis.latent_space import population_latents
     from brainvae.analysis.projective_field import (
         base_code,
         brain_mask_from_images,
@@ -54,11 +54,14 @@ def projective_run(
     statistics = population_latents(model, images)
     code, label = base_code(statistics, table, base)
     latents = list(latents)
-    scale = None
-    if settings.units == "sd":
-        scale = np.where(statistics.sd < MIN_SD, 1.0, statistics.sd)[latents]
-    result = yield from projective_field_steps(
-        model, latents, code, settings, scale=scale, batch_size=batch_size, base_label=label
+    result = yield from projective_field_steps(  # dead latents' sd and prior units: handled there
+        model,
+        latents,
+        code,
+        settings,
+        scale=statistics.sd[latents],
+        batch_size=batch_size,
+        base_label=label,
     )
     colour, limits = colour_composite(result.band_variance, scheme)
     population_mean = mean_image(images)
