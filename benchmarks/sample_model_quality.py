@@ -14,7 +14,7 @@ ventricle_volume_ml and lesion_load_ml):
     split, whose subjects neither the encoder nor the regression saw (small: ~16 subjects in
     the 2D sample, so expect noise).
 - the best single-latent |r| (Pearson, all samples; and which latent), and the same on test.
-- active units: latents whose subject-mean mu varies across subjects with variance > 0.01.
+- active units: brainvae's one definition (variance of mu over the scans > 0.01).
 
 It prints figures and asserts nothing.
 
@@ -31,6 +31,8 @@ import argparse
 import sys
 
 import numpy as np
+
+from brainvae.analysis.latent_activity import latent_activity
 
 DEFAULT_TARGETS = ("ventricle_volume_ml", "lesion_load_ml")
 
@@ -92,15 +94,6 @@ def best_abs_r(mu: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     return values[best], best + 1
 
 
-def active_units(mu: np.ndarray, subjects: np.ndarray, threshold: float = 0.01):
-    """(number of latents whose subject-mean varies across subjects > threshold, variances)."""
-    import pandas as pd
-
-    means = pd.DataFrame(mu).groupby(subjects).mean().to_numpy()
-    variance = means.var(axis=0)
-    return int((variance > threshold).sum()), variance
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", metavar="RUN", help="run folder or saved model folder")
@@ -120,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         else np.array(["train"] * len(metadata))
     )
     n_subjects = len(set(subjects))
-    n_active, variance = active_units(mu, subjects)
+    activity = latent_activity(mu)
+    n_active, variance = activity.n_active, activity.variance
     config = model.config
     print(
         f"Model {args.run_dir}: {config.family}, arch {config.architecture}, L = {latent}, "
@@ -133,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(set(subjects[split == 'test']))} subjects)"
     )
     print(
-        f"Active units (variance of subject-mean mu > 0.01): {n_active} of {latent}  "
+        f"Active units (variance of mu over the scans > 0.01): {n_active} of {latent}  "
         f"[variances: {' '.join(f'{v:.3g}' for v in variance)}]"
     )
     print(

@@ -46,7 +46,8 @@ def test_writes_impact_covariance_gaussians_and_summary(setup_2d, capsys):
     out = setup_2d["root"] / "out"
     assert _run(setup_2d, out, "--roi-names", str(setup_2d["names"])) == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "covariance.csv", "gaussians.csv", "impact.csv", "summary.json",
+        "covariance.csv", "gaussians.csv", "impact.csv", "impact_per_voxel.csv", "latents.csv",
+        "summary.json",
     ]  # fmt: skip
     impact = pd.read_csv(out / "impact.csv", index_col="roi")
     assert list(impact.index) == list(ROI_NAMES) and list(impact.columns) == [
@@ -59,17 +60,50 @@ def test_writes_impact_covariance_gaussians_and_summary(setup_2d, capsys):
     assert covariance.shape == (4, 4)
     np.testing.assert_allclose(covariance.to_numpy(), np.cov(impact.to_numpy(), rowvar=False), 1e-6)
     gaussians = pd.read_csv(out / "gaussians.csv")
-    assert list(gaussians.columns) == ["roi", "latent", "weight", "mean", "variance"]
+    assert list(gaussians.columns) == ["roi", "latent", "weight", "mean", "variance", "active"]
     assert len(gaussians) == 4 * 4 * 5
     summary = json.loads((out / "summary.json").read_text())
     assert summary["kind"] == "remove" and summary["n_images"] == 40
     assert summary["weights"] == [-1.0, -0.5, 0.0, 0.5, 1.0]
-    assert 0.0 <= summary["profile_independence"] <= 1.0
-    assert isinstance(summary["published_s"], float)
+    assert 0.0 <= summary["separation"] <= 1.0 and 0.0 <= summary["separation_per_voxel"] <= 1
+    assert isinstance(summary["published_s"], float) and summary["headline_score"] == "separation"
+    assert summary["activity"]["inactive"] == [] and summary["scored_latents"] == list(impact)
     assert summary["skipped_empty_rois"] == ["cerebellum (label 9)"]
-    assert summary["variance_floor_hits"] == [] and summary["variance_floor"] > 0
+    assert summary["variance_floor_hits"] == [] and summary["floor_fraction"] > 0
+    per_voxel = pd.read_csv(out / "impact_per_voxel.csv", index_col="roi")
+    sizes = np.array([summary["rois"][name] for name in ROI_NAMES], dtype=float)
+    np.testing.assert_allclose(per_voxel.to_numpy(), impact.to_numpy() / sizes[:, None], 1e-6)
+    latents = pd.read_csv(out / "latents.csv", index_col="latent")
+    assert list(latents["status"]) == ["active"] * 4
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".out.")]
-    assert "published s =" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Separation =" in printed and "published s =" in printed
+    assert printed.index("Separation =") < printed.index("published s =")
+
+
+def test_collapsed_model_names_its_inactive_latents_and_why(setup_2d, capsys):
+    from collapsed_model import collapsed_beta_vae
+
+    images = np.asarray(setup_2d["dataset"].images)
+    run = setup_2d["root"] / "collapsed"
+    collapsed_beta_vae(images, latent_dim=4, live=(0,)).save(run)
+    out = setup_2d["root"] / "collapsed_out"
+    args = ["receptive", str(run), str(setup_2d["ds"]), "--rois", str(setup_2d["rois"])]
+    assert main([*args, "--out", str(out), "--quiet", "--roi-names", str(setup_2d["names"])]) == 0
+    printed = capsys.readouterr().out
+    assert "1 of 4 latents active; inactive: z2, z3, z4" in printed
+    assert "the decoder cannot use them" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["activity"]["inactive"] == ["z2", "z3", "z4"]
+    assert summary["separation"] is None and summary["scored_latents"] == ["z1"]
+    assert "need at least 2" in summary["scores_note"]
+    latents = pd.read_csv(out / "latents.csv", index_col="latent")
+    assert latents.loc["z1", "status"] == "active"
+    assert set(latents.loc[["z2", "z3", "z4"], "status"]) <= {"inactive", "encoder-only"}
+    encoder_only = [entry["latent"] for entry in summary["encoder_only"]]
+    assert encoder_only == [n for n in ("z2", "z3", "z4") if latents.loc[n, "status"] != "inactive"]
+    for name in encoder_only:
+        assert f"{name} is encoder-only" in printed
 
 
 def test_split_kind_weights_and_one_sided(setup_2d):

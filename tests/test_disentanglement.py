@@ -1,4 +1,5 @@
-"""Published s and the bounded profile independence: values by hand, edge cases, comparison."""
+"""Separation (the truth table of issue 12) and the published s: values by hand, active latents
+only, edge cases, model comparison."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import numpy as np
 import pytest
 
 from brainvae.analysis.disentanglement import (
-    absolute_correlation,
+    cosine_similarity,
     disentanglement_scores,
     impact_covariance,
-    profile_independence,
     published_score,
+    separation,
 )
 from brainvae.analysis.receptive_comparison import compare_models, comparison_table
 from brainvae.models import ModelConfig, build_model
@@ -25,17 +26,63 @@ def test_covariance_and_published_score_by_hand():
     covariance = impact_covariance(impact)
     np.testing.assert_allclose(covariance, [[1.0, 0.5], [0.5, 1.0]])
     assert published_score(covariance) == pytest.approx(2.0 / 1.0)
-    np.testing.assert_allclose(absolute_correlation(covariance), [[1.0, 0.5], [0.5, 1.0]])
-    assert profile_independence(covariance) == pytest.approx(0.5)
+    # cosine of (1, 0, 2) and (0, 1, 2): 4 / 5
+    np.testing.assert_allclose(cosine_similarity(impact), [[1.0, 0.8], [0.8, 1.0]])
+    assert separation(impact) == pytest.approx(0.2)
 
 
-def test_published_score_flips_sign_and_is_unbounded_while_the_companion_stays_in_0_1():
-    negative = np.array([[2.0, -1.5], [-1.5, 2.0]])  # Tr 4, off-diagonal sum -3
-    assert published_score(negative) == pytest.approx(-4.0 / 3.0)
-    assert profile_independence(negative) == pytest.approx(0.25)
+@pytest.mark.parametrize("n_rois", [2, 3, 6, 8])
+def test_truth_table_one_hot_is_fully_separated_at_any_number_of_rois(n_rois):
+    one_hot = np.eye(n_rois) * np.arange(1.0, n_rois + 1)  # each latent its own ROI
+    assert separation(one_hot) == pytest.approx(1.0)
+    # the published s, exactly as published, gives the ideal model -1
+    assert published_score(impact_covariance(one_hot / np.arange(1.0, n_rois + 1))) == (
+        pytest.approx(-1.0)
+    )
+
+
+def test_truth_table_identical_overlapping_and_scaled_profiles():
+    identical = np.outer([1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 0.5])  # every profile a scaled copy
+    assert separation(identical) == pytest.approx(0.0)
+    # the published s of L identical profiles: +1 / (L - 1)
+    assert published_score(impact_covariance(identical / [1.0, 3.0, 0.5])) == (
+        pytest.approx(1.0 / 2.0)
+    )
+    overlapping = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])  # share one of two ROIs each
+    assert separation(overlapping) == pytest.approx(0.5)
+    shared_roi = np.array([[1.0, 1.0], [0.0, 0.0]])  # both answer to the same ROI only
+    disjoint = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert separation(shared_roi) == pytest.approx(0.0)
+    assert separation(disjoint) == pytest.approx(1.0)
+    complementary = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    assert separation(complementary) == pytest.approx(1.0)  # disjoint, never "like identical"
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        impact = rng.exponential(size=(int(rng.integers(2, 8)), int(rng.integers(2, 10))))
+        score = separation(impact)
+        assert 0.0 <= score <= 1.0
+        scaled = impact * rng.uniform(0.1, 100.0, size=impact.shape[1]) * 7.0
+        assert separation(scaled) == pytest.approx(score)
+
+
+def test_scores_use_active_latents_only():
+    impact = np.array([[5.0, 0.0, 4.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    active = np.array([True, True, False])
+    scores = disentanglement_scores(impact, active)
+    assert scores.scored.tolist() == [True, True, False] and scores.n_scored == 2
+    assert scores.separation == pytest.approx(1.0)  # z1 and z2 are disjoint
+    assert scores.published == pytest.approx(
+        published_score(impact_covariance(impact[:, :2]))
+    )
+    assert disentanglement_scores(impact).separation < 1.0  # with the inactive z3 counted
+    with pytest.raises(ValueError, match="2 activity flags for an impact matrix of 3"):
+        disentanglement_scores(impact, np.array([True, False]))
+
+
+def test_published_score_edge_cases():
+    assert published_score(np.array([[2.0, -1.5], [-1.5, 2.0]])) == pytest.approx(-4.0 / 3.0)
     near_cancel = np.array([[1.0, 0.5, -0.5], [0.5, 1.0, 1e-9], [-0.5, 1e-9, 1.0]])
     assert published_score(near_cancel) == pytest.approx(3.0 / 2e-9)
-    assert 0.0 <= profile_independence(near_cancel) <= 1.0
     assert published_score(np.eye(3)) == math.inf
     assert math.isnan(published_score(np.zeros((3, 3))))
 
@@ -46,30 +93,15 @@ def test_per_roi_normalised_impacts_make_s_exactly_minus_one():
     assert published_score(impact_covariance(normalised)) == pytest.approx(-1.0)
 
 
-def test_companion_is_bounded_and_scale_free():
-    rng = np.random.default_rng(1)
-    for _ in range(50):
-        impact = rng.exponential(size=(int(rng.integers(2, 8)), int(rng.integers(2, 10))))
-        score = profile_independence(impact_covariance(impact))
-        assert 0.0 <= score <= 1.0
-        scaled = impact * rng.uniform(0.1, 100.0, size=impact.shape[1]) * 7.0
-        assert profile_independence(impact_covariance(scaled)) == pytest.approx(score)
-    identical = np.outer(np.arange(1.0, 5.0), [1.0, 3.0, -2.0])  # every profile a scaled copy
-    assert profile_independence(impact_covariance(identical)) == pytest.approx(0.0)
-    one_latent_per_roi = np.eye(4) * [1.0, 2.0, 3.0, 4.0]  # but rank R - 1: r = -1/3 each pair
-    assert profile_independence(impact_covariance(one_latent_per_roi)) == pytest.approx(2 / 3)
-
-
 def test_zero_impact_latent_is_left_out_and_reported():
     impact = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
     scores = disentanglement_scores(impact)
-    assert scores.constant_latents.tolist() == [False, False, True]
-    assert np.isnan(scores.abs_correlation[2]).all()
-    # the two live latents: profiles (1, 0, 0) and (0, 1, 0), r = -0.5
-    assert scores.profile_independence == pytest.approx(0.5)
+    assert scores.zero_profiles.tolist() == [False, False, True]
+    assert np.isnan(scores.cosine[2]).all()
+    assert scores.separation == pytest.approx(1.0)
     assert np.isfinite(scores.published)
     only_one_live = np.array([[1.0, 0.0], [0.0, 0.0], [3.0, 0.0]])
-    assert math.isnan(disentanglement_scores(only_one_live).profile_independence)
+    assert math.isnan(disentanglement_scores(only_one_live).separation)
 
 
 def test_single_roi_is_a_clear_error():
@@ -87,13 +119,13 @@ def test_comparison_table_of_oracle_and_pca():
         {"oracle": oracle, "pca": pca}, images, phantom.roi_labels(), ROI_NAMES, top=2
     )
     assert list(table["model"]) == ["oracle", "pca"]
-    assert {"published_s", "profile_independence", "top: ventricles"} <= set(table.columns)
+    assert {"published_s", "separation", "active_latents", "top: ventricles"} <= set(table.columns)
     oracle_row = table.set_index("model").loc["oracle"]
     assert oracle_row["top: ventricles"].startswith("z1 (")
     assert oracle_row["top: lesion_zone"].startswith("z2 (")
     assert oracle_row["latent_dim"] == 3 and table.set_index("model").loc["pca", "latent_dim"] == 4
-    expected = disentanglement_scores(results["pca"].impact)
-    assert table.loc[1, "profile_independence"] == pytest.approx(expected.profile_independence)
+    expected = disentanglement_scores(results["pca"].impact, results["pca"].active)
+    assert table.loc[1, "separation"] == pytest.approx(expected.separation)
     assert table.loc[1, "published_s"] == pytest.approx(expected.published)
     renamed = results["pca"].__class__(**{**results["pca"].__dict__, "roi_names": ("a",) * 4})
     with pytest.raises(ValueError, match="same ROIs"):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from brainvae.analysis.receptive_field import (
-    VARIANCE_FLOOR,
+    FLOOR_FRACTION,
     ReceptiveFieldError,
     gaussian_kl,
     impact_from_gaussians,
@@ -267,7 +267,10 @@ def test_constant_latent_stays_finite_and_is_reported(oracle_2d):
     assert np.all(np.isfinite(result.impact))
     assert np.all(result.impact[:, 3] == 0.0)
     assert result.floor_hit[:, 3].all() and result.any_floor_hit
-    assert result.variance_floor == VARIANCE_FLOOR
+    assert result.floor_fraction == FLOOR_FRACTION
+    assert result.variance_floor[3] == FLOOR_FRACTION  # no population spread: the prior's
+    assert result.active.tolist() == [True, True, True, False]
+    assert result.encoder_only().tolist() == [False] * 4  # zero impact: not encoder-only
 
 
 def test_indices_choose_the_images_in_any_order(oracle_2d):
@@ -280,3 +283,68 @@ def test_indices_choose_the_images_in_any_order(oracle_2d):
     assert chosen.n_images == 8
     with pytest.raises(ReceptiveFieldError, match="indices must be rows of the 120 images"):
         receptive_field(model, images, labels, ROI_NAMES, indices=[0, 120])
+
+
+# ---- activity, the relative floor and encoder-only latents (issue 12) ---------------------
+def _scaled_latent(model, latent: int, factor: float):
+    """The oracle with one latent's codes multiplied by factor (the decoder is not involved)."""
+
+    class Scaled:
+        config = model.config
+        latent_dim = model.latent_dim
+
+        def encode(self, x):
+            mu, logvar = model.encode(x)
+            mu = np.array(mu, dtype=np.float64)
+            mu[:, latent] *= factor
+            return mu, logvar
+
+    return Scaled()
+
+
+def test_impact_does_not_depend_on_a_latents_scale(oracle_2d):
+    # Blanking the ventricles makes the ventricle latent's codes nearly equal (variance far
+    # below the population's): an absolute floor of 1e-6 gave a latent shrunk by 1e-4 another
+    # impact than the same latent at full scale; the relative floor gives the same.
+    phantom, images, _, model = oracle_2d
+    labels = phantom.roi_labels()
+    full = receptive_field(model, images, labels, ROI_NAMES)
+    shrunk = receptive_field(_scaled_latent(model, 0, 1e-4), images, labels, ROI_NAMES)
+    np.testing.assert_allclose(shrunk.impact, full.impact, rtol=1e-6)
+    np.testing.assert_allclose(shrunk.variance_floor[0], full.variance_floor[0] * 1e-8)
+
+
+def test_a_whispering_latent_is_inactive_ranked_last_and_reported_encoder_only(oracle_2d):
+    # The same ventricle signal at 1e-4 of its scale: the encoder answers to the ventricles,
+    # but the code varies by ~1e-8 over the population, so no decoder can use it.
+    phantom, images, _, model = oracle_2d
+
+    class WithWhisper:
+        config = type(model.config)(input_shape=model.config.input_shape, latent_dim=4)
+        latent_dim = 4
+
+        def encode(self, x):
+            mu, logvar = model.encode(x)
+            mu = np.asarray(mu, dtype=np.float64)
+            return np.hstack([mu, 1e-4 * mu[:, :1]]), np.hstack([logvar, logvar[:, :1]])
+
+    result = receptive_field(WithWhisper(), images, phantom.roi_labels(), ROI_NAMES)
+    assert result.active.tolist() == [True, True, True, False]
+    assert result.activity.inactive_names == ("z4",)
+    ventricles = result.roi_index("ventricles")
+    assert result.impact[ventricles, 3] == pytest.approx(result.impact[ventricles, 0], rel=1e-6)
+    assert result.most_affected_latents("ventricles")[0] == 0
+    assert result.most_affected_latents("ventricles")[-1] == 3  # inactive: after every active
+    assert result.encoder_only().tolist() == [False, False, False, True]
+
+
+def test_activity_comes_from_the_unperturbed_images_even_without_weight_zero(oracle_2d):
+    from brainvae.analysis.latent_activity import latent_activity
+
+    phantom, images, _, model = oracle_2d
+    result = receptive_field(
+        model, images, phantom.roi_labels(), ROI_NAMES, weights=(0.5, 1.0), batch_size=16
+    )
+    expected = latent_activity(np.asarray(model.encode(images)[0], dtype=np.float64))
+    np.testing.assert_allclose(result.activity.variance, expected.variance, rtol=1e-9)
+    assert result.activity.n_images == len(images)

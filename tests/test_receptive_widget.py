@@ -97,11 +97,14 @@ def test_atlas_regions_run_and_show_which_latents_answer(dock, qtbot, tmp_path):
     assert result.impact[0].max() > 10 * result.impact[2].max()
     assert result.impact[1].max() > 10 * result.impact[2].max()
     np.testing.assert_allclose(widget.impact_plot.matrix, result.impact)
-    widget.row_scaled.value = True  # each ROI's row scaled to 1; hover still says the KL
+    widget.impact_view.value = "row_scaled"  # each ROI's row scaled to 1; hover says the KL
     np.testing.assert_allclose(widget.impact_plot.matrix.max(axis=1), 1.0)
     assert widget.impact_plot.describe(0, 0).endswith(f"{result.impact[0, 0]:.4g}")
+    widget.impact_view.value = "per_voxel"
+    np.testing.assert_allclose(widget.impact_plot.matrix, result.impact_per_voxel)
     assert widget.covariance_plot.matrix.shape == (3, 3)
-    assert "published s" in widget.status.value and "profile independence" in widget.status.value
+    assert "published s" in widget.status.value and "separation" in widget.status.value
+    assert "3 of 3 latents active" in widget.status.value
     assert widget.progress.value == widget.progress.max > 0
 
     # a clicked cell: its Gaussians, its ROI selected in the ROI layer, its latent in the explorer

@@ -287,12 +287,11 @@ def test_run_folder_holding_a_run_is_refused_unless_resume_or_overwrite(dataset,
 
 def test_active_units_and_entropy_floor_by_hand():
     rng = np.random.default_rng(1)
-    subjects = np.repeat(["a", "b", "c", "d", "e"], 2)
     mu = np.zeros((10, 3))
     mu[:, 0] = np.repeat(rng.normal(size=5), 2)  # varies across subjects: active
     mu[:, 1] = rng.normal(scale=1e-3, size=10)  # tiny variation: inactive
-    mu[:, 2] = np.tile([1.0, -1.0], 5)  # varies only within subjects: inactive
-    assert active_units(mu, subjects) == 1
+    mu[:, 2] = np.tile([1.0, -1.0], 5)  # varies between a subject's visits: active too
+    assert active_units(mu) == 2
     images = np.stack([np.full((2, 3), 0.5), np.zeros((2, 3)), np.ones((2, 3))])
     assert bernoulli_entropy_floor(images, np.arange(3)) == pytest.approx(6 * np.log(2) / 3)
 

@@ -1,25 +1,23 @@
-"""Disentanglement scores from an ROI x latent impact matrix (receptive fields, METHODS.md 3).
+"""Disentanglement scores from an ROI x latent impact matrix (receptive fields).
 
-The published score (Liu et al.) is s = Tr(A) / (sum(A) - Tr(A)), A the latent x latent
-covariance of the latents' impact profiles (the columns of I, over ROIs). It is reported exactly
-as published, but it is not a number to compare models with:
+Two numbers, over the ACTIVE latents only (an inactive latent's scale-free impact can read as a
+strong field that the decoder never uses, see latent_activity):
 
-- A has rank at most R - 1 (R ROIs: covariances over R points), and its off-diagonal entries can
-  be negative, so the denominator can be zero, tiny, or negative: s is unbounded and flips sign
-  (PCA on three phantom populations gave +16.9, -1.7 and -6.6). Normalising the impacts per ROI
-  makes every row of A sum to zero, so s = -1 exactly, whatever the model.
+- separation, the one to read: 1 - the mean cosine similarity between the impact profiles
+  (the non-negative columns of I, over ROIs) of every pair of active latents. In [0, 1]: 1 when
+  no two latents answer to the same ROI (a perfectly local model, at any number of ROIs), 0
+  when every latent answers to the same ROIs in the same proportions, 0.5 for two latents that
+  share one of the two ROIs each answers to. Scaling a latent's impacts does not change it, and
+  nothing is centred, so two disjoint latents are never mistaken for opposite ones.
+- published_s, Liu et al.'s s = Tr(A) / (sum(A) - Tr(A)), A the latent x latent covariance of
+  the impact profiles over ROIs, kept exactly as published. Read it for what the formula gives,
+  not as "higher is better": the ideal one-hot model (each latent answers to its own ROI,
+  as many ROIs as latents) gets s = -1; L identical profiles get +1 / (L - 1); near-cancelling
+  covariances make it huge or change its sign; normalising impacts per ROI makes it -1 for
+  every model.
 
-The bounded companion, profile_independence, is 1 - mean |r| over the distinct pairs of latents,
-r the correlation between two latents' impact profiles (r_ij = A_ij / sqrt(A_ii A_jj)). It lies
-in [0, 1]: 1 when no two latents answer to the same pattern of ROIs, 0 when every latent's
-profile is a scaled copy (or mirror) of every other's. Taking |r| stops negative covariances from
-cancelling positive ones, and the correlation removes each latent's overall impact scale, so one
-loud latent cannot dominate; it does not change when impacts are rescaled per latent or globally.
-Trust it over s for comparisons across models and populations. Two limits, documented: with
-more latents than R - 1 the profiles cannot all be uncorrelated, so the attainable maximum is
-below 1 (compare models on the same ROIs and latent count); and latents whose profile is constant
-over the ROIs (zero impact everywhere: dead latents) have no correlation; they are left out of
-the score and reported, and it is NaN when fewer than two latents remain.
+Both can also be computed on the impact per ROI voxel (raw impact grows with ROI size: a large
+ROI moves every latent more), which ReceptiveField.impact_per_voxel gives.
 """
 
 from __future__ import annotations
@@ -28,52 +26,65 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CONSTANT_PROFILE_TOLERANCE = 1e-12
-"""A latent whose impact-profile variance is below this times the largest one (or exactly zero)
-counts as constant: it answers to no ROI in particular and has no correlation with others."""
+HEADLINE_SCORE = "separation"
+"""The score `brainvae receptive`, the dock and the README put first."""
+
+ZERO_PROFILE_TOLERANCE = 1e-12
+"""A latent whose largest impact is below this times the largest impact of all (or exactly
+zero) has no profile: it answers to no ROI, and no direction can be compared with others."""
 
 
 @dataclass(frozen=True)
 class DisentanglementScores:
-    """Both scores of one impact matrix, with what they were computed from.
+    """Both scores of one impact matrix over the scored latents, with what they came from.
 
-    covariance: (L, L) A; published: s (may be +-inf or NaN, see published_score);
-    profile_independence: the bounded companion in [0, 1] (NaN with < 2 varying latents);
-    abs_correlation: (L, L) |r| (NaN rows and columns for constant latents);
-    constant_latents: (L,) latents left out of the bounded score.
+    scored: (L,) the latents the scores use (active, with a non-zero profile); covariance:
+    (L, L) A over all latents (scores use the scored block); cosine: (L, L) cosine similarity of
+    the profiles (NaN for latents without a profile); separation: in [0, 1] (NaN with fewer
+    than 2 scored latents); published: s over the scored latents (may be +-inf or NaN).
     """
 
     covariance: np.ndarray
+    cosine: np.ndarray
+    separation: float
     published: float
-    profile_independence: float
-    abs_correlation: np.ndarray
-    constant_latents: np.ndarray
+    scored: np.ndarray
+    zero_profiles: np.ndarray
+
+    @property
+    def n_scored(self) -> int:
+        return int(self.scored.sum())
 
 
 def impact_covariance(impact: np.ndarray) -> np.ndarray:
     """A: the latent x latent covariance of the columns of the (R, L) impact matrix over ROIs.
 
-    Unbiased (ddof 1, as numpy.cov); the scores below are ratios, unchanged by the ddof.
-    A single ROI gives no covariance (one point per latent): a ValueError says so.
+    Unbiased (ddof 1, as numpy.cov); s is a ratio, unchanged by the ddof. A single ROI gives
+    no covariance (one point per latent): a ValueError says so.
     """
-    impact = np.asarray(impact, dtype=np.float64)
-    if impact.ndim != 2:
-        raise ValueError(f"the impact matrix must be (ROIs, latents), got shape {impact.shape}")
+    impact = _checked(impact)
     if impact.shape[0] < 2:
         raise ValueError(
             f"{impact.shape[0]} ROI(s): the covariance of impact profiles over ROIs needs at "
             "least 2 ROIs (with one, every latent's profile is a single number)"
         )
+    return np.atleast_2d(np.cov(impact, rowvar=False))
+
+
+def _checked(impact: np.ndarray) -> np.ndarray:
+    impact = np.asarray(impact, dtype=np.float64)
+    if impact.ndim != 2:
+        raise ValueError(f"the impact matrix must be (ROIs, latents), got shape {impact.shape}")
     if not np.all(np.isfinite(impact)):
         raise ValueError("the impact matrix holds NaN or Inf values")
-    return np.atleast_2d(np.cov(impact, rowvar=False))
+    return impact
 
 
 def published_score(covariance: np.ndarray) -> float:
     """s = Tr(A) / (sum(A) - Tr(A)), exactly as published (Liu et al.).
 
-    Unbounded and sign-flipping (see the module's docstring). A zero denominator gives +inf
-    (or -inf) when the trace is non-zero, and NaN when A is all zero.
+    One-hot profiles give -1, identical ones +1 / (L - 1) (see the module's docstring). A zero
+    denominator gives +inf (or -inf) when the trace is non-zero, and NaN when A is all zero.
     """
     covariance = np.asarray(covariance, dtype=np.float64)
     trace = float(np.trace(covariance))
@@ -83,44 +94,66 @@ def published_score(covariance: np.ndarray) -> float:
     return trace / off_diagonal
 
 
-def constant_profiles(covariance: np.ndarray) -> np.ndarray:
-    """(L,) latents whose impact profile does not vary over the ROIs (zero variance in A)."""
-    variance = np.diag(np.asarray(covariance, dtype=np.float64))
-    largest = float(variance.max()) if variance.size else 0.0
-    return (variance <= 0.0) | (variance <= CONSTANT_PROFILE_TOLERANCE * largest)
+def zero_profiles(impact: np.ndarray) -> np.ndarray:
+    """(L,) latents whose impact is zero (to rounding) in every ROI: they answer to nothing."""
+    impact = np.clip(_checked(impact), 0.0, None)
+    peak = impact.max(axis=0) if impact.size else np.zeros(impact.shape[1])
+    largest = float(peak.max()) if peak.size else 0.0
+    return (peak <= 0.0) | (peak <= ZERO_PROFILE_TOLERANCE * largest)
 
 
-def absolute_correlation(covariance: np.ndarray) -> np.ndarray:
-    """|r_ij| = |A_ij| / sqrt(A_ii A_jj); NaN rows and columns for constant latents."""
-    covariance = np.asarray(covariance, dtype=np.float64)
-    constant = constant_profiles(covariance)
-    sd = np.sqrt(np.where(constant, np.nan, np.diag(covariance)))
-    correlation = np.abs(covariance) / np.outer(sd, sd)
-    return np.clip(correlation, 0.0, 1.0)  # rounding can push |r| a hair above 1; NaN stays
+def cosine_similarity(impact: np.ndarray) -> np.ndarray:
+    """(L, L) uncentred cosine similarity of the non-negative impact columns; NaN rows and
+    columns for latents without a profile. KL impacts are >= 0; rounding below 0 is clipped."""
+    impact = np.clip(_checked(impact), 0.0, None)
+    norms = np.linalg.norm(impact, axis=0)
+    norms = np.where(zero_profiles(impact), np.nan, norms)
+    similarity = (impact.T @ impact) / np.outer(norms, norms)
+    return np.clip(similarity, 0.0, 1.0)
 
 
-def profile_independence(covariance: np.ndarray) -> float:
-    """The bounded companion of s: 1 - mean |r| over distinct pairs of non-constant latents.
+def separation(impact: np.ndarray, active: np.ndarray | None = None) -> float:
+    """1 - mean cosine similarity over distinct pairs of scored latents (see module docstring).
 
-    In [0, 1], higher = more disentangled; NaN when fewer than 2 latents vary over the ROIs.
+    active: (L,) which latents to score (default all); latents without a profile are left out.
+    NaN when fewer than 2 latents remain.
     """
-    correlation = absolute_correlation(covariance)
-    keep = ~constant_profiles(covariance)
+    impact = _checked(impact)
+    keep = _scored(impact, active)
     if keep.sum() < 2:
         return float("nan")
-    kept = correlation[np.ix_(keep, keep)]
-    n = kept.shape[0]
-    mean_off_diagonal = (kept.sum() - np.trace(kept)) / (n * (n - 1))
+    similarity = cosine_similarity(impact[:, keep])
+    n = similarity.shape[0]
+    mean_off_diagonal = (similarity.sum() - np.trace(similarity)) / (n * (n - 1))
     return float(np.clip(1.0 - mean_off_diagonal, 0.0, 1.0))
 
 
-def disentanglement_scores(impact: np.ndarray) -> DisentanglementScores:
-    """A, s and the bounded companion of an (R, L) impact matrix (R >= 2)."""
+def _scored(impact: np.ndarray, active: np.ndarray | None) -> np.ndarray:
+    keep = ~zero_profiles(impact)
+    if active is not None:
+        active = np.asarray(active, dtype=bool).reshape(-1)
+        if active.shape != (impact.shape[1],):
+            raise ValueError(
+                f"{active.size} activity flags for an impact matrix of {impact.shape[1]} latents"
+            )
+        keep &= active
+    return keep
+
+
+def disentanglement_scores(
+    impact: np.ndarray, active: np.ndarray | None = None
+) -> DisentanglementScores:
+    """Separation and published s of an (R, L) impact matrix (R >= 2), over the active latents
+    that answer to at least one ROI (all latents when active is None)."""
+    impact = _checked(impact)
     covariance = impact_covariance(impact)
+    keep = _scored(impact, active)
+    published = published_score(covariance[np.ix_(keep, keep)]) if keep.any() else float("nan")
     return DisentanglementScores(
         covariance=covariance,
-        published=published_score(covariance),
-        profile_independence=profile_independence(covariance),
-        abs_correlation=absolute_correlation(covariance),
-        constant_latents=constant_profiles(covariance),
+        cosine=cosine_similarity(impact),
+        separation=separation(impact, active),
+        published=published,
+        scored=keep,
+        zero_profiles=zero_profiles(impact),
     )

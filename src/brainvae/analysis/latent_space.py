@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from brainvae.analysis.latent_activity import LatentActivity, latent_activity
+
 if TYPE_CHECKING:
     from brainvae.models.base import LatentModel
 
@@ -23,8 +25,6 @@ RANGE_MODES = ("population", "fixed3", "fixed7")
 """Slider range modes: population mean +- n sd of the codes, fixed [-3, 3], fixed [-7, 7]."""
 
 FIXED_HALF_WIDTHS = {"fixed3": 3.0, "fixed7": 7.0}
-ACTIVE_VARIANCE = 0.01
-"""A latent is active when its code's variance over the population exceeds this (Burda et al.)."""
 MIN_SD = 1e-3
 """Below this population sd a latent is dead: its population range falls back to the prior's."""
 NO_POSTERIOR_LOGVAR = -20.0
@@ -37,8 +37,9 @@ class LatentStatistics:
 
     codes: (N, L) posterior means; mean, sd: (L,) over the population; kl: (L,) mean
     KL(q(z|x) || N(0, I)) per latent in nats, or None for models whose codes are points (PCA,
-    where a KL would only measure the stand-in log-variance); active: (L,) code variance
-    above ACTIVE_VARIANCE, so dead latents stand out whatever the family.
+    where a KL would only measure the stand-in log-variance); active: (L,) the shared
+    definition (latent_activity: code variance over the population > 0.01), so dead latents
+    stand out whatever the family.
     """
 
     codes: np.ndarray
@@ -54,6 +55,11 @@ class LatentStatistics:
     @property
     def latent_dim(self) -> int:
         return int(self.codes.shape[1])
+
+    @property
+    def activity(self) -> LatentActivity:
+        """The codes' activity (latent_activity), with each latent's code variance."""
+        return latent_activity(self.codes)
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,9 @@ def population_latents(
     if np.any(logvars > NO_POSTERIOR_LOGVAR):
         mu64, logvar64 = codes.astype(np.float64), logvars.astype(np.float64)
         kl = 0.5 * (mu64**2 + np.exp(logvar64) - logvar64 - 1.0).mean(axis=0)
-    return LatentStatistics(codes=codes, mean=mean, sd=sd, kl=kl, active=sd**2 > ACTIVE_VARIANCE)
+    return LatentStatistics(
+        codes=codes, mean=mean, sd=sd, kl=kl, active=latent_activity(codes).active
+    )
 
 
 def _as_numpy(values: Any) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Receptive fields of several models side by side: the scores and each ROI's top latents.
 
 The same images, ROIs, weights and perturbation for every model (beta-VAE, VAE, PCA...), one
-row per model, so the published s and the bounded companion can be read next to each other.
+row per model, so separation (the score to read) and the published s sit next to each other,
+both over each model's active latents.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ if TYPE_CHECKING:
 def comparison_table(results: Mapping[str, ReceptiveField], top: int = 2) -> pd.DataFrame:
     """One row per model, from receptive fields already computed on the same ROIs.
 
-    Columns: model, latent_dim, n_images, kind, published_s, profile_independence,
-    constant_latents (count), then "top: <roi>" per ROI: the `top` most-affected latents
-    ("z3 (1.2), z1 (0.4)": name and impact in nats). All results must share their ROI names.
+    Columns: model, latent_dim, active_latents (count), n_images, kind, separation,
+    separation_per_voxel, published_s (both over active latents), encoder_only (count), then
+    "top: <roi>" per ROI: the `top` most-affected ACTIVE latents ("z3 (1.2), z1 (0.4)": name
+    and impact in nats; "none active" if the model has none). All results must share their ROI
+    names.
     """
     import pandas as pd
 
@@ -39,20 +42,24 @@ def comparison_table(results: Mapping[str, ReceptiveField], top: int = 2) -> pd.
                 f"{name!r} was computed on ROIs {list(result.roi_names)}, the others on "
                 f"{list(roi_names)}: compare models on the same ROIs"
             )
-        scores = disentanglement_scores(result.impact)
+        scores = disentanglement_scores(result.impact, result.active)
+        per_voxel = disentanglement_scores(result.impact_per_voxel, result.active)
         row: dict[str, Any] = {
             "model": name,
             "latent_dim": result.latent_dim,
+            "active_latents": result.activity.n_active,
             "n_images": result.n_images,
             "kind": result.kind,
+            "separation": scores.separation,
+            "separation_per_voxel": per_voxel.separation,
             "published_s": scores.published,
-            "profile_independence": scores.profile_independence,
-            "constant_latents": int(scores.constant_latents.sum()),
+            "encoder_only": int(result.encoder_only().sum()),
         }
         for roi in roi_names:
-            order = result.most_affected_latents(roi)[:top]
+            order = [k for k in result.most_affected_latents(roi) if result.active[k]][:top]
             impact = result.impact[result.roi_index(roi)]
-            row[f"top: {roi}"] = ", ".join(f"z{k + 1} ({impact[k]:.3g})" for k in order)
+            text = ", ".join(f"z{k + 1} ({impact[k]:.3g})" for k in order)
+            row[f"top: {roi}"] = text or "none active"
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -3,7 +3,9 @@
 For every ROI l and perturbation weight w, every image is perturbed inside the ROI
 (x~ = x0 + w * p_l), encoded, and each latent's posterior means are summarised by a Gaussian
 over the images. The impact I[l, k] is the KL divergence between latent k's Gaussians at the two
-extreme weights. Images are streamed in batches (each batch read once, perturbed for every
+extreme weights. The unperturbed images are always encoded too: their codes say which latents
+are active (latent_activity) and set each latent's variance floor, a fixed fraction of its
+population variance, so the impact does not depend on a latent's scale. Images are streamed in batches (each batch read once, perturbed for every
 (ROI, w) pair, encoded); only running float64 means and sums of squares are kept, so memory is
 bounded by the batch size, not by images x weights x ROIs. A generator variant yields progress
 so a napari worker can report it and be cancelled; the plain function drives it.
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from brainvae.analysis.latent_activity import LatentActivity, activity_from_variance
 from brainvae.errors import BrainVAEError
 
 if TYPE_CHECKING:
@@ -36,11 +39,18 @@ remove ignores it (p = -x0 whatever the data's range)."""
 DEFAULT_WEIGHTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
 """A symmetric range including 0 (the unperturbed images), as in the paper."""
 
-VARIANCE_FLOOR = 1e-6
-"""Variances below this (latent units squared, sd 1e-3) are raised to it before the KL: a latent
-that does not vary over the images (dead, or point-like after blanking) would otherwise make the
-KL 0/0 or infinite. On the N(0, I) scale of VAE and whitened-PCA codes this is far below any
-population spread; the result records where it was used (ReceptiveField.floor_hit)."""
+FLOOR_FRACTION = 1e-6
+"""Each latent's variance floor is this fraction of its population variance (sd 1e-3 of the
+population sd; of the prior's variance 1 when the population variance is 0). Variances below it
+are raised to it before the KL: a Gaussian that collapses to a point (all images the same after
+blanking) would otherwise make the KL 0/0 or infinite. Relative, so a latent's impact does not
+change when its codes are rescaled (an absolute floor let a latent with a tiny spread reach
+larger impacts than live ones); the result records where it was used (floor_hit)."""
+
+ENCODER_ONLY_IMPACT = 0.1
+"""An inactive latent whose impact reaches this many nats in some ROI (a shift of about 0.45 of
+its own spread) is reported as encoder-only: its encoder answers to the ROI, but its code hardly
+varies over the population, so the decoder does not use it."""
 
 NOISE_SEED = 0
 """Seed of the noise perturbation: the same noise field per image for every ROI and weight."""
@@ -67,8 +77,10 @@ class ReceptiveField:
     means, variances: (R, W, L) mean and variance (ddof 0, before the floor) of each latent's
     posterior means over the images; impact: (R, L) KL between the Gaussians at weights[0] and
     weights[-1] (symmetric: the mean of both directions; one-sided: KL(N(w_min) || N(w_max)));
-    floor_hit: (R, L) whether either extreme variance was raised to variance_floor for the KL;
-    roi_sizes: (R,) voxels per ROI. weights are sorted ascending.
+    variance_floor: (L,) the floor used per latent (floor_fraction of its population variance);
+    floor_hit: (R, L) whether either extreme variance was raised to the floor for the KL;
+    roi_sizes: (R,) voxels per ROI; activity: which latents are active over the unperturbed
+    images. weights are sorted ascending.
     """
 
     roi_names: tuple[str, ...]
@@ -79,10 +91,12 @@ class ReceptiveField:
     variances: np.ndarray
     impact: np.ndarray
     one_sided: bool
-    variance_floor: float
+    floor_fraction: float
+    variance_floor: np.ndarray
     floor_hit: np.ndarray
     roi_sizes: np.ndarray
     n_images: int
+    activity: LatentActivity
 
     @property
     def n_rois(self) -> int:
@@ -98,6 +112,13 @@ class ReceptiveField:
         return tuple(f"z{k + 1}" for k in range(self.latent_dim))
 
     @property
+    def impact_per_voxel(self) -> np.ndarray:
+        """(R, L) impact divided by each ROI's voxel count: raw impact grows with ROI size
+        (a large region moves any latent more), so this is the one to rank ROIs by and to
+        compare with the projective enrichment, which is also per voxel."""
+        return self.impact / np.maximum(self.roi_sizes, 1)[:, None]
+
+    @property
     def any_floor_hit(self) -> bool:
         return bool(self.floor_hit.any())
 
@@ -109,9 +130,21 @@ class ReceptiveField:
             return self.roi_names.index(roi)
         return int(roi)
 
+    @property
+    def active(self) -> np.ndarray:
+        """(L,) the active latents (latent_activity over the unperturbed images)."""
+        return self.activity.active
+
     def most_affected_latents(self, roi: str | int) -> np.ndarray:
-        """Latent indices ordered from the largest impact to the smallest for one ROI."""
-        return np.argsort(-self.impact[self.roi_index(roi)], kind="stable")
+        """Latent indices for one ROI: active latents from the largest impact to the smallest,
+        then inactive ones (whose impact means little: the decoder does not use them)."""
+        impact = self.impact[self.roi_index(roi)]
+        return np.lexsort((-impact, ~self.active))
+
+    def encoder_only(self) -> np.ndarray:
+        """(L,) inactive latents whose impact reaches ENCODER_ONLY_IMPACT nats in some ROI."""
+        reaches = self.impact.max(axis=0) >= ENCODER_ONLY_IMPACT
+        return ~self.active & reaches
 
     def impact_table(self) -> pd.DataFrame:
         """The impact matrix as a DataFrame: ROI rows (named), latent columns z1..zL."""
@@ -153,19 +186,32 @@ def gaussian_kl(
     return 0.5 * (np.log(var1 / var0) + (var0 + (mean0 - mean1) ** 2) / var1 - 1.0)
 
 
+def variance_floors(
+    population_variance: np.ndarray, floor_fraction: float = FLOOR_FRACTION
+) -> np.ndarray:
+    """(L,) per-latent floors: floor_fraction of each latent's population variance (of 1, the
+    prior's variance, for a latent that does not vary at all)."""
+    population_variance = np.asarray(population_variance, dtype=np.float64)
+    return floor_fraction * np.where(population_variance > 0, population_variance, 1.0)
+
+
 def impact_from_gaussians(
     means: np.ndarray,
     variances: np.ndarray,
     one_sided: bool = False,
-    variance_floor: float = VARIANCE_FLOOR,
+    variance_floor: float | np.ndarray = FLOOR_FRACTION,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(impact, floor_hit) from (R, W, L) Gaussians: KL between the first and last weight.
 
     Symmetric by default (mean of KL(lo || hi) and KL(hi || lo)); variances below
-    variance_floor are raised to it so the KL stays finite, and floor_hit says where.
+    variance_floor (a number, or (L,) per latent: variance_floors) are raised to it so the KL
+    stays finite, and floor_hit says where.
     """
-    if variance_floor <= 0:
-        raise ReceptiveFieldError(f"the variance floor must be > 0, got {variance_floor}")
+    variance_floor = np.asarray(variance_floor, dtype=np.float64)
+    if np.any(~(variance_floor > 0)):
+        raise ReceptiveFieldError(
+            f"the variance floor must be > 0, got {variance_floor.ravel()[:4].tolist()}"
+        )
     means, variances = np.asarray(means, np.float64), np.asarray(variances, np.float64)
     low_var, high_var = variances[:, 0], variances[:, -1]
     floor_hit = (low_var < variance_floor) | (high_var < variance_floor)
@@ -356,7 +402,7 @@ def receptive_field_steps(
     kind: str = "remove",
     one_sided: bool = False,
     batch_size: int = 64,
-    variance_floor: float = VARIANCE_FLOOR,
+    floor_fraction: float = FLOOR_FRACTION,
     amplitude: float | None = None,
     indices: Sequence[int] | None = None,
     autocast_dtype: Any = None,
@@ -375,8 +421,8 @@ def receptive_field_steps(
         )
     if batch_size < 1:
         raise ReceptiveFieldError(f"batch_size must be >= 1, got {batch_size}")
-    if variance_floor <= 0:
-        raise ReceptiveFieldError(f"the variance floor must be > 0, got {variance_floor}")
+    if not floor_fraction > 0:
+        raise ReceptiveFieldError(f"the floor fraction must be > 0, got {floor_fraction}")
     weight_values = _checked_weights(weights)
     sample_shape = tuple(int(s) for s in np.shape(images)[1:])
     spatial = _check_model_images(model, sample_shape)
@@ -392,7 +438,7 @@ def receptive_field_steps(
     scale = DEFAULT_AMPLITUDE[kind] if amplitude is None else float(amplitude)
     return _steps(
         model, images, rows, masks, names, weight_values, kind, scale, one_sided,
-        batch_size, variance_floor, autocast_dtype,
+        batch_size, floor_fraction, autocast_dtype,
     )  # fmt: skip
 
 
@@ -407,7 +453,7 @@ def _steps(
     amplitude: float,
     one_sided: bool,
     batch_size: int,
-    variance_floor: float,
+    floor_fraction: float,
     autocast_dtype: Any,
 ) -> Generator[ReceptiveFieldProgress, None, ReceptiveField]:
     import contextlib
@@ -416,9 +462,10 @@ def _steps(
 
     n_rois, n_weights, n_latents = len(masks), len(weights), int(model.latent_dim)
     moments = _RunningMoments((n_rois, n_weights, n_latents))
+    population = _RunningMoments((n_latents,))  # unperturbed codes: activity and floors
     zero = np.flatnonzero(weights == 0.0)  # x~ = x0 for every ROI: encoded once per batch
     perturbed_weights = [j for j in range(n_weights) if j not in set(zero.tolist())]
-    calls_per_batch = n_rois * len(perturbed_weights) + len(zero)
+    calls_per_batch = n_rois * len(perturbed_weights) + 1
     n_batches = -(-len(rows) // batch_size)
     total, done = n_batches * calls_per_batch, 0
     rng = np.random.default_rng(NOISE_SEED)
@@ -443,12 +490,12 @@ def _steps(
             elif kind == "blur":
                 blurred = _blur(batch, amplitude, spatial_dims)
             count, batch_end = moments.count, done + calls_per_batch
-            if zero.size:
-                codes = _codes(model, batch)
-                for r in range(n_rois):
-                    moments.add((r, int(zero[0])), codes, count)
-                done += 1
-                yield _progress(done, total, batch_end, start, len(batch), len(rows))
+            codes = _codes(model, batch)
+            population.add((), codes, count)
+            for r in range(n_rois if zero.size else 0):
+                moments.add((r, int(zero[0])), codes, count)
+            done += 1
+            yield _progress(done, total, batch_end, start, len(batch), len(rows))
             for r in range(n_rois):
                 for j in perturbed_weights:
                     x = perturb(batch, masks[r], float(weights[j]), kind, amplitude, noise, blurred)
@@ -456,8 +503,11 @@ def _steps(
                     done += 1
                     yield _progress(done, total, batch_end, start, len(batch), len(rows))
             moments.count += len(batch)
+            population.count += len(batch)
     variances = moments.variance()
-    impact, floor_hit = impact_from_gaussians(moments.mean, variances, one_sided, variance_floor)
+    population_variance = population.variance()
+    floors = variance_floors(population_variance, floor_fraction)
+    impact, floor_hit = impact_from_gaussians(moments.mean, variances, one_sided, floors)
     return ReceptiveField(
         roi_names=names,
         weights=weights,
@@ -467,10 +517,12 @@ def _steps(
         variances=variances,
         impact=impact,
         one_sided=one_sided,
-        variance_floor=variance_floor,
+        floor_fraction=float(floor_fraction),
+        variance_floor=floors,
         floor_hit=floor_hit,
         roi_sizes=masks.reshape(n_rois, -1).sum(axis=1),
         n_images=len(rows),
+        activity=activity_from_variance(population_variance, len(rows)),
     )
 
 
@@ -490,7 +542,7 @@ def receptive_field(
     kind: str = "remove",
     one_sided: bool = False,
     batch_size: int = 64,
-    variance_floor: float = VARIANCE_FLOOR,
+    floor_fraction: float = FLOOR_FRACTION,
     amplitude: float | None = None,
     indices: Sequence[int] | None = None,
     autocast_dtype: Any = None,
@@ -498,7 +550,7 @@ def receptive_field(
     """The receptive field of every latent over the given ROIs (see receptive_field_steps)."""
     steps = receptive_field_steps(
         model, images, rois, roi_names, weights, kind, one_sided, batch_size,
-        variance_floor, amplitude, indices, autocast_dtype,
+        floor_fraction, amplitude, indices, autocast_dtype,
     )  # fmt: skip
     while True:
         try:

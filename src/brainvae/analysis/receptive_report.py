@@ -1,9 +1,11 @@
 """What a receptive-field run writes: summary.json's content and the folder of CSV files.
 
 Shared by `brainvae receptive` and the Receptive fields dock so both write the same files:
-impact.csv (ROI rows, latent columns z1..zL, KL in nats), covariance.csv (A, latent x latent,
-with at least 2 ROIs), gaussians.csv (roi, latent, weight, mean, variance) and summary.json
-(both scores, kind, weights, images, where the variance floor was used).
+impact.csv (ROI rows, latent columns z1..zL, KL in nats), impact_per_voxel.csv (the same divided
+by each ROI's voxel count), latents.csv (per latent: active / inactive / encoder-only, code
+variance, top ROI), covariance.csv (A, latent x latent, with at least 2 ROIs), gaussians.csv
+(roi, latent, weight, mean, variance, active) and summary.json (activity, both scores over the
+active latents, kind, weights, images, where the variance floor was used).
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from brainvae.analysis.disentanglement import disentanglement_scores, impact_covariance
+from brainvae.analysis.disentanglement import (
+    HEADLINE_SCORE,
+    disentanglement_scores,
+    impact_covariance,
+)
 from brainvae.analysis.receptive_field import ReceptiveField
 from brainvae.data.io.output_folder import atomic_output_folder
 
@@ -33,38 +40,91 @@ def receptive_summary(result: ReceptiveField, extra: dict[str, Any]) -> dict[str
             name: int(size) for name, size in zip(result.roi_names, result.roi_sizes, strict=True)
         },
         "latent_dim": result.latent_dim,
-        "variance_floor": result.variance_floor,
+        "activity": result.activity.to_json(),
+        "encoder_only": [
+            {
+                "latent": result.latent_names[k],
+                "roi": result.roi_names[int(np.argmax(result.impact[:, k]))],
+                "impact": float(result.impact[:, k].max()),
+            }
+            for k in np.flatnonzero(result.encoder_only())
+        ],
+        "floor_fraction": result.floor_fraction,
         "variance_floor_hits": [
             {"roi": result.roi_names[r], "latent": f"z{k + 1}"}
             for r, k in zip(*result.floor_hit.nonzero(), strict=True)
         ],
+        "headline_score": HEADLINE_SCORE,
     }
-    if result.n_rois < 2:
-        info.update(published_s=None, profile_independence=None, constant_latents=[])
-        info["scores_note"] = "the scores compare impact profiles over ROIs: give at least 2 ROIs"
-    else:
-        scores = disentanglement_scores(result.impact)
-        for key, value in (
-            ("published_s", scores.published),
-            ("profile_independence", scores.profile_independence),
-        ):
-            info[key] = value if math.isfinite(value) else None
-            if not math.isfinite(value):
-                info[f"{key}_text"] = str(value)
-        info["constant_latents"] = [f"z{k + 1}" for k in scores.constant_latents.nonzero()[0]]
+    info.update(receptive_scores(result))
     info.update(extra)
     return info
 
 
+def receptive_scores(result: ReceptiveField) -> dict[str, Any]:
+    """separation (raw impact and per ROI voxel) and published s over the active latents, with
+    the latents they were computed over and a note when they cannot be computed."""
+    keys = ("separation", "separation_per_voxel", "published_s")
+    if result.n_rois < 2:
+        return {
+            **dict.fromkeys(keys),
+            "scored_latents": [],
+            "scores_note": "the scores compare impact profiles over ROIs: give at least 2 ROIs",
+        }
+    raw = disentanglement_scores(result.impact, result.active)
+    per_voxel = disentanglement_scores(result.impact_per_voxel, result.active)
+    info: dict[str, Any] = {}
+    for key, value in zip(keys, (raw.separation, per_voxel.separation, raw.published), strict=True):
+        info[key] = value if math.isfinite(value) else None
+        if not math.isfinite(value):
+            info[f"{key}_text"] = str(value)
+    info["scored_latents"] = [result.latent_names[k] for k in np.flatnonzero(raw.scored)]
+    if raw.n_scored < 2:
+        info["scores_note"] = (
+            f"{raw.n_scored} active latent(s) answer to any ROI: the scores compare latents "
+            "with each other and need at least 2, so they are not computed"
+        )
+    return info
+
+
+def latent_table(result: ReceptiveField) -> pd.DataFrame:
+    """One row per latent: status (active / inactive / encoder-only), code variance over the
+    images, the ROI it answers to most (raw and per voxel) and that impact."""
+    encoder_only = result.encoder_only()
+    status = np.where(result.active, "active", np.where(encoder_only, "encoder-only", "inactive"))
+    top = result.impact.argmax(axis=0)
+    top_per_voxel = result.impact_per_voxel.argmax(axis=0)
+    table = pd.DataFrame(
+        {
+            "status": status,
+            "code_variance": result.activity.variance,
+            "top_roi": np.asarray(result.roi_names, dtype=object)[top],
+            "top_impact": result.impact.max(axis=0),
+            "top_roi_per_voxel": np.asarray(result.roi_names, dtype=object)[top_per_voxel],
+        },
+        index=pd.Index(result.latent_names, name="latent"),
+    )
+    return table
+
+
 def write_receptive_tables(folder: Path, result: ReceptiveField, info: dict[str, Any]) -> None:
-    """Write impact.csv, covariance.csv (with >= 2 ROIs), gaussians.csv and summary.json."""
+    """Write impact.csv, impact_per_voxel.csv, latents.csv, covariance.csv (>= 2 ROIs),
+    gaussians.csv and summary.json."""
     result.impact_table().to_csv(folder / "impact.csv", float_format="%.8g")
+    per_voxel = result.impact_table().copy()
+    per_voxel.loc[:, :] = result.impact_per_voxel
+    per_voxel.to_csv(folder / "impact_per_voxel.csv", float_format="%.8g")
+    latent_table(result).to_csv(folder / "latents.csv", float_format="%.8g")
     if result.n_rois >= 2:
         names = list(result.latent_names)
         covariance = pd.DataFrame(impact_covariance(result.impact), index=names, columns=names)
         covariance.index.name = "latent"
         covariance.to_csv(folder / "covariance.csv", float_format="%.8g")
-    result.gaussian_table().to_csv(folder / "gaussians.csv", index=False, float_format="%.8g")
+    gaussians = result.gaussian_table()
+    gaussians["active"] = gaussians["latent"].map(
+        dict(zip(result.latent_names, result.active.tolist(), strict=True))
+    )
+    gaussians.to_csv(folder / "gaussians.csv", index=False, float_format="%.8g")
     (folder / "summary.json").write_text(json.dumps(info, indent=2) + "\n", "utf-8")
 
 
@@ -80,8 +140,6 @@ def write_receptive_results(
 def read_impact(path: str | Path, roi_names: Sequence[str], latent_names: Sequence[str]) -> Any:
     """(R, K) impacts from an impact.csv written by a receptive run, in the order of the given
     ROI and latent names; a DataFileError names the file and what does not match."""
-    import numpy as np
-
     from brainvae.errors import DataFileError
 
     try:

@@ -3,8 +3,9 @@
 Writes into DIR (atomically: a hidden temporary folder renamed at the end, so an interrupted
 run leaves nothing half-written): impact.csv (ROI rows, latent columns z1..zL, KL in nats),
 covariance.csv (A, latent x latent), gaussians.csv (roi, latent, weight, mean, variance) and
-summary.json (published s, the bounded profile independence, kind, weights, n_images, where the
-variance floor was used). ROIs listed in --roi-names without a voxel in the mask are skipped and
+summary.json (active latents, separation and published s over them, kind, weights, n_images,
+where the variance floor was used), plus impact_per_voxel.csv and latents.csv (each latent
+active, inactive or encoder-only). ROIs listed in --roi-names without a voxel in the mask are skipped and
 reported (the 2D sample atlas names the cerebellum, which its coronal slice misses).
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,9 +34,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=(
             "Perturb each ROI of --rois in every image of DATASET at each weight, encode with "
             "the model in RUN, fit a Gaussian per latent and write the ROI x latent impact "
-            "(KL between the extreme weights), the latent covariance A and both scores: the "
-            "published s = Tr(A) / (sum(A) - Tr(A)), unbounded and sign-flipping, and the "
-            "bounded profile independence in [0, 1], the one to compare models with."
+            "(KL between the extreme weights), the latent covariance A and two scores over the "
+            "ACTIVE latents (code variance over the images > 0.01; inactive ones are listed, "
+            "and an inactive latent with a strong impact is reported as encoder-only): "
+            "separation in [0, 1] (1 - mean cosine similarity of the latents' impact profiles: "
+            "1 = every latent answers to its own ROIs, 0 = all answer to the same ones; the one "
+            "to read) and the published s = Tr(A) / (sum(A) - Tr(A)), kept as published (a "
+            "perfectly local model gets -1, identical profiles +1/(L-1))."
         ),
     )
     parser.add_argument("run_dir", metavar="RUN", help="run folder (or saved model folder)")
@@ -180,11 +185,42 @@ def run(args: argparse.Namespace) -> int:
     }
     info = receptive_summary(result, extra)
     write_receptive_results(out, result, info, args.overwrite)
-    s, bounded = info["published_s"], info["profile_independence"]
     print(
         f"Receptive fields of {result.latent_dim} latents over {result.n_rois} ROIs "
-        f"({result.n_images} images, {result.kind}, weights {args.weights}) in {out}: "
-        f"published s = {s if s is None else f'{s:.4g}'}, profile independence = "
-        f"{bounded if bounded is None else f'{bounded:.3f}'} (0..1, compare models with this)"
+        f"({result.n_images} images, {result.kind}, weights {args.weights}) in {out}"
     )
+    for line in summary_lines(result, info):
+        print(line)
     return 0
+
+
+def summary_lines(result: Any, info: dict) -> list[str]:
+    """What a person reads after a run: activity, encoder-only latents, the scores."""
+
+    def number(key: str, digits: str) -> str:
+        value = info.get(key)
+        return info.get(f"{key}_text", "n/a") if value is None else format(value, digits)
+
+    lines = [f"Activity: {result.activity.describe()}."]
+    for entry in info["encoder_only"]:
+        lines.append(
+            f"{entry['latent']} is encoder-only: it answers to {entry['roi']} (impact "
+            f"{entry['impact']:.3g} nats), but its code hardly varies over the scans, so the "
+            "decoder does not use it; its field means little."
+        )
+    if result.activity.n_active == 0:
+        lines.append(
+            "No latent is active: the model has collapsed to its prior, and every field above "
+            "measures noise the decoder ignores. Retrain (more steps, lower beta, a KL warm-up) "
+            "or use PCA for a small population."
+        )
+    scored = ", ".join(info["scored_latents"]) or "none"
+    lines.append(
+        f"Separation = {number('separation', '.3f')} (per ROI voxel: "
+        f"{number('separation_per_voxel', '.3f')}; 0..1, 1 = every latent answers to its own "
+        f"ROIs), published s = {number('published_s', '.4g')} (as published: -1 for a perfectly "
+        f"local model); over the active latents {scored}."
+    )
+    if info.get("scores_note"):
+        lines.append(f"Note: {info['scores_note']}.")
+    return lines

@@ -9,7 +9,6 @@ from brainvae.training.history import (
     HISTORY_FILE,
     active_units,
     bernoulli_entropy_floor,
-    latent_variance_across_subjects,
 )
 from brainvae.training.progress import BatchReport, EpochReport, Finished, TrainResult
 from brainvae.training.trainer import train
@@ -25,7 +24,6 @@ __all__ = [
     "autocast_dtype",
     "bernoulli_entropy_floor",
     "describe_device",
-    "latent_variance_across_subjects",
     "latest_checkpoint",
     "list_checkpoints",
     "read_checkpoint",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,6 @@ import numpy as np
 from brainvae.training.progress import EpochReport
 
 HISTORY_FILE = "history.csv"
-ACTIVE_THRESHOLD = 0.01
-"""A latent is active when its posterior mean varies across subjects by more than this."""
 
 BASE_COLUMNS = (
     "epoch",
@@ -32,25 +29,12 @@ BASE_COLUMNS = (
 )
 
 
-def latent_variance_across_subjects(mu: np.ndarray, subjects: Sequence[str]) -> np.ndarray:
-    """Variance over subjects of each latent's per-subject mean of mu (N, L) -> (L,).
+def active_units(mu: np.ndarray) -> int:
+    """How many latents are active over these scans' posterior means (N, L): the one definition
+    shared by every part of brainvae (analysis.latent_activity)."""
+    from brainvae.analysis.latent_activity import latent_activity
 
-    Averaging a subject's scans first keeps repeated scans of one subject from counting as
-    population variation; 0 for every latent when there is a single subject.
-    """
-    mu = np.asarray(mu, dtype=np.float64)
-    labels, inverse = np.unique(np.asarray(subjects, dtype=str), return_inverse=True)
-    sums = np.zeros((len(labels), mu.shape[1]))
-    np.add.at(sums, inverse, mu)
-    per_subject = sums / np.bincount(inverse, minlength=len(labels))[:, None]
-    return per_subject.var(axis=0)
-
-
-def active_units(
-    mu: np.ndarray, subjects: Sequence[str], threshold: float = ACTIVE_THRESHOLD
-) -> int:
-    """How many latents carry information about subjects: variance of their means > threshold."""
-    return int((latent_variance_across_subjects(mu, subjects) > threshold).sum())
+    return latent_activity(mu).n_active
 
 
 def bernoulli_entropy(values: np.ndarray) -> np.ndarray:

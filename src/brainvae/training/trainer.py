@@ -373,13 +373,12 @@ class _Loop:
         finally:
             model.train()
         n = max(len(rows), 1)
-        subjects = self.dataset.metadata["subject_id"].astype(str).to_numpy()[rows]
         return {
             "loss": float(totals[0] / n),
             "reconstruction": float(totals[1] / n),
             "kl": float(totals[2] / n),
             "kl_per_latent": [float(v) for v in kl_per_latent / n],
-            "active_units": active_units(np.concatenate(means), subjects),
+            "active_units": active_units(np.concatenate(means)),
         }
 
     def checkpoint(self) -> Path | None:

@@ -2,7 +2,9 @@
 
 One small class for every matrix a dock shows (ROI x latent impact, latent x latent
 covariance): set_matrix replaces the picture in place; on_click(row, column) is called when
-the user clicks a cell; hover_text says the cell under the mouse.
+the user clicks a cell; hover_text says the cell under the mouse. Columns of inactive latents
+can be greyed out (a grey veil over the column, the name in brackets, "inactive" on hover), so
+a field that means little never looks like a finding.
 """
 
 from __future__ import annotations
@@ -37,15 +39,32 @@ class Heatmap:
         self.columns: tuple[str, ...] = ()
         self.hover_text = ""
         self.raw: np.ndarray | None = None  # values for hover when the picture is rescaled
+        self.inactive = np.zeros(0, dtype=bool)  # per column: a greyed (inactive) latent
+        self._veils: list[Any] = []
         self.on_click: Callable[[int, int], None] | None = None
         self.widget.scene().sigMouseMoved.connect(self._on_move)
         self.widget.scene().sigMouseClicked.connect(self._on_click)
 
-    def set_matrix(self, matrix: np.ndarray, rows: Sequence[str], columns: Sequence[str]) -> None:
-        """Show a (R, C) matrix; NaN cells take the lowest colour."""
+    def set_matrix(
+        self,
+        matrix: np.ndarray,
+        rows: Sequence[str],
+        columns: Sequence[str],
+        inactive_columns: Sequence[bool] | np.ndarray | None = None,
+    ) -> None:
+        """Show a (R, C) matrix; NaN cells take the lowest colour; inactive_columns (C,) are
+        veiled in grey and their names bracketed."""
         matrix = np.asarray(matrix, dtype=np.float64)
         self.raw = None
         self.matrix, self.rows, self.columns = matrix, tuple(rows), tuple(columns)
+        inactive = np.zeros(matrix.shape[1], dtype=bool)
+        if inactive_columns is not None:
+            inactive = np.asarray(inactive_columns, dtype=bool).reshape(-1)
+            if inactive.size != matrix.shape[1]:
+                raise ValueError(
+                    f"{inactive.size} inactive flags for {matrix.shape[1]} columns"
+                )
+        self.inactive = inactive
         finite = matrix[np.isfinite(matrix)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
         if self.symmetric:
@@ -56,16 +75,40 @@ class Heatmap:
         self.image.setImage(np.nan_to_num(matrix, nan=low), levels=(low, high))
         self.colour_bar.setLevels((low, high))
         self.image.setRect(0, 0, matrix.shape[1], matrix.shape[0])
+        self._draw_veils()
         bottom = self.widget.getAxis("bottom")
-        bottom.setTicks([[(k + 0.5, name) for k, name in enumerate(self.columns)]])
+        bottom.setTicks([[(k + 0.5, self.column_label(k)) for k in range(len(self.columns))]])
         left = self.widget.getAxis("left")
         left.setTicks([[(k + 0.5, name) for k, name in enumerate(self.rows)]])
         self.widget.setXRange(0, max(matrix.shape[1], 1), padding=0)
         self.widget.setYRange(0, max(matrix.shape[0], 1), padding=0)
 
+    def column_label(self, column: int) -> str:
+        """A column's tick label: its name, bracketed when it is an inactive latent."""
+        name = self.columns[column]
+        return f"({name})" if self.inactive.size and self.inactive[column] else name
+
+    def _draw_veils(self) -> None:
+        """A translucent grey rectangle over each inactive column."""
+        from qtpy.QtGui import QBrush, QColor, QPen
+        from qtpy.QtWidgets import QGraphicsRectItem
+
+        for veil in self._veils:
+            self.widget.removeItem(veil)
+        self._veils = []
+        for column in np.flatnonzero(self.inactive):
+            veil = QGraphicsRectItem(float(column), 0.0, 1.0, float(self.matrix.shape[0]))
+            veil.setBrush(QBrush(QColor(128, 128, 128, 200)))
+            veil.setPen(QPen(QColor(0, 0, 0, 0)))
+            veil.setZValue(10)
+            self.widget.addItem(veil)
+            self._veils.append(veil)
+
     def clear(self) -> None:
         """No matrix: an empty plot (nothing to hover or click)."""
         self.matrix, self.rows, self.columns, self.raw = np.zeros((0, 0)), (), (), None
+        self.inactive = np.zeros(0, dtype=bool)
+        self._draw_veils()
         self.image.clear()
         self.widget.getAxis("bottom").setTicks([[]])
         self.widget.getAxis("left").setTicks([[]])
@@ -82,7 +125,10 @@ class Heatmap:
 
     def describe(self, row: int, column: int) -> str:
         values = self.raw if self.raw is not None else self.matrix
-        return f"{self.rows[row]} x {self.columns[column]}: {values[row, column]:.4g}"
+        text = f"{self.rows[row]} x {self.columns[column]}: {values[row, column]:.4g}"
+        if self.inactive.size and self.inactive[column]:
+            text += " (inactive latent: the decoder does not use it)"
+        return text
 
     def _on_move(self, scene_pos: Any) -> None:
         cell = self.cell_at(scene_pos)

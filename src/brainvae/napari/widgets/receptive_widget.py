@@ -3,8 +3,8 @@ population, and see which latents answer.
 
 It only orchestrates: reads the ROI labels layer, the population stack and a model (the latent
 explorer's, or a run folder), runs brainvae.analysis.receptive_field in a napari worker, and
-shows the ROI x latent impact matrix, the latent x latent covariance with both scores, and one
-(ROI, latent)'s Gaussians across weights. Clicking an impact cell selects that ROI's label in
+shows the ROI x latent impact matrix (inactive latents greyed), the latent x latent covariance
+with both scores over the active latents, and one (ROI, latent)'s Gaussians across weights. Clicking an impact cell selects that ROI's label in
 the ROI layer and that latent in the explorer.
 """
 
@@ -43,8 +43,13 @@ KINDS = (
     ("blur", "blur"),
 )
 TRUST_NOTE = (
-    "profile independence is bounded in [0, 1] and comparable across models; the published "
-    "s is unbounded and can flip sign (README: 'Which score to trust')"
+    "separation: 1 = every latent answers to its own ROIs, 0 = all to the same ones; the "
+    "published s gives -1 to a perfectly local model (README: 'Which score to read')"
+)
+IMPACT_VIEWS = (
+    ("raw KL (nats)", "raw"),
+    ("KL per ROI voxel", "per_voxel"),
+    ("each ROI's row scaled to its largest", "row_scaled"),
 )
 
 
@@ -80,11 +85,13 @@ class ReceptiveFieldWidget(AnalysisDock):
         self.weights = LineEdit(label="weights w", value="-1, -0.5, 0, 0.5, 1")
         self.one_sided = CheckBox(label="one-sided KL (lowest -> highest w)", value=False)
         self.rerun = CheckBox(label="re-run when a stroke ends", value=False)
-        self.row_scaled = CheckBox(
-            label="impact: each ROI's row scaled to its largest",
-            value=False,
-            tooltip="Large ROIs (cortex) have impacts 100x those of small ones (ventricles); "
-            "scaled rows show which latents answer to each ROI. Hover shows the raw KL.",
+        self.impact_view = ComboBox(
+            label="impact shown",
+            choices=IMPACT_VIEWS,
+            value="raw",
+            tooltip="Large ROIs (cortex) have impacts 100x those of small ones (ventricles): "
+            "per voxel divides by the ROI's size; scaled rows show which latents answer to "
+            "each ROI. Hover shows the raw KL. Greyed columns are inactive latents.",
         )
         self.export_folder = FileEdit(label="export to", mode="d")
         self.export_button = PushButton(text="Export tables (CSV, JSON) and plots (PNG)")
@@ -93,7 +100,7 @@ class ReceptiveFieldWidget(AnalysisDock):
                 self.model_source, self.run_folder, self.population, self.scans,
                 self.roi_layer, self.new_rois_button, self.atlas_region,
                 self.add_region_button, self.roi_names, self.kind, self.weights,
-                self.one_sided, self.rerun, self.buttons, self.row_scaled, self.progress, self.status,
+                self.one_sided, self.rerun, self.buttons, self.impact_view, self.progress, self.status,
                 self.export_folder, self.export_button,
             ]
         )  # fmt: skip
@@ -109,7 +116,7 @@ class ReceptiveFieldWidget(AnalysisDock):
         for plot in (self.impact_plot, self.covariance_plot, self.gaussians_plot):
             self.native.layout().addWidget(plot.widget)
         self.impact_plot.on_click = self.select_cell
-        self.row_scaled.changed.connect(lambda *_: self._show_impact())
+        self.impact_view.changed.connect(lambda *_: self._show_impact())
 
         self.population.changed.connect(lambda *_: self.scans.reset_choices())
         self.roi_layer.changed.connect(self._watch_roi_layer)
@@ -295,24 +302,11 @@ class ReceptiveFieldWidget(AnalysisDock):
         self._show_impact()
         if scores is not None:
             self.covariance_plot.set_matrix(
-                scores.covariance, result.latent_names, result.latent_names
+                scores.covariance, result.latent_names, result.latent_names, ~result.active
             )
-            score_text = (
-                f"published s = {scores.published:.3g}; profile independence = "
-                f"{scores.profile_independence:.3f} ({TRUST_NOTE})."
-            )
-        else:
-            score_text = "one ROI: no covariance or scores (they compare ROIs)."
-        top = "; ".join(
-            f"{name}: {result.latent_names[result.most_affected_latents(k)[0]]}"
-            for k, name in enumerate(result.roi_names)
-        )
-        floor = " Some variances hit the floor (constant latents)." if result.any_floor_hit else ""
-        self.status.value = (
-            f"{result.n_images} scans, kind {result.kind}. Most affected: {top}. "
-            f"{score_text}{floor}"
-        )
-        first = int(np.argmax(result.impact[0]))
+        self.status.value = result_text(result, scores)
+        active = np.flatnonzero(result.active)
+        first = int(active[np.argmax(result.impact[0, active])]) if active.size else 0
         self.show_gaussians(0, first)
 
     def _show_impact(self) -> None:
@@ -320,11 +314,11 @@ class ReceptiveFieldWidget(AnalysisDock):
         if self.last_run is None:
             return
         result = self.last_run.result
-        shown = result.impact
-        if self.row_scaled.value:
+        shown = result.impact_per_voxel if self.impact_view.value == "per_voxel" else result.impact
+        if self.impact_view.value == "row_scaled":
             peak = np.max(np.abs(shown), axis=1, keepdims=True)
             shown = np.divide(shown, peak, out=np.zeros_like(shown), where=peak > 0)
-        self.impact_plot.set_matrix(shown, result.roi_names, result.latent_names)
+        self.impact_plot.set_matrix(shown, result.roi_names, result.latent_names, ~result.active)
         self.impact_plot.raw = result.impact
 
     def show_gaussians(self, row: int, latent: int) -> None:
@@ -336,7 +330,7 @@ class ReceptiveFieldWidget(AnalysisDock):
             result.weights,
             f"{result.roi_names[row]}, {result.latent_names[latent]}: "
             f"impact {result.impact[row, latent]:.3g}",
-            variance_floor=result.variance_floor,
+            variance_floor=float(result.variance_floor[latent]),
         )
 
     def select_cell(self, row: int, latent: int) -> None:
@@ -383,6 +377,41 @@ class ReceptiveFieldWidget(AnalysisDock):
             return None
         self.status.value = f"Saved tables and plots in {target}"
         return target
+
+
+def result_text(result: Any, scores: Any) -> str:
+    """The status after a run: activity first (what the fields can mean), the most affected
+    active latent per ROI, encoder-only latents, then the scores over the active latents."""
+    parts = [f"{result.n_images} scans, kind {result.kind}. {result.activity.describe()}."]
+    if result.activity.n_active == 0:
+        parts.append(
+            "No latent is active: the model has collapsed, and these fields measure noise the "
+            "decoder ignores (retrain: more steps, lower beta, a KL warm-up)."
+        )
+    else:
+        top = "; ".join(
+            f"{name}: {result.latent_names[result.most_affected_latents(k)[0]]}"
+            for k, name in enumerate(result.roi_names)
+        )
+        parts.append(f"Most affected active latent: {top}.")
+    encoder_only = [result.latent_names[k] for k in np.flatnonzero(result.encoder_only())]
+    if encoder_only:
+        parts.append(
+            f"Encoder-only (strong impact, but the decoder does not use them): "
+            f"{', '.join(encoder_only)}."
+        )
+    if scores is None:
+        parts.append("One ROI: no covariance or scores (they compare ROIs).")
+    elif scores.n_scored < 2:
+        parts.append("Fewer than 2 active latents answer to an ROI: no scores.")
+    else:
+        parts.append(
+            f"Over {scores.n_scored} active latents: separation = {scores.separation:.3f}, "
+            f"published s = {scores.published:.3g} ({TRUST_NOTE})."
+        )
+    if result.any_floor_hit:
+        parts.append("Some variances hit the floor (latents constant after perturbing).")
+    return " ".join(parts)
 
 
 def _roi_names(layer: Any) -> dict:

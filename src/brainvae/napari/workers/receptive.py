@@ -12,8 +12,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ReceptiveRun:
-    """A finished run: the ReceptiveField, its DisentanglementScores (None with one ROI) and
-    the model it probed (so another dock compares like with like)."""
+    """A finished run: the ReceptiveField, its DisentanglementScores over the active latents
+    (None with one ROI) and the model it probed (so another dock compares like with like)."""
 
     result: Any
     scores: Any
@@ -44,5 +44,7 @@ def receptive_run(
         one_sided=one_sided,
         indices=indices,
     )
-    scores = disentanglement_scores(result.impact) if result.n_rois >= 2 else None
+    scores = (
+        disentanglement_scores(result.impact, result.active) if result.n_rois >= 2 else None
+    )
     return ReceptiveRun(result, scores, model)
