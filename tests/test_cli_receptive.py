@@ -65,7 +65,7 @@ def test_writes_impact_covariance_gaussians_and_summary(setup_2d, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["kind"] == "remove" and summary["n_images"] == 40
     assert summary["weights"] == [-1.0, -0.5, 0.0, 0.5, 1.0]
-    assert 0.0 <= summary["separation"] <= 1.0 and 0.0 <= summary["separation_per_voxel"] <= 1
+    assert 0.0 <= summary["separation"] <= 1.0 and 0.0 <= summary["separation_raw_impact"] <= 1
     assert isinstance(summary["published_s"], float) and summary["headline_score"] == "separation"
     assert summary["activity"]["inactive"] == [] and summary["scored_latents"] == list(impact)
     assert summary["skipped_empty_rois"] == ["cerebellum (label 9)"]

@@ -71,9 +71,7 @@ def test_scores_use_active_latents_only():
     scores = disentanglement_scores(impact, active)
     assert scores.scored.tolist() == [True, True, False] and scores.n_scored == 2
     assert scores.separation == pytest.approx(1.0)  # z1 and z2 are disjoint
-    assert scores.published == pytest.approx(
-        published_score(impact_covariance(impact[:, :2]))
-    )
+    assert scores.published == pytest.approx(published_score(impact_covariance(impact[:, :2])))
     assert disentanglement_scores(impact).separation < 1.0  # with the inactive z3 counted
     with pytest.raises(ValueError, match="2 activity flags for an impact matrix of 3"):
         disentanglement_scores(impact, np.array([True, False]))
@@ -125,7 +123,10 @@ def test_comparison_table_of_oracle_and_pca():
     assert oracle_row["top: lesion_zone"].startswith("z2 (")
     assert oracle_row["latent_dim"] == 3 and table.set_index("model").loc["pca", "latent_dim"] == 4
     expected = disentanglement_scores(results["pca"].impact, results["pca"].active)
-    assert table.loc[1, "separation"] == pytest.approx(expected.separation)
+    assert table.loc[1, "separation_raw_impact"] == pytest.approx(expected.separation)
+    assert table.loc[1, "separation"] == pytest.approx(
+        separation(results["pca"].impact_per_voxel, results["pca"].active)
+    )
     assert table.loc[1, "published_s"] == pytest.approx(expected.published)
     renamed = results["pca"].__class__(**{**results["pca"].__dict__, "roi_names": ("a",) * 4})
     with pytest.raises(ValueError, match="same ROIs"):

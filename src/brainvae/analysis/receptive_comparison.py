@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from brainvae.analysis.disentanglement import disentanglement_scores
+from brainvae.analysis.disentanglement import disentanglement_scores, separation
 from brainvae.analysis.receptive_field import ReceptiveField, receptive_field
 
 if TYPE_CHECKING:
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 def comparison_table(results: Mapping[str, ReceptiveField], top: int = 2) -> pd.DataFrame:
     """One row per model, from receptive fields already computed on the same ROIs.
 
-    Columns: model, latent_dim, active_latents (count), n_images, kind, separation,
-    separation_per_voxel, published_s (both over active latents), encoder_only (count), then
+    Columns: model, latent_dim, active_latents (count), n_images, kind, separation (of the
+    impact per ROI voxel), separation_raw_impact, published_s (all over the active latents), encoder_only (count), then
     "top: <roi>" per ROI: the `top` most-affected ACTIVE latents ("z3 (1.2), z1 (0.4)": name
     and impact in nats; "none active" if the model has none). All results must share their ROI
     names.
@@ -43,15 +43,14 @@ def comparison_table(results: Mapping[str, ReceptiveField], top: int = 2) -> pd.
                 f"{list(roi_names)}: compare models on the same ROIs"
             )
         scores = disentanglement_scores(result.impact, result.active)
-        per_voxel = disentanglement_scores(result.impact_per_voxel, result.active)
         row: dict[str, Any] = {
             "model": name,
             "latent_dim": result.latent_dim,
             "active_latents": result.activity.n_active,
             "n_images": result.n_images,
             "kind": result.kind,
-            "separation": scores.separation,
-            "separation_per_voxel": per_voxel.separation,
+            "separation": separation(result.impact_per_voxel, result.active),
+            "separation_raw_impact": scores.separation,
             "published_s": scores.published,
             "encoder_only": int(result.encoder_only().sum()),
         }

@@ -23,6 +23,7 @@ from brainvae.analysis.disentanglement import (
     HEADLINE_SCORE,
     disentanglement_scores,
     impact_covariance,
+    separation,
 )
 from brainvae.analysis.receptive_field import ReceptiveField
 from brainvae.data.io.output_folder import atomic_output_folder
@@ -62,9 +63,11 @@ def receptive_summary(result: ReceptiveField, extra: dict[str, Any]) -> dict[str
 
 
 def receptive_scores(result: ReceptiveField) -> dict[str, Any]:
-    """separation (raw impact and per ROI voxel) and published s over the active latents, with
-    the latents they were computed over and a note when they cannot be computed."""
-    keys = ("separation", "separation_per_voxel", "published_s")
+    """The scores over the active latents: separation of the impact per ROI voxel (the
+    headline: raw impact grows with ROI size, so on raw impact the largest ROI dominates every
+    profile), separation of the raw impact, and the published s (raw impact, as published);
+    with the latents they were computed over and a note when they cannot be computed."""
+    keys = ("separation", "separation_raw_impact", "published_s")
     if result.n_rois < 2:
         return {
             **dict.fromkeys(keys),
@@ -72,9 +75,9 @@ def receptive_scores(result: ReceptiveField) -> dict[str, Any]:
             "scores_note": "the scores compare impact profiles over ROIs: give at least 2 ROIs",
         }
     raw = disentanglement_scores(result.impact, result.active)
-    per_voxel = disentanglement_scores(result.impact_per_voxel, result.active)
+    per_voxel = separation(result.impact_per_voxel, result.active)
     info: dict[str, Any] = {}
-    for key, value in zip(keys, (raw.separation, per_voxel.separation, raw.published), strict=True):
+    for key, value in zip(keys, (per_voxel, raw.separation, raw.published), strict=True):
         info[key] = value if math.isfinite(value) else None
         if not math.isfinite(value):
             info[f"{key}_text"] = str(value)

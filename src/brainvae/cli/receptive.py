@@ -37,9 +37,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "(KL between the extreme weights), the latent covariance A and two scores over the "
             "ACTIVE latents (code variance over the images > 0.01; inactive ones are listed, "
             "and an inactive latent with a strong impact is reported as encoder-only): "
-            "separation in [0, 1] (1 - mean cosine similarity of the latents' impact profiles: "
-            "1 = every latent answers to its own ROIs, 0 = all answer to the same ones; the one "
-            "to read) and the published s = Tr(A) / (sum(A) - Tr(A)), kept as published (a "
+            "separation in [0, 1] (1 - mean cosine similarity of the latents' profiles of impact "
+            "per ROI voxel: 1 = every latent answers to its own ROIs, 0 = all answer to the same "
+            "ones; the one to read) and the published s = Tr(A) / (sum(A) - Tr(A)), kept as published (a "
             "perfectly local model gets -1, identical profiles +1/(L-1))."
         ),
     )
@@ -216,9 +216,9 @@ def summary_lines(result: Any, info: dict) -> list[str]:
         )
     scored = ", ".join(info["scored_latents"]) or "none"
     lines.append(
-        f"Separation = {number('separation', '.3f')} (per ROI voxel: "
-        f"{number('separation_per_voxel', '.3f')}; 0..1, 1 = every latent answers to its own "
-        f"ROIs), published s = {number('published_s', '.4g')} (as published: -1 for a perfectly "
+        f"Separation = {number('separation', '.3f')} (impact per ROI voxel; 0..1, 1 = every "
+        f"latent answers to its own ROIs; on raw impact {number('separation_raw_impact', '.3f')})"
+        f", published s = {number('published_s', '.4g')} (as published: -1 for a perfectly "
         f"local model); over the active latents {scored}."
     )
     if info.get("scores_note"):

@@ -383,7 +383,7 @@ class LatentExplorer(Container):
         if stats is None:
             return f"z{k + 1}"
         activity = f"KL {stats.kl[k]:.2f}" if stats.kl is not None else f"sd {stats.sd[k]:.2f}"
-        return f"z{k + 1}  {activity}" + ("" if stats.active[k] else "  (dead)")
+        return f"z{k + 1}  {activity}" + ("" if stats.active[k] else "  (inactive)")
 
     def _slider_tooltip(self, k: int) -> str:
         stats = self._statistics
@@ -548,11 +548,8 @@ class LatentExplorer(Container):
         self._apply_ranges()
         if start:
             self._request_decode()
-        dead = int((~statistics.active).sum())
         self.status.value = (
-            f"{statistics.n_images} scans encoded; {statistics.latent_dim - dead} active latents"
-            + (f", {dead} dead (marked)" if dead else "")
-            + "."
+            f"{statistics.n_images} scans encoded; {statistics.activity.describe()}."
             + start
         )
 

@@ -382,6 +382,8 @@ class ReceptiveFieldWidget(AnalysisDock):
 def result_text(result: Any, scores: Any) -> str:
     """The status after a run: activity first (what the fields can mean), the most affected
     active latent per ROI, encoder-only latents, then the scores over the active latents."""
+    from brainvae.analysis.receptive_report import receptive_scores
+
     parts = [f"{result.n_images} scans, kind {result.kind}. {result.activity.describe()}."]
     if result.activity.n_active == 0:
         parts.append(
@@ -400,14 +402,16 @@ def result_text(result: Any, scores: Any) -> str:
             f"Encoder-only (strong impact, but the decoder does not use them): "
             f"{', '.join(encoder_only)}."
         )
+    values = receptive_scores(result)
     if scores is None:
         parts.append("One ROI: no covariance or scores (they compare ROIs).")
-    elif scores.n_scored < 2:
+    elif values["separation"] is None:
         parts.append("Fewer than 2 active latents answer to an ROI: no scores.")
     else:
         parts.append(
-            f"Over {scores.n_scored} active latents: separation = {scores.separation:.3f}, "
-            f"published s = {scores.published:.3g} ({TRUST_NOTE})."
+            f"Over {len(values['scored_latents'])} active latents: separation = "
+            f"{values['separation']:.3f} (impact per ROI voxel), published s = "
+            f"{scores.published:.3g} ({TRUST_NOTE})."
         )
     if result.any_floor_hit:
         parts.append("Some variances hit the floor (latents constant after perturbing).")
