@@ -96,6 +96,8 @@ def test_atlas_regions_run_and_show_which_latents_answer(dock, qtbot, tmp_path):
     # corner answers far less than either
     assert result.impact[0].max() > 10 * result.impact[2].max()
     assert result.impact[1].max() > 10 * result.impact[2].max()
+    np.testing.assert_allclose(widget.impact_plot.matrix, result.impact_per_voxel)
+    widget.impact_view.value = "raw"
     np.testing.assert_allclose(widget.impact_plot.matrix, result.impact)
     widget.impact_view.value = "row_scaled"  # each ROI's row scaled to 1; hover says the KL
     np.testing.assert_allclose(widget.impact_plot.matrix.max(axis=1), 1.0)

@@ -47,8 +47,8 @@ TRUST_NOTE = (
     "published s gives -1 to a perfectly local model (README: 'Which score to read')"
 )
 IMPACT_VIEWS = (
+    ("KL per ROI voxel (what separation scores)", "per_voxel"),
     ("raw KL (nats)", "raw"),
-    ("KL per ROI voxel", "per_voxel"),
     ("each ROI's row scaled to its largest", "row_scaled"),
 )
 
@@ -88,7 +88,7 @@ class ReceptiveFieldWidget(AnalysisDock):
         self.impact_view = ComboBox(
             label="impact shown",
             choices=IMPACT_VIEWS,
-            value="raw",
+            value="per_voxel",
             tooltip="Large ROIs (cortex) have impacts 100x those of small ones (ventricles): "
             "per voxel divides by the ROI's size; scaled rows show which latents answer to "
             "each ROI. Hover shows the raw KL. Greyed columns are inactive latents.",
