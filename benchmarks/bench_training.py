@@ -26,8 +26,8 @@ easily changes a contender's speed several-fold between repeats.
 
 Per-epoch mean training loss of ours and plain (same weights, data order and sampling noise;
 they differ only by memory layout and fused Adam) is printed with its largest relative
-difference, and so is a run of ours with the precision "auto" did not choose (bf16 autocast on
-a CPU without bf16 instructions), with its speed ratio.
+difference, and so is a run of ours with the precision "auto" did not choose (on a CPU "auto"
+follows a short measured fp32/bf16 probe, cached per machine), with its speed ratio.
 
     python benchmarks/bench_training.py              # 2D 128x160 and 3D 40x48x40, ~6 min on 2 cores
     python benchmarks/bench_training.py --quick      # smoke check, under a minute
@@ -69,7 +69,7 @@ from brainvae.training import train
 from brainvae.training.config import TrainConfig
 from brainvae.training.device import (
     autocast_dtype,
-    cpu_has_native_bf16,
+    cpu_precision,
     describe_device,
     resolve_device,
 )
@@ -394,7 +394,7 @@ def same_initial_weights(setting: Setting) -> bool:
 
 def compare_precision(setting: Setting, auto: RunResult, epochs: int, work: Path) -> dict:
     """Ours with the precision "auto" did not pick, against the auto run's first epochs."""
-    chosen = autocast_dtype("auto", setting.device)
+    chosen = autocast_dtype("auto", setting.device, setting.dims)
     chosen_name = "bf16" if chosen is not None else "fp32"
     other = "fp32" if chosen is not None else "bf16"
     epochs = max(2, min(epochs, setting.epochs))
@@ -521,7 +521,7 @@ def print_summary(result: dict) -> None:
     )
 
 
-def print_header(device: torch.device) -> None:
+def print_header(device: torch.device, dims_list: tuple[int, ...]) -> None:
     """Device, CPU, library versions and why "auto" picks the precision it does."""
     cpu = _cpu_name()
     print(f"device: {describe_device(device)}; CPU: {cpu}, {torch.get_num_threads()} torch threads")
@@ -529,18 +529,19 @@ def print_header(device: torch.device) -> None:
         f"torch {torch.__version__}, python {platform.python_version()}, "
         f"pythae {_version('pythae')}"
     )
-    chosen = autocast_dtype("auto", device)
-    if device.type == "cpu":
-        why = (
-            "the CPU has bf16 instructions (avx512_bf16 or amx_bf16)"
-            if cpu_has_native_bf16()
-            else "the CPU lacks avx512_bf16 and amx_bf16, so bf16 would be emulated"
-        )
-    elif device.type == "cuda":
-        why = "the GPU " + ("supports" if torch.cuda.is_bf16_supported() else "lacks") + " bf16"
-    else:
-        why = "autocast is only used on CPU and CUDA"
-    print(f'precision "auto" -> {"bf16" if chosen is not None else "fp32"}: {why}')
+    for dims in dims_list:
+        chosen = autocast_dtype("auto", device, dims)
+        if device.type == "cpu":
+            probe = cpu_precision(dims)
+            why = (
+                f"the {dims}D probe measured {probe.fp32_s * 1e3:.1f} ms/step fp32, "
+                f"{probe.bf16_s * 1e3:.1f} ms/step bf16" + (" (cached)" if probe.cached else "")
+            )
+        elif device.type == "cuda":
+            why = "the GPU " + ("supports" if torch.cuda.is_bf16_supported() else "lacks") + " bf16"
+        else:
+            why = "autocast is only used on CPU and CUDA"
+        print(f'precision "auto" ({dims}D) -> {"bf16" if chosen is not None else "fp32"}: {why}')
 
 
 def _cpu_name() -> str:
@@ -636,12 +637,12 @@ def main(argv: list[str] | None = None) -> int:
     devices = [torch.device("cpu")] if args.device == "auto" else [resolve_device(args.device)]
     if args.device == "auto" and torch.cuda.is_available():
         devices.append(resolve_device("cuda"))
+    dims_list = (2, 3) if args.dims == "both" else (int(args.dims),)
     for device in devices:
-        print_header(device)
+        print_header(device, dims_list)
     problem = pythae_problem()
     if problem is not None:
         print(f"pythae: NOT available, comparing ours with plain only ({problem})")
-    dims_list = (2, 3) if args.dims == "both" else (int(args.dims),)
     results = []
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_training-") as tmp:

@@ -48,3 +48,7 @@ def pytest_configure(config):
     os.environ.setdefault(
         "NAPARI_CONFIG", str(Path(config.rootpath) / ".pytest_cache" / "napari.yaml")
     )
+    # ...nor its cached precision probe (training with precision "auto" writes one).
+    os.environ.setdefault(
+        "BRAINVAE_CACHE_DIR", str(Path(config.rootpath) / ".pytest_cache" / "brainvae")
+    )

@@ -137,3 +137,21 @@ def test_cli_summary_counts_subjects_and_warns(tmp_path, capsys):
     assert "Warning: NaN/Inf voxels were replaced with 0 in 1 file(s): " in out
     assert "sub-02_ses-2.nii.gz (1 voxels)" in out
     assert "Warning: only 2 subject(s), so the val, test split(s) are empty" in out
+
+
+def test_cli_prepare_flair_recipe_splits_90_10_and_says_there_is_no_test_split(tmp_path, capsys):
+    from brainvae.data.preprocessing import PreprocessConfig
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(10):
+        data = np.random.default_rng(i).random((8, 10, 6)).astype(np.float32)
+        nib.save(nib.Nifti1Image(data, np.eye(4)), str(src / f"sub-{i:02d}.nii.gz"))
+    config = PreprocessConfig.flair_3d(crop_shape=None, block=2).save(tmp_path / "flair.json")
+    args = ["prepare", str(src), "--config", str(config), "--workers", "1", "--quiet"]
+    assert main([*args, "--out", str(tmp_path / "ds")]) == 0
+    out = capsys.readouterr().out
+    assert "Split by subject: train 9 samples (9 subjects), val 1 samples (1 subjects), " in out
+    assert "no test split (fraction 0)" in out and "Warning" not in out
+    description = json.loads((tmp_path / "ds" / "dataset.json").read_text())
+    assert description["split"]["fractions"] == [0.9, 0.1, 0.0]

@@ -59,6 +59,23 @@ def test_train_writes_run_folder_and_summary(dataset_dir, tmp_path, capsys):
     assert "2 epoch(s)" in capsys.readouterr().out
 
 
+def test_validation_loss_is_labelled_as_taken_at_the_posterior_mean(dataset_dir, tmp_path, capsys):
+    """Issue 12.6.3: the printed summary and the progress bar's epoch postfix say that the
+    validation loss is at z = mu (no sampling), not comparable with the sampled training loss."""
+    from brainvae.cli.train import _epoch_postfix
+    from brainvae.training import EpochReport
+    from brainvae.training.progress import VALIDATION_NOTE
+
+    run = tmp_path / "run"
+    args = ["train", str(dataset_dir), "--latent", "2", "--epochs", "1", *FAST]
+    assert main([*args, "--precision", "fp32", "--out", str(run)]) == 0
+    final = next(line for line in capsys.readouterr().out.splitlines() if "Final loss" in line)
+    assert VALIDATION_NOTE in final and "train" in final
+    report = EpochReport(3, 10.0, 9.0, 1.0, 11.0, 10.5, 0.5, None, [0.5], 1)
+    postfix = _epoch_postfix(report)
+    assert postfix["val (z = mu)"] == "11" and "val" not in postfix
+
+
 def test_ctrl_c_checkpoints_and_exits_130(dataset_dir, tmp_path, capsys, monkeypatch):
     import brainvae.cli.train as train_cli
 

@@ -66,3 +66,16 @@ def test_short_runs_and_log_scale_use_the_whole_range(plot):
     assert plot.focus_range() is None  # fewer than 3 epochs: nothing is cut
     plot.set_log(True)
     assert plot.count("train_loss") == 2
+
+
+def test_validation_series_say_they_are_at_the_posterior_mean(plot):
+    """Issue 12.6.3: validation is scored at z = mu (no sampling), training samples z; the
+    legend and the plot's tooltip must not let the two pass for comparable numbers."""
+    from brainvae.training.progress import VALIDATION_NOTE
+
+    labels = {label.text: None for _, label in plot.widget.getPlotItem().legend.items}
+    val_labels = [text for text in labels if text.startswith("val")]
+    assert len(val_labels) == 3 and all("z = mu" in text for text in val_labels)
+    assert not any("z = mu" in text for text in labels if text.startswith("train"))
+    assert VALIDATION_NOTE in plot.widget.toolTip()
+    assert "not comparable with the training loss" in VALIDATION_NOTE

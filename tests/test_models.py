@@ -233,13 +233,40 @@ def test_pca_same_interface_and_round_trip(tmp_path):
     expected = reference.inverse_transform(reference.transform(data.flatten(1).numpy()))
     got = model.reconstruct(data)
     assert got.shape == data.shape
-    np.testing.assert_allclose(got.flatten(1).numpy(), np.clip(expected, 1e-6, 1 - 1e-6), atol=1e-4)
+    np.testing.assert_allclose(got.flatten(1).numpy(), expected, atol=1e-4)
     assert model.sample(3).shape == (3, 1, *SHAPE_2D)
     loss = model.loss(data)
     assert torch.isfinite(loss.total) and float(loss.kl) == 0.0
     loaded = load_model(model.save(tmp_path / "pca"))
     assert isinstance(loaded, PCAModel)
     assert torch.equal(loaded.embed(data), model.embed(data))
+
+
+def test_pca_decodes_linearly_whatever_the_likelihood():
+    """Issue 12.6.1: a Bernoulli-fitted PCA clamped its decode to [1e-6, 1 - 1e-6], shrinking
+    projective-field variances; decode must be mean + components for every likelihood."""
+    data = blobs(40)
+    models = {
+        likelihood: build_model(
+            ModelConfig(input_shape=SHAPE_2D, latent_dim=5, family="pca", likelihood=likelihood)
+        ).fit(data)
+        for likelihood in ("bernoulli", "gaussian")
+    }
+    from sklearn.decomposition import PCA
+
+    reference = PCA(5, whiten=True).fit(data.flatten(1).numpy())
+    z = torch.linspace(-6, 6, 4 * 5).view(4, 5)  # far codes: images well outside [0, 1]
+    bernoulli, gaussian = models["bernoulli"].decode(z), models["gaussian"].decode(z)
+    assert float(bernoulli.min()) < -0.05 and float(bernoulli.max()) > 1.05
+    torch.testing.assert_close(bernoulli, gaussian)
+    linear = reference.inverse_transform(z.numpy())
+    np.testing.assert_allclose(bernoulli.flatten(1).numpy(), linear, atol=1e-4)
+    torch.testing.assert_close(
+        models["bernoulli"].reconstruct(data), models["gaussian"].reconstruct(data)
+    )
+    out = models["bernoulli"](data[:3])
+    torch.testing.assert_close(out.reconstruction, models["gaussian"](data[:3]).reconstruction)
+    assert torch.isfinite(models["bernoulli"].loss(data).total)  # logits of a clamp, loss only
 
 
 def test_pca_latent_larger_than_data_allows():

@@ -10,6 +10,7 @@ import pytest
 
 from brainvae.data.io.nifti import read_nifti
 from brainvae.data.preprocessing import PreprocessConfig, preprocess_volume, steps
+from brainvae.data.preprocessing.pipeline import load_mask
 from brainvae.errors import DataFileError, DatasetError
 
 
@@ -183,3 +184,67 @@ def test_slice_error_says_it_comes_from_the_config(write_nii):
     expected = "the slice comes from the preprocessing config (slice_axis=1 = posterior axis, "
     assert expected + "slice_index=20)" in message
     assert "display orientation (axes inferior, posterior, right)" in message
+
+
+# -- the flair3d preset: clip within the brain, split 90/10 (issue 12.6.2) --------------------
+def brain_in_background(shape=(40, 40, 40), radius=12.0, seed=0) -> np.ndarray:
+    """A ball of positive, continuous intensities in a zero background (~11 % of the voxels)."""
+    rng = np.random.default_rng(seed)
+    offsets = np.indices(shape) - (np.array(shape) - 1).reshape(-1, 1, 1, 1) / 2
+    ball = (offsets**2).sum(0) <= radius**2
+    return np.where(ball, rng.uniform(0.2, 1.0, shape), 0.0).astype(np.float32)
+
+
+def test_flair_clip_removes_half_a_percent_of_the_brain_not_of_the_background(write_nii):
+    data = brain_in_background()
+    assert (data > 0).mean() < 0.15  # mostly background, like a skull-stripped scan
+    volume = read_nifti(write_nii("v.nii.gz", data))
+    sample = preprocess_volume(volume, PreprocessConfig.flair_3d(crop_shape=None, block=1))
+    brain = sample.samples[0][sample.samples[0] > 0]
+    clipped = np.mean(brain == brain.max())  # clipped voxels all land on the scaled maximum
+    assert clipped == pytest.approx(0.005, abs=0.001)
+
+
+def test_flair_clip_percentile_is_taken_within_the_mask(write_nii):
+    data = brain_in_background(radius=12.0)
+    mask_path = write_nii("mask.nii.gz", (brain_in_background(radius=15.0) > 0).astype(np.uint8))
+    volume = read_nifti(write_nii("v.nii.gz", data))
+    mask = load_mask(str(mask_path))
+    config = PreprocessConfig.flair_3d(crop_shape=None, block=2, scale=False, mask=str(mask_path))
+    sample = preprocess_volume(volume, config, mask).samples[0]
+    blocks = steps.block_average(np.where(mask, volume.data, 0), 2)
+    in_brain = steps.block_average(mask.astype(np.float32), 2) > 0  # includes zero voxels
+    assert (blocks[in_brain] == 0).mean() > 0.2
+    assert sample.max() == pytest.approx(np.percentile(blocks[in_brain], 99.5), rel=1e-6)
+
+
+def test_clip_region_is_brain_only_for_flair3d():
+    assert PreprocessConfig.flair_3d().clip_region == "brain"
+    assert PreprocessConfig().clip_region == "image"
+    assert PreprocessConfig.from_dict({"clip_region": "brain"}).clip_region == "brain"
+    with pytest.raises(DatasetError, match="clip_region"):
+        PreprocessConfig(clip_region="skull")
+    x = np.zeros(1000, np.float32)
+    x[:100] = np.arange(1, 101)
+    np.testing.assert_array_equal(
+        steps.clip_percentile(x, 50.0, x > 0)[:100], np.minimum(x[:100], 50.5)
+    )
+    np.testing.assert_array_equal(steps.clip_percentile(x, 50.0), np.zeros(1000))  # whole image
+
+
+def test_flair_preset_splits_90_10_with_no_test_split():
+    assert PreprocessConfig.flair_3d().split_fractions == (0.9, 0.1, 0.0)
+    for other in (PreprocessConfig(), PreprocessConfig.identity(), PreprocessConfig.mouse_2d()):
+        assert other.split_fractions == (0.8, 0.1, 0.1)
+
+
+def test_prepare_with_the_flair_preset_gives_90_10(tmp_path, write_nii):
+    from brainvae.data.prepare import prepare
+
+    for i in range(20):
+        write_nii(f"src/sub-{i:02d}.nii.gz", brain_in_background((12, 12, 12), 4.0, seed=i))
+    config = PreprocessConfig.flair_3d(crop_shape=None, block=2)
+    dataset = prepare(tmp_path / "src", tmp_path / "ds", config, workers=1)
+    counts = dataset.metadata["split"].value_counts().to_dict()
+    assert counts == {"train": 18, "val": 2}
+    assert dataset.report["warnings"] == []  # no test split was asked for: none is "empty"

@@ -150,6 +150,24 @@ def test_margin_negative_term_is_a_hinge_at_the_margin():
     assert 0.5 * 0.5 * 2 * 1e4 - 100 < wide.negative.item() <= 0.5 * 1e4
 
 
+def test_margin_hinge_is_weighted_by_beta_kl_as_in_the_reference():
+    """Issue 12.6.4: Huang et al.'s code multiplies the hinge by weight_kl (with the real KL);
+    with the same weights and random draws, beta_kl = 2 must double the hinge part."""
+    x = torch.from_numpy(blobs(4))
+    parts = {}
+    for beta_kl in (1.0, 2.0):
+        model = make_model(intro_variant="margin", margin=1e4, w_neg=0.5, beta_kl=beta_kl)
+        torch.manual_seed(5)  # the same z and prior draws for both
+        parts[beta_kl] = model.encoder_loss(x)
+    one, two = parts[1.0], parts[2.0]
+    torch.testing.assert_close(two.reconstruction, one.reconstruction)
+    torch.testing.assert_close(two.kl, one.kl)
+    hinge = {b: p.total - (p.reconstruction + b * p.kl) for b, p in parts.items()}  # beta_rec 1
+    assert float(hinge[1.0]) > 1000  # the hinge is active at this margin
+    torch.testing.assert_close(hinge[2.0], 2 * hinge[1.0], rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(two.negative, 2 * one.negative)
+
+
 @pytest.mark.parametrize("variant", ["soft", "margin"])
 def test_a_few_steps_lower_the_reconstruction_error(variant):
     model = make_model(intro_variant=variant)

@@ -66,6 +66,18 @@ def test_training_two_epochs_plots_points_previews_and_saves(widget, qtbot, tmp_
     assert len(pd.read_csv(run / "history.csv")) == 2
 
 
+def test_epoch_status_says_validation_is_at_the_posterior_mean(widget):
+    """Issue 12.6.3: the dock's epoch line and its plot legend label the validation loss as
+    taken at z = mu (no sampling), apart from the sampled training loss."""
+    from brainvae.training import EpochReport
+    from brainvae.training.progress import VALIDATION_NOTE
+
+    widget._on_report(EpochReport(1, 10.0, 9.0, 1.0, 11.0, 10.5, 0.5, None, [0.5], 1))
+    widget._redraw()
+    assert "val (z = mu) 11" in widget.status.value
+    assert VALIDATION_NOTE in widget.plot.widget.toolTip()
+
+
 def test_stop_mid_epoch_then_resume_continues_from_the_checkpoint(
     widget, qtbot, tmp_path, dataset_dir
 ):

@@ -140,11 +140,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def split_line(dataset) -> str:
-    """Samples and distinct subjects per split."""
+    """Samples and distinct subjects per split; a split with fraction 0 is said to be off."""
     metadata = dataset.metadata
+    fractions = dataset.config.split_fractions
     parts = []
-    for name in ("train", "val", "test"):
+    for name, share in zip(("train", "val", "test"), fractions, strict=True):
         rows = metadata[metadata["split"] == name]
+        if share == 0 and len(rows) == 0:
+            parts.append(f"no {name} split (fraction 0)")
+            continue
         parts.append(f"{name} {len(rows)} samples ({rows['subject_id'].nunique()} subjects)")
     return "Split by subject: " + ", ".join(parts)
 

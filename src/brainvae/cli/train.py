@@ -56,7 +56,15 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate")
     parser.add_argument("--seed", type=int, default=0, help="seeds weights and data order")
     parser.add_argument("--device", default="auto", help="auto (default), cpu, mps, cuda, cuda:N")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="auto (default): bf16 autocast on a CUDA GPU that supports it; on a CPU, bf16 only "
+        "if a short probe (about a second, run once per machine and torch version, cached in "
+        "$BRAINVAE_CACHE_DIR or ~/.cache/brainvae/precision.json) measured it at least 10%% "
+        "faster than fp32, else fp32; fp32 or bf16 force one",
+    )
     parser.add_argument(
         "--checkpoint-every", type=int, default=1, metavar="N", help="epochs between checkpoints"
     )
@@ -91,7 +99,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--gamma-r", type=float, default=1e-8, help="weight of fakes' reconstruction"
     )
     intro.add_argument("--margin", type=float, default=120.0, help="margin variant: hinge margin")
-    intro.add_argument("--w-neg", type=float, default=0.5, help="margin variant: hinge weight")
+    intro.add_argument(
+        "--w-neg",
+        type=float,
+        default=0.5,
+        help="margin variant: hinge weight (the hinge is also scaled by --beta-kl, as in "
+        "Huang et al.'s code)",
+    )
     add_training_options(parser)
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
     mode = parser.add_mutually_exclusive_group()
@@ -270,9 +284,11 @@ def show_batch(bar: Any, report: Any, description: str) -> Any:
 
 
 def _epoch_postfix(report: Any) -> dict[str, str]:
+    from brainvae.training.progress import VALIDATION_TAG
+
     values = {"loss": f"{report.train_loss:.4g}", "active": str(report.active_units)}
     if report.val_loss is not None:
-        values["val"] = f"{report.val_loss:.4g}"
+        values[f"val {VALIDATION_TAG}"] = f"{report.val_loss:.4g}"
     return values
 
 
@@ -318,6 +334,8 @@ def interrupted_message(result: Any, run_dir: str | Path) -> str:
 
 def summary(model: LatentModel, result: Any) -> str:
     """Epochs, final losses, reconstruction net of the entropy floor, active units, files."""
+    from brainvae.training.progress import VALIDATION_NOTE
+
     info = model.config.training
     config = model.config
     last = result.history[-1] if result.history else {}
@@ -331,8 +349,8 @@ def summary(model: LatentModel, result: Any) -> str:
         f"{result.step} steps, {seconds:.1f} s on {info.get('device')}"
         + (f" x {info['processes']} processes" if info.get("processes", 1) > 1 else "")
         + f", {info.get('precision')}",
-        f"Final loss per image: train {_number(last.get('train_loss'))}, "
-        f"val {_number(last.get('val_loss'))} nats",
+        f"Final loss per image: train {_number(last.get('train_loss'))} (z sampled), "
+        f"val {_number(last.get('val_loss'))} nats ({VALIDATION_NOTE})",
     ]
     net, floor = last.get("reconstruction_net"), info.get("entropy_floor")
     if net is not None and floor is not None:
@@ -344,7 +362,7 @@ def summary(model: LatentModel, result: Any) -> str:
         lines.append(f"Reconstruction: {_number(last.get('val_reconstruction'))} per image")
     lines.append(
         f"Active latents: {last.get('active_units')} of {config.latent_dim} "
-        "(variance of subject means > 0.01)"
+        "(variance of the posterior means over the validation scans > 0.01)"
     )
     lines.append(
         f"Wrote {result.run_dir}: config.json, weights.safetensors, history.csv, checkpoints/"

@@ -28,6 +28,7 @@ from brainvae.data.io.images import IMAGE_SUFFIXES, read_image
 from brainvae.data.preprocessing import PreprocessConfig, PreprocessedImage, preprocess_volume
 from brainvae.data.preprocessing.pipeline import load_mask
 from brainvae.data.preprocessing.steps import equalise_brightness
+from brainvae.data.split import SPLIT_NAMES
 from brainvae.errors import BrainVAEError, DataFileError, DatasetError, MemoryBudgetError
 
 if TYPE_CHECKING:
@@ -476,7 +477,7 @@ def prepare_dataset(
             timing["equalise_s"] = time.perf_counter() - tick
         yield PrepareProgress("write", 0, 1, str(out), skipped)
         metadata = _metadata(table, collected, config)
-        collected.warnings = warnings(collected, metadata)
+        collected.warnings = warnings(collected, metadata, config.split_fractions)
         timing["total_s"] = time.perf_counter() - started
         _write_files(
             tmp,
@@ -520,8 +521,13 @@ def shown_files(files: list[str], shown: int = 3) -> str:
     return head + (f" ... and {len(files) - shown} more" if len(files) > shown else "")
 
 
-def warnings(collected: _Collected, metadata: pd.DataFrame) -> list[str]:
-    """One-line notes on what was stacked or changed silently, and on empty splits."""
+def warnings(
+    collected: _Collected,
+    metadata: pd.DataFrame,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+) -> list[str]:
+    """One-line notes on what was stacked or changed silently, and on empty splits (only
+    those asked for: a split with fraction 0, like flair3d's test split, is meant to be empty)."""
     notes = []
     differs = collected.affine_differs
     if differs:
@@ -535,7 +541,8 @@ def warnings(collected: _Collected, metadata: pd.DataFrame) -> list[str]:
         notes.append(
             f"NaN/Inf voxels were replaced with 0 in {len(named)} file(s): " + shown_files(named)
         )
-    empty = [name for name in ("train", "val", "test") if not (metadata["split"] == name).any()]
+    wanted = [name for name, share in zip(SPLIT_NAMES, fractions, strict=True) if share > 0]
+    empty = [name for name in wanted if not (metadata["split"] == name).any()]
     if empty:
         subjects = int(metadata["subject_id"].nunique())
         notes.append(

@@ -1,4 +1,10 @@
-"""Per-epoch history (history.csv), active units and the Bernoulli entropy floor of the data."""
+"""Per-epoch history (history.csv), active units and the Bernoulli entropy floor of the data.
+
+history.csv's val_loss, val_reconstruction and val_kl (and kl_1..kl_L) are scored at the
+posterior mean z = mu, without sampling; train_* average the training steps, which sample z.
+So val_* are not comparable with train_* (progress.VALIDATION_NOTE); the column names stay
+as they are so existing readers and older run folders keep working.
+"""
 
 from __future__ import annotations
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+VALIDATION_NOTE = "z = mu, no sampling: not comparable with the training loss"
+"""How every display labels validation losses: they are scored at the posterior mean (eval
+mode), while the training loss draws z ~ q(z|x), so validation usually reads lower without
+meaning the model does better on unseen scans."""
+VALIDATION_TAG = "(z = mu)"
+"""The short form of VALIDATION_NOTE, where space is tight (legends, progress bars)."""
+
 
 @dataclass(frozen=True)
 class BatchReport:
@@ -26,7 +33,8 @@ class EpochReport:
     """One epoch done: training means, evaluation on the validation split, latent health.
 
     val_* are None when the dataset has no validation split (then the latent statistics come
-    from the training split). reconstruction_net is the validation (else training)
+    from the training split). They are computed at z = mu, without sampling, so they are not
+    comparable with train_*, which sample z (VALIDATION_NOTE). reconstruction_net is the validation (else training)
     reconstruction minus the data's Bernoulli entropy floor, None for other likelihoods.
     """
 

@@ -102,7 +102,7 @@ def train(
     loaded = _open_run_dir(run_dir, model, dataset, config, resume, overwrite, ranks, device)
 
     model.to(device)
-    amp_dtype = autocast_dtype(config.precision, device)
+    amp_dtype = _agreed_autocast_dtype(config.precision, device, model.config.dims, ranks)
     optimizer = make_optimizer(model, config.lr)
     data_generator = torch.Generator().manual_seed(config.seed)
     if loaded is None:
@@ -433,6 +433,19 @@ class _Loop:
             "final_reconstruction_net": finite_or_none(last.get("reconstruction_net")),
             "active_units": last.get("active_units"),
         }
+
+
+def _agreed_autocast_dtype(
+    precision: str, device: torch.device, dims: int, ranks: distributed.Ranks
+) -> torch.dtype | None:
+    """The autocast dtype; under torchrun rank 0 decides (one CPU probe, not one per rank
+    competing for the same cores) and every rank trains at that precision."""
+    if not ranks.active:
+        return autocast_dtype(precision, device, dims)
+    mine = None
+    if ranks.rank == 0:
+        mine = "bf16" if autocast_dtype(precision, device, dims) is not None else "fp32"
+    return torch.bfloat16 if distributed.from_rank_zero(mine, device) == "bf16" else None
 
 
 # -- data ----------------------------------------------------------------------------------

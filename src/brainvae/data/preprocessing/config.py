@@ -22,6 +22,7 @@ CONFIG_VERSION = 1
 SLICE_AXES = {"axial": 0, "coronal": 1, "sagittal": 2}
 NONFINITE_POLICIES = ("error", "zero")
 BLOCK_REMAINDERS = ("trim", "error")
+CLIP_REGIONS = ("image", "brain")
 
 
 def _bad(problem: str) -> DatasetError:
@@ -52,6 +53,9 @@ class PreprocessConfig:
     block: integer block-averaging factor (one for all axes, or one per axis);
         block_remainder "trim" drops the last voxels that do not fill a block, "error" refuses.
     clip_percentile: clip each image above this percentile of its own values (None: off).
+    clip_region: which values that percentile is taken over: "image" (every voxel) or "brain"
+        (the brain mask's voxels when `mask` is set, else the non-zero voxels), so a large
+        zero background does not pull the percentile down and clip far more brain than asked.
     scale: map each image to [0, 1] with (x - min) / (max - min).
     brightness_k: equalise every image's mean to the population mean and saturate at
         k x mean (None: off); brightness_normalise then divides by k x mean to land in [0, 1].
@@ -71,6 +75,7 @@ class PreprocessConfig:
     block: int | tuple[int, ...] = 1
     block_remainder: str = "trim"
     clip_percentile: float | None = 99.5
+    clip_region: str = "image"
     scale: bool = True
     brightness_k: float | None = None
     brightness_normalise: bool = True
@@ -108,6 +113,8 @@ class PreprocessConfig:
             ):
                 raise _bad(f"clip_percentile must be in (0, 100], got {self.clip_percentile!r}")
             out["clip_percentile"] = float(self.clip_percentile)
+        if self.clip_region not in CLIP_REGIONS:
+            raise _bad(f"clip_region must be one of {CLIP_REGIONS}, got {self.clip_region!r}")
         if self.brightness_k is not None:
             if not isinstance(self.brightness_k, (int, float)) or self.brightness_k <= 0:
                 raise _bad(f"brightness_k must be a number > 0, got {self.brightness_k!r}")
@@ -251,9 +258,22 @@ class PreprocessConfig:
 
     @classmethod
     def flair_3d(cls, **changes: Any) -> PreprocessConfig:
-        """Vogelsanger & Federau FLAIR recipe: trim to 160x192x160, block 4, clip 99.5, scale."""
+        """Vogelsanger & Federau FLAIR recipe: trim to 160x192x160, block 4, clip 99.5, scale.
+
+        The 99.5th percentile is taken within the brain (clip_region "brain": the mask's voxels
+        when a mask is given, else the non-zero voxels): over the whole skull-stripped volume
+        the zero background pulled it down so far that ~2.5 % of brain voxels were clipped
+        instead of 0.5 %. Subjects are split 90/10 train/validation with no test split
+        (split_fractions 0.9, 0.1, 0.0), as in the published work.
+        """
         values: dict[str, Any] = dict(
-            expected_ndim=3, crop_shape=(160, 192, 160), block=4, clip_percentile=99.5, scale=True
+            expected_ndim=3,
+            crop_shape=(160, 192, 160),
+            block=4,
+            clip_percentile=99.5,
+            clip_region="brain",
+            scale=True,
+            split_fractions=(0.9, 0.1, 0.0),
         )
         values.update(changes)
         return cls(**values)

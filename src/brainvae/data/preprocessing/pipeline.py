@@ -117,8 +117,14 @@ def preprocess_volume(
         samples, starts, factors = _crop_and_block(samples, config)
     except ValueError as err:
         raise DataFileError(path, f"{err}; {geometry_hint(config)}") from None
+    regions = _mask_regions(mask, config, slice_axis, slice_indices)
     try:
-        samples = np.stack([_intensity(image, config) for image in samples])
+        samples = np.stack(
+            [
+                _intensity(image, config, None if regions is None else regions[i])
+                for i, image in enumerate(samples)
+            ]
+        )
     except ValueError as err:
         raise DataFileError(path, str(err)) from None
     affine = steps.grid_affine(volume.affine, spatial_axes, starts, factors)
@@ -187,10 +193,36 @@ def _crop_and_block(samples: np.ndarray, config: PreprocessConfig):
     return samples, [start for start, _ in box], factors
 
 
-def _intensity(image: np.ndarray, config: PreprocessConfig) -> np.ndarray:
-    """Per-image intensity steps: percentile clipping, then [0, 1] scaling."""
+def _mask_regions(
+    mask: np.ndarray | None,
+    config: PreprocessConfig,
+    slice_axis: int | None,
+    slice_indices: tuple[int, ...],
+) -> np.ndarray | None:
+    """The brain mask on each sample's grid (a block with any brain voxel counts as brain),
+    for clipping within the brain; None when the clip does not use a mask."""
+    if mask is None or config.clip_region != "brain" or config.clip_percentile is None:
+        return None
+    stack = mask.astype(np.float32)
+    stack = (
+        steps.extract_slices(stack, slice_axis, slice_indices)
+        if slice_axis is not None
+        else stack[None]
+    )
+    blocks, _, _ = _crop_and_block(stack, config)
+    return blocks > 0
+
+
+def _intensity(
+    image: np.ndarray, config: PreprocessConfig, brain: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-image intensity steps: percentile clipping (over the brain for clip_region
+    "brain": the mask's voxels, else the non-zero ones), then [0, 1] scaling."""
     if config.clip_percentile is not None:
-        image = steps.clip_percentile(image, config.clip_percentile)
+        region = None
+        if config.clip_region == "brain":
+            region = brain if brain is not None else image != 0
+        image = steps.clip_percentile(image, config.clip_percentile, region)
     if config.scale:
         image = steps.scale_unit_range(image)
     return image

@@ -89,9 +89,16 @@ def block_average(
     return blocks.mean(axis=tuple(range(1, 2 * x.ndim, 2)), dtype=np.float64).astype(np.float32)
 
 
-def clip_percentile(x: np.ndarray, percentile: float) -> np.ndarray:
-    """Clip values above the given percentile of the image's own values."""
-    high = np.percentile(x, percentile)
+def clip_percentile(
+    x: np.ndarray, percentile: float, region: np.ndarray | None = None
+) -> np.ndarray:
+    """Clip values above the given percentile of the image's own values, taken over the
+    voxels where `region` is True (a brain mask, so background does not count) or over all;
+    an empty region leaves the image as it is."""
+    values = x if region is None else x[region]
+    if values.size == 0:
+        return x
+    high = np.percentile(values, percentile)
     return np.minimum(x, high.astype(x.dtype))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from brainvae.models.base import ArrayLike, LatentModel
+from brainvae.models.base import ArrayLike, LatentModel, ModelOutput
 from brainvae.models.config import ModelConfig
 from brainvae.models.errors import ModelError
 from brainvae.models.losses import LossOutput
@@ -15,13 +15,15 @@ PCA_LOGVAR = -30.0
 of log 0: it says "no uncertainty" while keeping every downstream formula finite."""
 
 BERNOULLI_CLAMP = 1e-6
-"""For the Bernoulli likelihood the PCA reconstruction is clamped to [eps, 1 - eps] and turned
-into logits, so decode_raw keeps its meaning (logits) and the loss stays finite."""
+"""The Bernoulli loss (and decode_raw, which returns what the loss scores) sees logits of the
+reconstruction clamped to [eps, 1 - eps], so the BCE stays finite; decode, reconstruct and
+sample never see the clamp: PCA decodes linearly whatever the likelihood."""
 
 
 class PCAModel(LatentModel):
     """Whitened PCA: encode = projection / sqrt(variance), so latents are on the N(0, I) scale
-    of a VAE's (sample works the same way); decode = inverse transform. Fit with fit(data)."""
+    of a VAE's (sample works the same way); decode = inverse transform (mean + components,
+    unclamped, for every likelihood: the likelihood only shapes the loss). Fit with fit(data)."""
 
     family = "pca"
 
@@ -82,19 +84,42 @@ class PCAModel(LatentModel):
         mu = centred @ self.components.T / self.explained_variance.sqrt()
         return mu, torch.full_like(mu, PCA_LOGVAR)
 
-    def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+    def _linear_decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The inverse transform, mean + (z * sqrt(variance)) @ components, as images."""
         self._require_fitted()
         flat = (z * self.explained_variance.sqrt()) @ self.components + self.mean
-        images = flat.view(z.shape[0], self.config.channels, *self.config.input_shape)
+        return flat.view(z.shape[0], self.config.channels, *self.config.input_shape)
+
+    def _scored(self, images: torch.Tensor) -> torch.Tensor:
+        """What the loss scores for linear images: logits of a clamp (Bernoulli) or the images."""
         if self.config.likelihood == "bernoulli":
             return torch.logit(images.clamp(BERNOULLI_CLAMP, 1 - BERNOULLI_CLAMP))
         return images
+
+    def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+        return self._scored(self._linear_decode(z))
+
+    def decode(self, z: ArrayLike) -> torch.Tensor:
+        """The linear reconstruction, unclamped: a sigmoid of clamped logits would shrink it."""
+        return self._linear_decode(self.prepare_latent(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x: ArrayLike) -> torch.Tensor:
+        """The linear PCA reconstruction of x (unclamped), in the same layout as x."""
+        batch, added_channel = self.prepare_input(x)
+        images = self._linear_decode(self._encode(batch)[0])
+        return images.squeeze(1) if added_channel else images
+
+    def _forward(self, batch: torch.Tensor) -> ModelOutput:
+        mu, logvar = self._encode(batch)
+        images = self._linear_decode(mu)
+        return ModelOutput(mu, logvar, mu, self._scored(images), images)
 
     def loss(self, x: ArrayLike, step: int = 0) -> LossOutput:
         """Reconstruction term under the configured likelihood; KL is 0 (PCA has no posterior)."""
         batch, _ = self.prepare_input(x)
         self.reconstruction_term.check_target(batch)
-        raw = self._decode_raw(self._encode(batch)[0])
+        raw = self._scored(self._linear_decode(self._encode(batch)[0]))
         reconstruction = self.reconstruction_term(batch, raw)
         per_latent = torch.zeros(self.latent_dim, device=batch.device)
         return LossOutput(reconstruction, reconstruction, per_latent.sum(), per_latent, 0.0)

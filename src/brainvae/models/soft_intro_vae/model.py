@@ -95,7 +95,8 @@ class SoftIntroVAE(LatentModel):
 
         soft: s (b_rec rec(x) + b_kl KL(x)) + 1/4 sum_{x' in x_r, x_p} E[exp(-2 s ELBO_neg(x'))]
         with ELBO_neg = b_rec rec(x', D(E(x'))) + b_neg KL(x'); margin: b_rec rec(x) +
-        b_kl KL(x) + w_neg [max(0, m - KL(x_r)) + max(0, m - KL(x_p))] / 2.
+        b_kl (KL(x) + w_neg [max(0, m - KL(x_r)) + max(0, m - KL(x_p))] / 2): the hinge is
+        weighted by b_kl as in Huang et al.'s reference code (loss_margin * weight_kl).
         """
         config, s = self.config, self.scale
         batch = self._checked(x)
@@ -115,7 +116,7 @@ class SoftIntroVAE(LatentModel):
         else:
             real = config.beta_rec * reconstruction + config.beta_kl * kl
             hinges = [F.relu(config.margin - self._kl(image)).mean() for image in generated]
-            negative = config.w_neg * 0.5 * (hinges[0] + hinges[1])
+            negative = config.beta_kl * config.w_neg * 0.5 * (hinges[0] + hinges[1])
         total = real + negative
         _check_finite_loss(total, reconstruction, kl)
         return IntrospectiveLoss(total, reconstruction, kl, per_latent, negative, z.detach())

@@ -33,12 +33,18 @@ class LossPlot:
     def __init__(self) -> None:
         import pyqtgraph as pg
 
+        from brainvae.training.progress import VALIDATION_NOTE, VALIDATION_TAG
+
         self.widget = pg.PlotWidget()
         self.widget.setMinimumHeight(220)
         self.widget.setLabel("bottom", "epoch")
         self.widget.setLabel("left", "loss per image")
         self.widget.addLegend(offset=(-10, 10))
         self.widget.showGrid(x=True, y=True, alpha=0.2)
+        self.widget.setToolTip(
+            f"Dashed: validation losses ({VALIDATION_NOTE}, which samples z). "
+            "Solid: training means per epoch; grey: each batch's loss."
+        )
         self.points: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in SERIES}
         self.curves: dict[str, Any] = {}
         for name, (colour, dashed, label) in SERIES.items():
@@ -48,6 +54,8 @@ class LossPlot:
             width = 1 if name == "batch_loss" else 2
             pen = pg.mkPen(colour, width=width, style=style)
             symbol = None if name == "batch_loss" else "o"
+            if name.startswith("val_"):  # scored at z = mu: say so beside the sampled train ones
+                label = f"{label} {VALIDATION_TAG}"
             self.curves[name] = self.widget.plot(
                 [], [], pen=pen, name=label, symbol=symbol, symbolSize=5, symbolBrush=colour
             )

@@ -417,7 +417,9 @@ class TrainingWidget(Container):
             )
             self._set_task_status("BUSY", f"epoch {batch.epoch}/{self.epochs.value}")
         if epoch is not None:  # came after the batch: its summary is the newer news
-            val = "" if epoch.val_loss is None else f", val {epoch.val_loss:.4g}"
+            from brainvae.training.progress import VALIDATION_TAG
+
+            val = "" if epoch.val_loss is None else f", val {VALIDATION_TAG} {epoch.val_loss:.4g}"
             self.status.value = (
                 f"epoch {epoch.epoch}/{self.epochs.value} done: train {epoch.train_loss:.4g}"
                 f"{val}, {epoch.active_units} active latent(s)"
