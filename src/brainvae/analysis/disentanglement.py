@@ -41,7 +41,8 @@ class DisentanglementScores:
     scored: (L,) the latents the scores use (active, with a non-zero profile); covariance:
     (L, L) A over all latents (scores use the scored block); cosine: (L, L) cosine similarity of
     the profiles (NaN for latents without a profile); separation: in [0, 1] (NaN with fewer
-    than 2 scored latents); published: s over the scored latents (may be +-inf or NaN).
+    than 2 scored latents); published: s over the scored latents (may be +-inf; NaN with
+    fewer than 2 scored latents, where it would only be Tr / 0).
     """
 
     covariance: np.ndarray
@@ -148,7 +149,8 @@ def disentanglement_scores(
     impact = _checked(impact)
     covariance = impact_covariance(impact)
     keep = _scored(impact, active)
-    published = published_score(covariance[np.ix_(keep, keep)]) if keep.any() else float("nan")
+    scored_block = covariance[np.ix_(keep, keep)]
+    published = published_score(scored_block) if keep.sum() >= 2 else float("nan")
     return DisentanglementScores(
         covariance=covariance,
         cosine=cosine_similarity(impact),

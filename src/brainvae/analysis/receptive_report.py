@@ -84,7 +84,7 @@ def receptive_scores(result: ReceptiveField) -> dict[str, Any]:
     info["scored_latents"] = [result.latent_names[k] for k in np.flatnonzero(raw.scored)]
     if raw.n_scored < 2:
         info["scores_note"] = (
-            f"{raw.n_scored} active latent(s) answer to any ROI: the scores compare latents "
+            f"only {raw.n_scored} active latent(s) answer to an ROI: the scores compare latents "
             "with each other and need at least 2, so they are not computed"
         )
     return info

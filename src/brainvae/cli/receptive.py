@@ -199,7 +199,9 @@ def summary_lines(result: Any, info: dict) -> list[str]:
 
     def number(key: str, digits: str) -> str:
         value = info.get(key)
-        return info.get(f"{key}_text", "n/a") if value is None else format(value, digits)
+        if value is None:
+            return {"inf": "+inf", "-inf": "-inf"}.get(info.get(f"{key}_text", ""), "n/a")
+        return format(value, digits)
 
     lines = [f"Activity: {result.activity.describe()}."]
     for entry in info["encoder_only"]:
