@@ -61,9 +61,7 @@ class Heatmap:
         if inactive_columns is not None:
             inactive = np.asarray(inactive_columns, dtype=bool).reshape(-1)
             if inactive.size != matrix.shape[1]:
-                raise ValueError(
-                    f"{inactive.size} inactive flags for {matrix.shape[1]} columns"
-                )
+                raise ValueError(f"{inactive.size} inactive flags for {matrix.shape[1]} columns")
         self.inactive = inactive
         finite = matrix[np.isfinite(matrix)]
         low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)

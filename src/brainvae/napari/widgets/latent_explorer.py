@@ -549,8 +549,7 @@ class LatentExplorer(Container):
         if start:
             self._request_decode()
         self.status.value = (
-            f"{statistics.n_images} scans encoded; {statistics.activity.describe()}."
-            + start
+            f"{statistics.n_images} scans encoded; {statistics.activity.describe()}." + start
         )
 
     def _code_of_scan(self, index: int) -> np.ndarray:
