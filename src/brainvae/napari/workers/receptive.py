@@ -44,7 +44,5 @@ def receptive_run(
         one_sided=one_sided,
         indices=indices,
     )
-    scores = (
-        disentanglement_scores(result.impact, result.active) if result.n_rois >= 2 else None
-    )
+    scores = disentanglement_scores(result.impact, result.active) if result.n_rois >= 2 else None
     return ReceptiveRun(result, scores, model)
