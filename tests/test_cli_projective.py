@@ -51,7 +51,8 @@ def test_writes_maps_montage_table_and_summary(setup_2d, capsys):
     rois = ["--rois", str(setup_2d["rois"]), "--roi-names", str(setup_2d["names"])]
     assert _run(setup_2d, out, "--latents", "1,3", *rois) == 0  # dataset from the run record
     expected = {f"z{k}_{band}.nii.gz" for k in (1, 3)
-                for band in ("small_negative", "small_positive", "large", "colour")}  # fmt: skip
+                for band in ("small_negative", "small_positive", "large_negative",
+                             "large_positive", "large", "bands_per_var_c", "colour")}  # fmt: skip
     assert {p.name for p in out.iterdir()} == expected | {
         "montage.png",
         "projective.csv",
@@ -65,20 +66,38 @@ def test_writes_maps_montage_table_and_summary(setup_2d, capsys):
     np.testing.assert_allclose(colour.affine, dataset.affine)
     assert colour.is_4d and colour.data.size == 24 * 30 * 3
     assert 0.0 <= colour.data.min() and colour.data.max() <= 1.0
+    normalised = read_nifti(out / "z1_bands_per_var_c.nii.gz")
+    assert normalised.is_4d and normalised.data.size == 24 * 30 * 4
     table = pd.read_csv(out / "projective.csv", index_col="roi")
-    assert list(table.index) == list(ROI_NAMES) and list(table.columns) == ["z1", "z3"]
+    assert list(table.index) == [*ROI_NAMES, "active"] and list(table.columns) == ["z1", "z3"]
+    assert table.loc["active"].tolist() == [1.0, 1.0]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["latents"] == ["z1", "z3"] and summary["base"] == "mean"
     assert summary["range"] == [-1.0, 1.0] and summary["units"] == "sd"
-    assert summary["band_counts"] == {"small_negative": 3, "small_positive": 3, "large": 4}
+    assert summary["band_counts"] == {
+        "small_negative": 3, "small_positive": 3, "large_negative": 2, "large_positive": 2
+    }  # fmt: skip
+    assert summary["bands"]["large_negative"] == {
+        "c_from": -1.0, "c_to": -0.75, "c_variance": pytest.approx(1 / 64)
+    }  # fmt: skip
+    assert "zK_bands_per_var_c.nii.gz" in summary["files"]
     assert summary["decodes_per_latent"] == 9
     assert set(summary["most_enriched_roi"]) == {"z1", "z3"}
-    assert summary["brain_mask_voxels"] > 0 and set(summary["band_limits"]) == {
-        "small_negative", "small_positive", "large"
-    }  # fmt: skip
+    assert summary["activity"]["inactive"] == [] and summary["inactive_swept"] == []
+    assert summary["swept_in_prior_units"] == []
+    colour = summary["colour"]
+    assert colour["limits_mode"] == "per-latent" and colour["scheme"] == "paper"
+    assert set(colour["limits"]) == {"z1", "z3"}
+    assert set(colour["limits"]["z1"]) == {"small_negative", "small_positive", "large"}
+    assert colour["legend"][0].startswith("cyan: small positive")
+    assert set(summary["far_side_asymmetry"]) == {"z1", "z3"}
+    assert summary["brain_mask_voxels"] > 0
     assert summary["dataset"] == str(setup_2d["ds"])
     assert not [p for p in out.parent.iterdir() if p.name.startswith(".out.")]
-    assert "Projective fields of 2 latent(s)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Projective fields of 2 latent(s)" in printed and "limits per-latent" in printed
+    assert "Activity: 3 of 3 latents active." in printed
+    assert "large negative / large positive" in printed
 
 
 def test_published_preset_subject_base_and_rgb(setup_2d):
@@ -86,7 +105,7 @@ def test_published_preset_subject_base_and_rgb(setup_2d):
     extra = ["--preset", "published", "--base", "sub-000", "--scheme", "rgb", "--units", "prior"]
     assert _run(setup_2d, out, "--dataset", str(setup_2d["ds"]), *extra) == 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["base"] == "sub-000" and summary["colour_scheme"] == "rgb"
+    assert summary["base"] == "sub-000" and summary["colour"]["scheme"] == "rgb"
     assert summary["units"] == "prior" and summary["latents"] == ["z1", "z2", "z3"]
     assert summary["scale"] == {"z1": 1.0, "z2": 1.0, "z3": 1.0}
     assert not (out / "projective.csv").exists()
@@ -173,7 +192,7 @@ def test_volume_dataset_with_brain_mask(tmp_path):
     np.testing.assert_allclose(colour.affine, dataset.affine)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["brain_mask_voxels"] == int((labels > 0).sum())
-    assert pd.read_csv(out / "projective.csv", index_col="roi").shape == (4, 3)
+    assert pd.read_csv(out / "projective.csv", index_col="roi").shape == (5, 3)  # + active
 
 
 def test_slice_datasets_get_their_slice_and_ranges_parse_both_ways():
@@ -209,14 +228,18 @@ def test_impact_of_a_receptive_run_is_compared_per_latent(setup_2d, capsys):
     summary = json.loads((out / "summary.json").read_text())
     rho = summary["field_agreement_rho"]
     assert set(rho) == {"z1", "z2", "z3"}
-    # recompute from the written tables: Spearman rho of each latent's two ROI profiles
-    projective = pd.read_csv(out / "projective.csv", index_col="roi")
+    # recompute from the written tables: Spearman rho of each latent's enrichment and its
+    # receptive impact per ROI voxel (the same ROIs: the labels' voxel counts)
+    projective = pd.read_csv(out / "projective.csv", index_col="roi").drop(index="active")
     receptive_impact = pd.read_csv(impact, index_col="roi").loc[projective.index]
+    sizes = [int((setup_2d["labels"] == label).sum()) for label in range(1, 5)]
+    assert summary["roi_voxels"] == sizes
+    per_voxel = receptive_impact.div(sizes, axis=0)
     for name, value in rho.items():
-        expected = projective[name].rank().corr(receptive_impact[name].rank())
+        expected = projective[name].rank().corr(per_voxel[name].rank())
         assert value == pytest.approx(expected, abs=1e-9)
     flagged = [name for name, value in rho.items() if value < 0.5]
-    assert summary["fields_disagree"] == flagged
+    assert summary["fields_disagree"] == flagged and summary["agreement_inactive"] == []
     assert "disagree (rho < 0.5)" in capsys.readouterr().out
 
 
@@ -231,3 +254,51 @@ def test_impact_needs_matching_rois(setup_2d, capsys):
     assert not out.exists()
     assert _run(setup_2d, out, "--impact", str(bad)) == 2  # no --rois: nothing to rank
     assert "at least 3 ROIs" in capsys.readouterr().err
+
+
+def test_collapsed_model_names_its_inactive_latents_everywhere(setup_2d, tmp_path, capsys):
+    """Issue 12 (1): one live latent of four. stdout names the inactive latents and why their
+    fields mean little; summary.json records the activity and the prior-unit fallback and
+    reports no top ROI for them; projective.csv and the montage mark them; the agreement does
+    not flag them; every active latent is visible in the montage (per-latent limits)."""
+    from PIL import Image
+
+    from brainvae.analysis.projective_report import INACTIVE_GREY, MONTAGE_LABEL_HEIGHT
+    from collapsed_model import collapsed_beta_vae
+
+    images = np.asarray(setup_2d["dataset"].images)
+    run = tmp_path / "collapsed"
+    collapsed_beta_vae(images, latent_dim=4, live=(0,)).save(run)
+    rois = ["--rois", str(setup_2d["rois"]), "--roi-names", str(setup_2d["names"])]
+    receptive = tmp_path / "receptive"
+    argv = ["receptive", str(run), str(setup_2d["ds"]), *rois, "--quiet", "--out", str(receptive)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    out = tmp_path / "pf"
+    impact = ["--impact", str(receptive / "impact.csv")]
+    assert _run({"run": run}, out, "--dataset", str(setup_2d["ds"]), *rois, *impact) == 0
+    printed = capsys.readouterr().out
+    assert "Activity: 1 of 4 latents active; inactive: z2, z3, z4" in printed
+    assert "Inactive swept latents z2, z3, z4: their projective fields mean little" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["activity"]["active"] == ["z1"]
+    assert summary["inactive_swept"] == ["z2", "z3", "z4"] and "inactive_note" in summary
+    enriched = summary["most_enriched_roi"]
+    assert enriched["z1"] in ROI_NAMES and [enriched[f"z{k}"] for k in (2, 3, 4)] == [None] * 3
+    fallback = summary["swept_in_prior_units"]
+    assert all(summary["scale"][name] == 1.0 for name in fallback)
+    if fallback:
+        assert f"Swept in prior units, not population sd: {', '.join(fallback)}" in printed
+    assert set(summary["fields_disagree"]).isdisjoint({"z2", "z3", "z4"})
+    assert summary["agreement_inactive"] == ["z2", "z3", "z4"]
+    assert "not compared (inactive): z2, z3, z4" in printed
+    table = pd.read_csv(out / "projective.csv", index_col="roi")
+    assert table.loc["active"].tolist() == [1.0, 0.0, 0.0, 0.0]
+    montage = np.asarray(Image.open(out / "montage.png").convert("RGB"))
+    width = 30
+    for k in range(4):
+        left = k * (width + 2)
+        frame = montage[MONTAGE_LABEL_HEIGHT, left : left + width]
+        assert np.all(frame == INACTIVE_GREY) == (k > 0)
+    live = montage[MONTAGE_LABEL_HEIGHT + 1 : MONTAGE_LABEL_HEIGHT + 24, 1 : width - 1]
+    assert live.max() > 200  # the live latent fills its own colour scale

@@ -2,24 +2,36 @@
 
 For each chosen latent k and a base code z0 (population mean, a subject's mean code, or zeros)
 the sweep decodes z = z0 + c * scale_k * e_k for every c of a grid and keeps the per-voxel
-variance (ddof 0) of the decoded images in three bands of c:
+variance (ddof 0) of the decoded images in four bands of c:
 
 - small_negative: -split <= c <= 0
 - small_positive:  0 <= c <= split
-- large:          |c| > split (both signs together)
+- large_negative:  c < -split
+- large_positive:  c > split
 
-c = 0 belongs to both small bands (each small band is then a closed half of the prior's core),
-and the "total" variance runs over the whole grid, counting c = 0 once. Presets: "prior"
-(default) sweeps [-3, 3] population sd (scale_k = sd_k, a dead latent's sd taken as 1), step
-0.01, split 1.5; "published" sweeps [-7, 7] in prior units (scale 1), step 0.005 (2,801
-decodes per latent), split 3.5.
+plus the pooled large band (|c| > split, both signs: the union of the two large bands, what
+the three-colour view shows in yellow) and the whole grid ("total", c = 0 counted once).
+c = 0 belongs to both small bands. The far sides are kept apart because what a decoder does far
+out is not symmetric (the paper saw its artefacts mainly far on the negative side).
+
+A band's variance grows with the spread of its c values (a linear decoder gives var(c) x
+slope^2), and the pooled large band's c spread is ~28x a small band's for the published preset,
+so each band is also reported per unit var(c) (normalised_band_variance): the band's variance
+divided by the variance of its c values in the sweep's units. For a decoder linear in c all
+four normalised maps are equal; where they differ the decoder bends.
+
+Presets: "prior" (default) sweeps [-3, 3] population sd (scale_k = sd_k; a latent whose
+population sd is ~0, below latent_space.MIN_SD, is swept in prior units, scale 1, and the
+result says so in unit_fallback), step 0.01, split 1.5; "published" sweeps [-7, 7] in prior
+units (scale 1), step 0.005 (2,801 decodes per latent), split 3.5.
 
 Streaming: nothing but running sums is kept. Every decode is shifted by the base decode before
 summing (so the sums of squares do not cancel), each batch is reduced in torch (one
-(bands, batch) x (batch, voxels) product per moment, in float32 within the batch) into float64
-running sums, and only the sums cross to numpy.
-The maps, the ROI enrichment and the receptive/projective agreement live in projective_maps.py
-and are re-exported here.
+(bands, batch) x (batch, voxels) product per moment, in float64: a one-sided far band's mean
+sits far from the base decode, so E[x^2] - E[x]^2 cancels a digit that float32 products would
+lose) into float64 running sums, and only the sums cross to numpy.
+The maps, the ROI enrichment and the receptive/projective agreement live in projective_maps.py,
+the colours in projective_colour.py; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -40,7 +52,10 @@ if TYPE_CHECKING:
     from brainvae.analysis.latent_space import LatentStatistics
     from brainvae.models.base import LatentModel
 
-BAND_NAMES = ("small_negative", "small_positive", "large")
+BAND_NAMES = ("small_negative", "small_positive", "large_negative", "large_positive")
+"""The four bands of c, in the order of ProjectiveField.band_variance."""
+COLOUR_BANDS = ("small_negative", "small_positive", "large")
+"""The three bands of the colour view: "large" is the pooled large band (both signs)."""
 UNITS = ("sd", "prior")
 """sd: c in multiples of each latent's population sd; prior: c in absolute (prior) units."""
 BASES = ("mean", "zero")
@@ -109,9 +124,9 @@ class SweepSettings:
         if counts.min() < 2:
             empty = [name for name, n in zip(BAND_NAMES, counts, strict=True) if n < 2]
             raise ProjectiveFieldError(
-                f"with step {self.step:g} the band(s) {', '.join(empty)} hold no value of the "
-                f"grid over [{self.low:g}, {self.high:g}] but 0, so no variance: use a smaller "
-                "step"
+                f"with step {self.step:g} the band(s) {', '.join(empty)} hold fewer than two "
+                f"values of the grid over [{self.low:g}, {self.high:g}] (the small bands share "
+                "c = 0), so no variance: use a smaller step or move the split"
             )
 
     def _checked_grid(self) -> np.ndarray:
@@ -131,10 +146,32 @@ class SweepSettings:
         return self._checked_grid()
 
     def band_masks(self) -> np.ndarray:
-        """(3, n_values) bool in BAND_NAMES order: which grid values each band holds."""
+        """(4, n_values) bool in BAND_NAMES order: which grid values each band holds (the
+        pooled large band is the union of the last two)."""
         values = self._checked_grid()
         small = np.abs(values) <= self.split + _GRID_TOLERANCE * self.step
-        return np.stack([small & (values <= 0), small & (values >= 0), ~small])
+        return np.stack(
+            [
+                small & (values <= 0),
+                small & (values >= 0),
+                ~small & (values < 0),
+                ~small & (values > 0),
+            ]
+        )
+
+    def band_c_variance(self) -> np.ndarray:
+        """(4,) variance (ddof 0) of the c values each band holds, in the sweep's units: what
+        a band's decode variance is divided by to be read per unit var(c)."""
+        values = self._checked_grid()
+        return np.array([values[mask].var() for mask in self.band_masks()])
+
+    def band_ranges(self) -> dict[str, tuple[float, float]]:
+        """Per band (BAND_NAMES order): the smallest and largest c of the grid it holds."""
+        values = self._checked_grid()
+        return {
+            name: (float(values[mask].min()), float(values[mask].max()))
+            for name, mask in zip(BAND_NAMES, self.band_masks(), strict=True)
+        }
 
 
 PRESETS: dict[str, SweepSettings] = {
@@ -159,8 +196,11 @@ class ProjectiveField:
     """Per-voxel variance maps of a sweep over K latents.
 
     latents: (K,) 0-based indices; base: (L,) the base code; scale: (K,) one unit of c per
-    swept latent; band_variance: (K, 3, *spatial) float32 (ddof 0) in BAND_NAMES order;
-    total_variance: (K, *spatial) over the whole grid; band_counts: (3,) decodes per band.
+    swept latent (in prior units); band_variance: (K, 4, *spatial) float32 (ddof 0) in
+    BAND_NAMES order; large_variance: (K, *spatial) the pooled large band (both signs);
+    total_variance: (K, *spatial) over the whole grid; band_counts: (4,) decodes per band;
+    unit_fallback: (K,) True where units "sd" were asked but the latent's population sd is ~0,
+    so it was swept in prior units (scale 1) instead.
     """
 
     latents: np.ndarray
@@ -171,6 +211,8 @@ class ProjectiveField:
     total_variance: np.ndarray
     band_counts: np.ndarray
     base_label: str
+    large_variance: np.ndarray
+    unit_fallback: np.ndarray
 
     @property
     def n_latents(self) -> int:
@@ -190,6 +232,26 @@ class ProjectiveField:
         """Decodes per latent over the whole grid."""
         return int(self.settings.values().size)
 
+    @property
+    def colour_bands(self) -> np.ndarray:
+        """(K, 3, *spatial) in COLOUR_BANDS order: the two small bands and the pooled large
+        band, what the three-colour view shows."""
+        return np.concatenate([self.band_variance[:, :2], self.large_variance[:, None]], axis=1)
+
+    @property
+    def normalised_band_variance(self) -> np.ndarray:
+        """(K, 4, *spatial) float32: each band's variance per unit var(c) (divided by the
+        variance of the band's c values, SweepSettings.band_c_variance), so bands compare."""
+        divisor = self.settings.band_c_variance().reshape(1, 4, *([1] * len(self.spatial_shape)))
+        return (self.band_variance / divisor).astype(np.float32)
+
+    @property
+    def fallback_names(self) -> tuple[str, ...]:
+        """Swept latents that were swept in prior units because their population sd is ~0."""
+        return tuple(
+            name for name, fell in zip(self.latent_names, self.unit_fallback, strict=True) if fell
+        )
+
 
 # ---- the sweep ---------------------------------------------------------------------------
 def _image_shape(model: Any) -> tuple[int, ...]:
@@ -206,8 +268,9 @@ def _check_inputs(
     settings: SweepSettings,
     scale: np.ndarray | None,
     batch_size: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(latents, base, scale) checked; every problem raised before the first decode."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(latents, base, scale, unit_fallback) checked; every problem raised before the first
+    decode."""
     from brainvae.analysis.latent_space import MIN_SD
 
     if not isinstance(settings, SweepSettings):
@@ -239,6 +302,7 @@ def _check_inputs(
         raise ProjectiveFieldError("the base code holds NaN or Inf values")
     if batch_size < 1:
         raise ProjectiveFieldError(f"batch_size must be >= 1, got {batch_size}")
+    fallback = np.zeros(len(rows), dtype=bool)
     if settings.units == "prior":
         units = np.ones(len(rows))  # prior units: c is absolute, any scale given is unused
     else:
@@ -256,8 +320,9 @@ def _check_inputs(
             )
         if not np.all(np.isfinite(units)):
             raise ProjectiveFieldError("scale holds NaN or Inf values")
-        units = np.where(np.abs(units) < MIN_SD, 1.0, np.abs(units))
-    return rows, base, units
+        fallback = np.abs(units) < MIN_SD
+        units = np.where(fallback, 1.0, np.abs(units))
+    return rows, base, units, fallback
 
 
 def _decode(model: Any, codes: np.ndarray, device: Any, autocast_dtype: Any) -> Any:
@@ -290,13 +355,16 @@ def projective_field_steps(
     every decoded batch and returns the ProjectiveField (StopIteration.value).
 
     latents: 0-based indices; base: (L,) code; scale: (K,) one unit of c per swept latent
-    (needed for units "sd": the population sd, values below latent_space.MIN_SD taken as 1;
-    an (L,) array is also accepted and indexed; ignored for units "prior").
+    (needed for units "sd": the population sd, values below latent_space.MIN_SD taken as 1
+    and marked in unit_fallback; an (L,) array is also accepted and indexed; ignored for units
+    "prior").
     autocast_dtype (e.g. torch.bfloat16) runs the decoder under torch.autocast; sums stay
     float64.
     """
-    rows, base, units = _check_inputs(model, latents, base, settings, scale, batch_size)
-    return _steps(model, rows, base, units, settings, batch_size, base_label, autocast_dtype)
+    rows, base, units, fallback = _check_inputs(model, latents, base, settings, scale, batch_size)
+    return _steps(
+        model, rows, base, units, fallback, settings, batch_size, base_label, autocast_dtype
+    )
 
 
 def _steps(
@@ -304,6 +372,7 @@ def _steps(
     rows: np.ndarray,
     base: np.ndarray,
     units: np.ndarray,
+    fallback: np.ndarray,
     settings: SweepSettings,
     batch_size: int,
     base_label: str,
@@ -320,44 +389,50 @@ def _steps(
     if hasattr(model, "eval"):
         model.eval()
     n_values, total = len(values), len(rows) * len(values)
-    band_variance = np.empty((len(rows), 3, n_voxels), dtype=np.float32)
+    n_bands = len(masks)
+    band_variance = np.empty((len(rows), n_bands, n_voxels), dtype=np.float32)
+    large_variance = np.empty((len(rows), n_voxels), dtype=np.float32)
     total_variance = np.empty((len(rows), n_voxels), dtype=np.float32)
-    # Rows: the 3 bands, then the whole grid (c = 0 counted once there).
-    weights_all = torch.from_numpy(np.vstack([masks, np.ones((1, n_values), bool)])).to(
-        device=device, dtype=torch.float32
+    # Rows: the 4 bands, the pooled large band, then the whole grid (c = 0 counted once).
+    rows_of_weights = np.vstack(
+        [masks, masks[2:].any(axis=0, keepdims=True), np.ones((1, n_values), bool)]
     )
-    counts = weights_all.sum(dim=1, keepdim=True).double()
+    weights_all = torch.from_numpy(rows_of_weights).to(device=device, dtype=torch.float64)
+    counts = weights_all.sum(dim=1, keepdim=True)
     done = 0
     with torch.inference_mode():
         reference = _decode(model, base[None], device, autocast_dtype)  # (1, P): the shift
         for position, latent in enumerate(rows):
-            first = torch.zeros((4, n_voxels), dtype=torch.float64, device=device)
+            first = torch.zeros((n_bands + 2, n_voxels), dtype=torch.float64, device=device)
             second = torch.zeros_like(first)
             for start in range(0, n_values, batch_size):
                 chunk = values[start : start + batch_size]
                 codes = np.repeat(base[None], len(chunk), axis=0)
                 codes[:, latent] += chunk * units[position]
-                # Per batch in float32 (a few dozen small shifted values), across batches in
-                # float64: the weights select each band's rows in one product.
-                shifted = _decode(model, codes, device, autocast_dtype).sub_(reference)
+                # Shifted in float32 (the decodes' own precision), summed in float64: the
+                # weights select each band's rows in one product.
+                shifted = _decode(model, codes, device, autocast_dtype).sub_(reference).double()
                 weights = weights_all[:, start : start + len(chunk)]
-                first += (weights @ shifted).double()
-                second += (weights @ shifted.square_()).double()
+                first += weights @ shifted
+                second += weights @ shifted.square_()
                 done += len(chunk)
                 yield ProjectiveProgress(int(latent), position, len(rows), done, total)
             mean = first / counts
             variance = (second / counts - mean * mean).clamp_min_(0.0).cpu().numpy()
-            band_variance[position] = variance[:3]
-            total_variance[position] = variance[3]
+            band_variance[position] = variance[:n_bands]
+            large_variance[position] = variance[n_bands]
+            total_variance[position] = variance[n_bands + 1]
     return ProjectiveField(
         latents=rows,
         base=base,
         scale=units,
         settings=settings,
-        band_variance=band_variance.reshape(len(rows), 3, *shape),
+        band_variance=band_variance.reshape(len(rows), n_bands, *shape),
         total_variance=total_variance.reshape(len(rows), *shape),
         band_counts=band_counts.astype(np.int64),
         base_label=str(base_label),
+        large_variance=large_variance.reshape(len(rows), *shape),
+        unit_fallback=np.asarray(fallback, dtype=bool),
     )
 
 
@@ -412,10 +487,17 @@ def base_code(
     return statistics.codes[chosen].astype(np.float64).mean(axis=0), base
 
 
-from brainvae.analysis.projective_maps import (  # noqa: E402  (re-exported: one import place)
-    FieldAgreement,
-    brain_mask_from_images,
+from brainvae.analysis.projective_colour import (  # noqa: E402  (re-exported: one import place)
+    COLOUR_LIMITS,
+    COLOUR_SCHEMES,
+    DEFAULT_COLOUR_LIMITS,
     colour_composite,
+    colour_legend,
+)
+from brainvae.analysis.projective_maps import (  # noqa: E402
+    FieldAgreement,
+    band_asymmetry,
+    brain_mask_from_images,
     field_agreement,
     mean_image,
     projective_matrix,
@@ -424,15 +506,21 @@ from brainvae.analysis.projective_maps import (  # noqa: E402  (re-exported: one
 
 __all__ = [
     "BAND_NAMES",
+    "COLOUR_BANDS",
+    "COLOUR_LIMITS",
+    "COLOUR_SCHEMES",
+    "DEFAULT_COLOUR_LIMITS",
     "PRESETS",
     "FieldAgreement",
     "ProjectiveField",
     "ProjectiveFieldError",
     "ProjectiveProgress",
     "SweepSettings",
+    "band_asymmetry",
     "base_code",
     "brain_mask_from_images",
     "colour_composite",
+    "colour_legend",
     "field_agreement",
     "projective_field",
     "projective_field_steps",

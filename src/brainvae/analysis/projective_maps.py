@@ -1,12 +1,12 @@
-"""What a projective field's variance maps become: a colour composite, an ROI enrichment
-matrix, and its agreement with the receptive field.
+"""What a projective field's variance maps become besides colours: an ROI enrichment
+matrix, its agreement with the receptive field, and the far sides' asymmetry.
 
-Colour rule: each band's variance is divided by ONE limit per band, shared by every latent (by
-default the 99.5th percentile of that band over all latents and the voxels where it is > 0;
-1 when the band is zero everywhere) and clipped to [0, 1], so colours compare across latents.
-Scheme "paper": cyan (0, 1, 1) = small negative, magenta (1, 0, 1) = small positive, yellow
-(1, 1, 0) = large, summed and clipped to 1 (all three equal -> white). Scheme "rgb": R = small
-negative, G = small positive, B = large.
+Agreement compares like with like: the projective enrichment is per voxel (share of variance
+over share of voxels), so the receptive impact is divided by each ROI's voxel count before the
+two ROI profiles are rank-correlated; raw impact grows with ROI size (a big cortex moves any
+latent more than small ventricles) and would anti-correlate a model whose encoder and decoder
+share one pattern. Inactive latents are not findings: they are reported as inactive, never as
+disagreeing.
 Arrays in, arrays or a small dataclass out: no file I/O, no Qt (STYLE.md).
 """
 
@@ -21,55 +21,14 @@ import numpy as np
 if TYPE_CHECKING:
     import pandas as pd
 
-COLOUR_SCHEMES: dict[str, np.ndarray] = {
-    "paper": np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 1.0], [1.0, 1.0, 0.0]]),
-    "rgb": np.eye(3),
-}
-"""Per scheme, the RGB colour of each band (rows in BAND_NAMES order)."""
-LIMIT_PERCENTILE = 99.5
+ACTIVE_ROW = "active"
+"""The last row of projective.csv: 1 for an active latent, 0 for an inactive one."""
 
 
 def _error(message: str) -> Exception:
     from brainvae.analysis.projective_field import ProjectiveFieldError
 
     return ProjectiveFieldError(message)
-
-
-def band_limits(band_variance: np.ndarray) -> np.ndarray:
-    """(3,) per band: the 99.5th percentile over all latents and voxels where the band is > 0
-    (1 where the band is zero everywhere)."""
-    band_variance = np.asarray(band_variance)
-    limits = np.ones(3)
-    for band in range(3):
-        values = band_variance[:, band]
-        positive = values[values > 0]
-        if positive.size:
-            limit = float(np.percentile(positive, LIMIT_PERCENTILE))
-            limits[band] = limit if limit > 0 else 1.0
-    return limits
-
-
-def colour_composite(
-    band_variance: np.ndarray, scheme: str = "paper", limits: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """((K, *spatial, 3) float32 RGB in [0, 1], (3,) limits used): see the module docstring."""
-    if scheme not in COLOUR_SCHEMES:
-        raise _error(
-            f"unknown colour scheme {scheme!r}; expected one of {', '.join(COLOUR_SCHEMES)}"
-        )
-    band_variance = np.asarray(band_variance, dtype=np.float64)
-    if band_variance.ndim < 3 or band_variance.shape[1] != 3:
-        raise _error(f"band variance must be (K, 3, *spatial), got shape {band_variance.shape}")
-    if limits is None:
-        limits = band_limits(band_variance)
-    limits = np.asarray(limits, dtype=np.float64)
-    if limits.shape != (3,) or not np.all(np.isfinite(limits)) or np.any(limits <= 0):
-        raise _error(f"colour limits must be 3 finite positive numbers, got {limits.tolist()}")
-    spatial_dims = band_variance.ndim - 2
-    scaled = band_variance / limits.reshape(1, 3, *([1] * spatial_dims))
-    scaled = np.clip(scaled, 0.0, 1.0)
-    colour = np.tensordot(np.moveaxis(scaled, 1, -1), COLOUR_SCHEMES[scheme], axes=([-1], [0]))
-    return np.clip(colour, 0.0, 1.0).astype(np.float32), limits
 
 
 def mean_image(images: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -127,12 +86,15 @@ def projective_matrix(
 
 @dataclass(frozen=True)
 class FieldAgreement:
-    """Per latent: Spearman rho over ROIs between projective and receptive profiles, and
-    disagree = rho < threshold or undefined (a constant profile)."""
+    """Per latent: Spearman rho over ROIs between the projective enrichment and the receptive
+    impact per ROI voxel; inactive: latents whose fields mean little (not compared as findings);
+    disagree = active and (rho < threshold or undefined, a constant profile)."""
 
     rho: np.ndarray
     disagree: np.ndarray
     threshold: float
+    impact_per_voxel: np.ndarray
+    inactive: np.ndarray
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -148,10 +110,16 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def field_agreement(
-    projective: np.ndarray, impact: np.ndarray, threshold: float = 0.5
+    projective: np.ndarray,
+    impact: np.ndarray,
+    roi_sizes: np.ndarray | Sequence[int],
+    threshold: float = 0.5,
+    active: np.ndarray | Sequence[bool] | None = None,
 ) -> FieldAgreement:
-    """Spearman rank correlation, per latent, of projective P[:, k] and receptive I[:, k]
-    (both (R, K), same ROIs and latents); needs R >= 3 ROIs."""
+    """Spearman rank correlation, per latent, of the enrichment P[:, k] and the receptive
+    impact per ROI voxel I[:, k] / roi_sizes (both (R, K), same ROIs and latents; roi_sizes:
+    (R,) voxels per ROI, the masks the impact was measured on); needs R >= 3 ROIs. active (K,):
+    inactive latents get their rho but are never flagged as disagreeing."""
     projective, impact = np.asarray(projective, float), np.asarray(impact, float)
     if projective.shape != impact.shape or projective.ndim != 2:
         raise _error(
@@ -160,17 +128,77 @@ def field_agreement(
         )
     if projective.shape[0] < 3:
         raise _error(f"{projective.shape[0]} ROI(s): a rank correlation over ROIs needs at least 3")
-    rho = np.array([_spearman(projective[:, k], impact[:, k]) for k in range(impact.shape[1])])
-    disagree = ~(rho >= threshold)
-    return FieldAgreement(rho=rho, disagree=disagree, threshold=float(threshold))
+    sizes = np.asarray(roi_sizes, dtype=np.float64).reshape(-1)
+    if sizes.shape != (projective.shape[0],) or not np.all(sizes > 0):
+        raise _error(
+            f"roi_sizes must hold {projective.shape[0]} positive voxel counts (one per ROI), "
+            f"got {sizes.tolist()}"
+        )
+    inactive = np.zeros(impact.shape[1], dtype=bool)
+    if active is not None:
+        inactive = ~np.asarray(active, dtype=bool).reshape(-1)
+        if inactive.shape != (impact.shape[1],):
+            raise _error(f"active must hold one flag per latent ({impact.shape[1]})")
+    per_voxel = impact / sizes[:, None]
+    rho = np.array([_spearman(projective[:, k], per_voxel[:, k]) for k in range(impact.shape[1])])
+    disagree = ~(rho >= threshold) & ~inactive
+    return FieldAgreement(
+        rho=rho,
+        disagree=disagree,
+        threshold=float(threshold),
+        impact_per_voxel=per_voxel,
+        inactive=inactive,
+    )
+
+
+def band_asymmetry(
+    normalised_bands: np.ndarray, brain_mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per latent, how much more the decodes change far on the negative side than far on the
+    positive side: (ratio (K,), excess_map (K, *spatial)). ratio = in-brain sum of the
+    large-negative band per unit var(c) over that of the large-positive band (1: symmetric; inf
+    when only the negative side moves, NaN when neither does); excess_map = max(large_negative -
+    large_positive, 0) per unit var(c), where the far-negative surplus sits."""
+    bands = np.asarray(normalised_bands, dtype=np.float64)
+    brain = np.asarray(brain_mask, dtype=bool)
+    if bands.ndim < 3 or bands.shape[1] != 4 or bands.shape[2:] != brain.shape:
+        raise _error(
+            f"normalised bands {bands.shape} must be (K, 4, *spatial) on the brain mask's grid "
+            f"{brain.shape}"
+        )
+    negative, positive = bands[:, 2], bands[:, 3]
+    inside = brain[None]
+    far_negative = np.where(inside, negative, 0).reshape(len(bands), -1).sum(axis=1)
+    far_positive = np.where(inside, positive, 0).reshape(len(bands), -1).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(
+            far_positive > 0, far_negative / np.where(far_positive > 0, far_positive, 1), np.nan
+        )
+    ratio = np.where((far_positive == 0) & (far_negative > 0), np.inf, ratio)
+    return ratio, np.clip(negative - positive, 0.0, None)
 
 
 def projective_table(
-    matrix: np.ndarray, roi_names: Sequence[str], latent_names: Sequence[str]
+    matrix: np.ndarray,
+    roi_names: Sequence[str],
+    latent_names: Sequence[str],
+    active: np.ndarray | Sequence[bool] | None = None,
 ) -> pd.DataFrame:
-    """The enrichment matrix as a table: ROI rows (index "roi"), latent columns."""
+    """The enrichment matrix as a table: ROI rows (index "roi"), latent columns; with active
+    (K,), a last row ACTIVE_ROW (1 active, 0 inactive: its enrichment means little)."""
     import pandas as pd
 
     table = pd.DataFrame(np.asarray(matrix), index=list(roi_names), columns=list(latent_names))
+    if active is not None:
+        flags = np.asarray(active, dtype=bool).reshape(1, -1).astype(np.float64)
+        table = pd.concat([table, pd.DataFrame(flags, index=[ACTIVE_ROW], columns=table.columns)])
     table.index.name = "roi"
     return table
+
+
+def split_projective_table(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """(enrichment ROI x latent, active (K,) bool or None) from a read-back projective.csv."""
+    if ACTIVE_ROW not in table.index:
+        return table, None
+    active = table.loc[ACTIVE_ROW].to_numpy(dtype=np.float64) > 0.5
+    return table.drop(index=ACTIVE_ROW), active

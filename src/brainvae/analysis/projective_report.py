@@ -1,10 +1,12 @@
 """What a projective-field run writes: NIfTI maps on the dataset's grid, a montage, the tables.
 
-Shared by `brainvae projective` and the Projective fields dock so both write the same folder:
-per swept latent zK_small_negative / zK_small_positive / zK_large.nii.gz (per-voxel variance of
-each band) and zK_colour.nii.gz (the colour composite, RGB on a last axis of 3), montage.png
-(the composites side by side, each named; volumes show their middle axial slice),
-projective.csv (ROI x latent enrichment, when ROIs were given) and summary.json.
+Shared by `brainvae projective` and the Projective fields dock so both write the same folder
+(FILE_UNITS says what each file holds and in which units), montage.png (the composites side by
+side, each named, inactive latents labelled and framed in grey, the colour legend below;
+volumes show their middle axial slice), projective.csv (ROI x latent enrichment with a last
+"active" row, when ROIs were given) and summary.json. Inactive latents are marked everywhere:
+their fields mean little (the decoder cannot use a latent whose code never varies), so their
+most enriched ROI is not reported as a finding.
 """
 
 from __future__ import annotations
@@ -20,6 +22,59 @@ from brainvae.data.io.output_folder import atomic_output_folder
 
 MONTAGE_LABEL_HEIGHT = 14
 """Pixels above each montage tile for its latent's name."""
+LEGEND_LINE_HEIGHT = 13
+INACTIVE_GREY = (150, 150, 150)
+FILE_UNITS = {
+    "zK_small_negative.nii.gz, zK_small_positive.nii.gz, zK_large_negative.nii.gz, "
+    "zK_large_positive.nii.gz": "per-voxel variance of the decodes in that band of c "
+    "(image intensity squared); grows with the band's spread of c",
+    "zK_large.nii.gz": "the same for the pooled large band (|c| > split, both signs): what "
+    "yellow shows (intensity squared; its c spread is far wider than a small band's)",
+    "zK_bands_per_var_c.nii.gz": "4 volumes (small_negative, small_positive, large_negative, "
+    "large_positive): each band's variance divided by the variance of its c values (intensity "
+    "squared per squared unit of c): comparable between bands, equal for a linear decoder",
+    "zK_colour.nii.gz": "RGB colour composite in [0, 1] on a last axis of 3 (see colour)",
+}
+ACTIVITY_NOTE = (
+    "an inactive latent's code hardly varies over the population, so the decoder cannot use "
+    "it to tell scans apart: its projective field (what the decoder does when the code is "
+    "pushed where no scan puts it) means little, and its most enriched ROI is not a finding"
+)
+
+
+def swept_active(result: Any, activity: Any) -> np.ndarray:
+    """(K,) whether each swept latent is active (all True without an activity)."""
+    if activity is None:
+        return np.ones(result.n_latents, dtype=bool)
+    return np.asarray(activity.active, dtype=bool)[np.asarray(result.latents)]
+
+
+def asymmetry_summary(
+    result: Any, brain: np.ndarray | None, masks: np.ndarray | None, roi_names: Sequence[str]
+) -> dict[str, Any]:
+    """Per latent: the far sides compared per unit var(c) inside the brain (large negative
+    over large positive) and, with ROIs, the ROI where the far-negative surplus is most
+    enriched. Empty without a brain mask."""
+    from brainvae.analysis.projective_field import BAND_NAMES
+    from brainvae.analysis.projective_maps import band_asymmetry, projective_matrix
+
+    if brain is None:
+        return {}
+    normalised = result.normalised_band_variance
+    ratio, excess = band_asymmetry(normalised, brain)
+    where = projective_matrix(excess, masks, brain) if masks is not None else None
+    info = {}
+    for k, name in enumerate(result.latent_names):
+        entry: dict[str, Any] = {
+            "large_negative_over_positive": None if np.isnan(ratio[k]) else float(ratio[k]),
+            "brain_mean_per_var_c": {
+                band: float(normalised[k, b][brain].mean()) for b, band in enumerate(BAND_NAMES)
+            },
+        }
+        if where is not None and np.isfinite(where[:, k]).any() and where[:, k].max() > 0:
+            entry["negative_surplus_most_enriched_roi"] = roi_names[int(np.nanargmax(where[:, k]))]
+        info[name] = entry
+    return info
 
 
 def projective_summary(
@@ -29,60 +84,126 @@ def projective_summary(
     matrix: np.ndarray | None = None,
     roi_names: Sequence[str] = (),
     extra: dict[str, Any] | None = None,
+    *,
+    limits_mode: str = "per-latent",
+    activity: Any = None,
+    asymmetry: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """What summary.json holds: the sweep, the colour rule and each latent's top ROI."""
-    from brainvae.analysis.projective_field import BAND_NAMES
+    """What summary.json holds: the sweep and its bands, activity, the colour rule and each
+    active latent's top ROI."""
+    from brainvae.analysis.projective_colour import colour_legend
+    from brainvae.analysis.projective_field import BAND_NAMES, COLOUR_BANDS
 
     settings = result.settings
+    active = swept_active(result, activity)
+    names = result.latent_names
+    ranges = settings.band_ranges()
+    c_variance = settings.band_c_variance()
     info: dict[str, Any] = {
-        "latents": list(result.latent_names),
+        "latents": list(names),
         "base": result.base_label,
         "base_code": [float(v) for v in result.base],
         "range": [float(settings.low), float(settings.high)],
         "step": float(settings.step),
         "split": float(settings.split),
         "units": settings.units,
-        "scale": {
-            name: float(s) for name, s in zip(result.latent_names, result.scale, strict=True)
-        },
+        "scale": {name: float(s) for name, s in zip(names, result.scale, strict=True)},
+        "swept_in_prior_units": list(result.fallback_names),
+        "swept_in_prior_units_why": (
+            "units 'sd' sweep c in each latent's population sd; these latents' population sd "
+            "is ~0 (below 1e-3), so they were swept in prior units (scale 1) instead"
+        ),
         "decodes_per_latent": int(settings.values().size),
         "band_counts": {
             band: int(n) for band, n in zip(BAND_NAMES, result.band_counts, strict=True)
         },
-        "colour_scheme": scheme,
-        "band_limits": {band: float(v) for band, v in zip(BAND_NAMES, limits, strict=True)},
+        "bands": {
+            band: {
+                "c_from": ranges[band][0],
+                "c_to": ranges[band][1],
+                "c_variance": float(c_variance[b]),
+            }
+            for b, band in enumerate(BAND_NAMES)
+        },  # fmt: skip
+        "files": dict(FILE_UNITS),
+        "activity": None if activity is None else activity.to_json(),
+        "inactive_swept": [n for n, a in zip(names, active, strict=True) if not a],
+        "colour": {
+            "scheme": scheme,
+            "bands": list(COLOUR_BANDS),
+            "limits_mode": limits_mode,
+            "legend": [text for _, text in colour_legend(scheme, limits_mode)],
+            "limits": {
+                name: {band: float(v) for band, v in zip(COLOUR_BANDS, row, strict=True)}
+                for name, row in zip(names, np.asarray(limits), strict=True)
+            },
+        },
     }
+    if not active.all():
+        info["inactive_note"] = ACTIVITY_NOTE
+    if asymmetry:
+        info["far_side_asymmetry"] = asymmetry
     if matrix is not None:
         info["most_enriched_roi"] = {
             name: (
                 roi_names[int(np.nanargmax(matrix[:, k]))]
-                if np.isfinite(matrix[:, k]).any()
+                if active[k] and np.isfinite(matrix[:, k]).any()
                 else None
             )
-            for k, name in enumerate(result.latent_names)
+            for k, name in enumerate(names)
         }
+        if not active.all():
+            info["most_enriched_roi_note"] = "null for inactive latents: " + ACTIVITY_NOTE
     info.update(extra or {})
     return info
 
 
-def montage_picture(colour: np.ndarray, names: Sequence[str], gap: int = 2) -> np.ndarray:
-    """(K, *spatial, 3) composites in [0, 1] -> one 8-bit RGB picture, tiles side by side with
-    their names above; volumes show their middle slice on the first (axial) axis."""
+def montage_picture(
+    colour: np.ndarray,
+    names: Sequence[str],
+    gap: int = 2,
+    *,
+    inactive: Sequence[bool] | np.ndarray | None = None,
+    legend: Sequence[tuple[Any, str]] = (),
+) -> np.ndarray:
+    """(K, *spatial, 3) composites in [0, 1] -> one 8-bit RGB picture: tiles side by side with
+    their names above (inactive ones in grey, "inactive", a grey frame), the legend below;
+    volumes show their middle slice on the first (axial) axis."""
     from PIL import Image, ImageDraw
 
     tiles = np.asarray(colour)
     if tiles.ndim == 5:
         tiles = tiles[:, tiles.shape[1] // 2]
     count, height, width = tiles.shape[:3]
+    flags = np.zeros(count, bool) if inactive is None else np.asarray(inactive, bool)
+    tiles_width = count * width + (count - 1) * gap
+    legend_width = max((8 * len(text) + 20 for _, text in legend), default=0)
+    legend_height = LEGEND_LINE_HEIGHT * len(legend) + (4 if legend else 0)
     canvas = Image.new(
-        "RGB", (count * width + (count - 1) * gap, height + MONTAGE_LABEL_HEIGHT), color=0
+        "RGB",
+        (max(tiles_width, legend_width), height + MONTAGE_LABEL_HEIGHT + legend_height),
+        color=0,
     )
     draw = ImageDraw.Draw(canvas)
     for k in range(count):
         pixels = np.round(np.clip(tiles[k], 0.0, 1.0) * 255).astype(np.uint8)
         left = k * (width + gap)
         canvas.paste(Image.fromarray(pixels, mode="RGB"), (left, MONTAGE_LABEL_HEIGHT))
-        draw.text((left + 2, 1), str(names[k]), fill=(255, 255, 255))
+        if flags[k]:
+            draw.text((left + 2, 1), f"{names[k]} inactive", fill=INACTIVE_GREY)
+            draw.rectangle(
+                (left, MONTAGE_LABEL_HEIGHT, left + width - 1, MONTAGE_LABEL_HEIGHT + height - 1),
+                outline=INACTIVE_GREY,
+            )
+        else:
+            draw.text((left + 2, 1), str(names[k]), fill=(255, 255, 255))
+    top = height + MONTAGE_LABEL_HEIGHT + 4
+    for line, (rgb, text) in enumerate(legend):
+        y = top + line * LEGEND_LINE_HEIGHT
+        if rgb is not None:
+            fill = tuple(int(round(255 * v)) for v in rgb)
+            draw.rectangle((2, y + 1, 11, y + 10), fill=fill)
+        draw.text((16, y), text, fill=(230, 230, 230))
     return np.asarray(canvas)
 
 
@@ -93,34 +214,33 @@ def write_projective_maps(
     affine: np.ndarray,
     squeezed_axes: Sequence[int] = (),
 ) -> list[Path]:
-    """The three band maps and the colour composite of every swept latent, as NIfTI."""
+    """The four band maps, the pooled large band, the four bands per unit var(c) and the
+    colour composite of every swept latent, as NIfTI (FILE_UNITS)."""
     from brainvae.analysis.projective_field import BAND_NAMES
     from brainvae.data.io.nifti import write_nifti
 
     squeezed = tuple(int(a) for a in squeezed_axes)
+    normalised = result.normalised_band_variance
     written = []
-    for k, name in enumerate(result.latent_names):
-        for band, values in zip(BAND_NAMES, result.band_variance[k], strict=True):
-            written.append(
-                write_nifti(
-                    folder / f"{name}_{band}.nii.gz",
-                    np.asarray(values, dtype=np.float32),
-                    affine,
-                    squeezed_axes=squeezed,
-                    description=f"brainvae projective field: {name} {band} variance",
-                )
-            )
-        channels = np.moveaxis(np.asarray(colour[k], dtype=np.float32), -1, 0)
+
+    def write(name: str, values: np.ndarray, description: str, is_4d: bool = False) -> None:
         written.append(
             write_nifti(
-                folder / f"{name}_colour.nii.gz",
-                channels,
+                folder / f"{name}.nii.gz",
+                np.asarray(values, dtype=np.float32),
                 affine,
                 squeezed_axes=squeezed,
-                is_4d=True,
-                description=f"brainvae projective field: {name} colour (RGB)",
+                is_4d=is_4d,
+                description=f"brainvae projective field: {description}"[:79],
             )
         )
+
+    for k, name in enumerate(result.latent_names):
+        for band, values in zip(BAND_NAMES, result.band_variance[k], strict=True):
+            write(f"{name}_{band}", values, f"{name} {band} variance")
+        write(f"{name}_large", result.large_variance[k], f"{name} large (both signs) variance")
+        write(f"{name}_bands_per_var_c", normalised[k], f"{name} 4 bands per var(c)", True)
+        write(f"{name}_colour", np.moveaxis(colour[k], -1, 0), f"{name} colour (RGB)", True)
     return written
 
 
@@ -138,22 +258,32 @@ def write_projective_results(
     extra: dict[str, Any] | None = None,
     overwrite: bool = False,
     also: Callable[[Path], None] | None = None,
+    limits_mode: str = "per-latent",
+    activity: Any = None,
+    asymmetry: dict[str, Any] | None = None,
 ) -> Path:
     """Write maps, montage, table and summary into `out` at once (a temporary folder renamed
     into place); `also(folder)` may add files (the dock's plots) before the rename."""
     from PIL import Image
 
+    from brainvae.analysis.projective_colour import colour_legend
     from brainvae.analysis.projective_maps import projective_table
 
-    info = projective_summary(result, limits, scheme, matrix, roi_names, extra)
+    info = projective_summary(
+        result, limits, scheme, matrix, roi_names, extra,
+        limits_mode=limits_mode, activity=activity, asymmetry=asymmetry,
+    )  # fmt: skip
+    active = swept_active(result, activity)
     with atomic_output_folder(out, overwrite) as folder:
         write_projective_maps(folder, result, colour, affine, squeezed_axes)
-        picture = montage_picture(colour, result.latent_names)
+        picture = montage_picture(
+            colour, result.latent_names, inactive=~active,
+            legend=colour_legend(scheme, limits_mode),
+        )  # fmt: skip
         Image.fromarray(picture, mode="RGB").save(folder / "montage.png", format="PNG")
         if matrix is not None:
-            projective_table(matrix, roi_names, result.latent_names).to_csv(
-                folder / "projective.csv", float_format="%.8g"
-            )
+            table = projective_table(matrix, roi_names, result.latent_names, active=active)
+            table.to_csv(folder / "projective.csv", float_format="%.8g")
         (folder / "summary.json").write_text(json.dumps(info, indent=2) + "\n", "utf-8")
         if also is not None:
             also(folder)

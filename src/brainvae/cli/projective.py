@@ -1,11 +1,14 @@
 """`brainvae projective`: projective fields (which output regions each latent moves) as NIfTI.
 
 Writes into DIR (atomically: a hidden temporary folder renamed at the end, so an interrupted
-run leaves nothing): per swept latent zK_small_negative / zK_small_positive / zK_large.nii.gz
-(per-voxel variance of the decodes in each band of c) and zK_colour.nii.gz (the colour
-composite, RGB on a last axis of 3), all on the dataset's grid (2D slice datasets: a one-slice
-volume at the dataset's slice); montage.png; projective.csv (ROI x latent enrichment, with
---rois) and summary.json. c = 0 belongs to both small bands.
+run leaves nothing): per swept latent the four band maps zK_small_negative / small_positive /
+large_negative / large_positive.nii.gz and the pooled zK_large.nii.gz (per-voxel variance of the
+decodes, intensity squared), zK_bands_per_var_c.nii.gz (the four bands per unit var(c), so they
+compare) and zK_colour.nii.gz (the colour composite, RGB on a last axis of 3), all on the
+dataset's grid (2D slice datasets: a one-slice volume at the dataset's slice); montage.png (with
+the legend, inactive latents labelled); projective.csv (ROI x latent enrichment and an "active"
+row, with --rois) and summary.json. c = 0 belongs to both small bands. Inactive latents
+(latent_activity) are named on stdout and in every file.
 """
 
 from __future__ import annotations
@@ -17,19 +20,31 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from brainvae.data.dataset import PreparedDataset
 
+NOTABLE_ASYMMETRY = 1.5
+"""A far-negative surplus this many times the far-positive side gets its ROI named."""
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the `projective` sub-command."""
+    from brainvae.analysis.projective_colour import (
+        COLOUR_LIMITS,
+        COLOUR_SCHEMES,
+        DEFAULT_COLOUR_LIMITS,
+    )
+
     parser = subparsers.add_parser(
         "projective",
         help="which output regions each latent moves (projective fields, colour maps)",
         description=(
             "Sweep each chosen latent of the model in RUN around a base code, decode, and map "
-            "the per-voxel variance of the decodes in three bands of the weight c: small "
-            "negative (-split <= c <= 0), small positive (0 <= c <= split) and large "
-            "(|c| > split). Colours: cyan, magenta, yellow (--scheme paper) or R, G, B. With "
-            "--rois, projective.csv holds each latent's variance enrichment per ROI. Negative "
-            "numbers: write --range=-7,7 (with =)."
+            "the per-voxel variance of the decodes in four bands of the weight c: small "
+            "negative (-split <= c <= 0), small positive (0 <= c <= split), large negative "
+            "(c < -split) and large positive (c > split), each also per unit var(c). Colours "
+            "(--scheme paper, as published): cyan = small positive, magenta = small negative, "
+            "yellow = large |c| (both signs); hue = the bands' mix, brightness = the strongest. "
+            "With --rois, projective.csv holds each latent's variance enrichment per ROI. "
+            "Inactive latents are named and marked. Negative numbers: write --range=-7,7 "
+            "(with =)."
         ),
     )
     parser.add_argument("run_dir", metavar="RUN", help="run folder (or saved model folder)")
@@ -40,18 +55,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "model was trained on, as recorded in RUN)",
     )
     parser.add_argument("--latents", help="comma-separated 1-based latents (default all)")
-    parser.add_argument("--preset", default="prior", choices=("prior", "published"))
+    parser.add_argument(
+        "--preset",
+        default="prior",
+        choices=("prior", "published"),
+        help="prior (default): c in [-3, 3] population sd, step 0.01, split 1.5; published: "
+        "c in [-7, 7] prior units, step 0.005, split 3.5",
+    )
     parser.add_argument(
         "--range",
         dest="sweep_range",
         nargs="+",
         metavar="LOW HIGH",
-        help="sweep range overriding the preset's: --range=-7,7 or --range -7 7",
+        help="sweep range overriding the preset's: --range=-7,7 or --range -7 7 (default: "
+        "the preset's)",
     )
-    parser.add_argument("--step", type=float, help="step of c (overrides the preset)")
-    parser.add_argument("--split", type=float, help="|c| splitting small from large")
+    parser.add_argument("--step", type=float, help="step of c (default: the preset's)")
     parser.add_argument(
-        "--units", choices=("sd", "prior"), help="c in population sds or absolute prior units"
+        "--split", type=float, help="|c| splitting small from large (default: the preset's)"
+    )
+    parser.add_argument(
+        "--units",
+        choices=("sd", "prior"),
+        help="c in population sds or absolute prior units (default: the preset's; a latent "
+        "whose population sd is ~0 is swept in prior units, and the output says so)",
     )
     parser.add_argument(
         "--base", default="mean", help="base code: mean (default), zero, or a subject id"
@@ -63,16 +90,35 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--brain-mask",
         metavar="MASK.nii.gz",
-        help="voxels the enrichment counts (default: mean image > 10 %% of its maximum)",
+        help="voxels the enrichment and the far-side asymmetry count (default: mean image > "
+        "10 %% of its maximum)",
     )
     parser.add_argument(
         "--impact",
         metavar="IMPACT.csv",
-        help="impact.csv of `brainvae receptive` on the same ROIs: compare both fields per "
-        "latent (Spearman rho over ROIs) and flag latents where they disagree (needs --rois)",
+        help="impact.csv of `brainvae receptive` on the same ROIs: each latent's impact per "
+        "ROI voxel (divided by the ROI voxel counts of --rois) is rank-correlated with its "
+        "enrichment (Spearman rho over ROIs); active latents with rho < 0.5 are flagged as "
+        "disagreeing (needs --rois)",
     )
-    parser.add_argument("--scheme", default="paper", choices=("paper", "rgb"))
-    parser.add_argument("--batch", type=int, default=32, help="decodes per forward pass")
+    parser.add_argument(
+        "--scheme",
+        default="paper",
+        choices=tuple(COLOUR_SCHEMES),
+        help="paper (default): cyan small +, magenta small -, yellow large |c|; rgb: red "
+        "small -, green small +, blue large |c|",
+    )
+    parser.add_argument(
+        "--limits",
+        default=DEFAULT_COLOUR_LIMITS,
+        choices=COLOUR_LIMITS,
+        help=f"colour limits: per-latent (default: {DEFAULT_COLOUR_LIMITS}; each latent's "
+        "bands fill the scale, every active latent visible) or shared (one limit per band "
+        "for all latents, so colours compare across latents)",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=32, help="decodes per forward pass (default 32)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default), auto, mps, cuda, cuda:N")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
@@ -181,7 +227,7 @@ def _brain_mask(args: argparse.Namespace, dataset: PreparedDataset, spatial: tup
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load, check, sweep with progress on stderr, write."""
+    """Load, check, sweep with progress on stderr, write, and say what the fields mean."""
     import numpy as np
 
     from brainvae.analysis.latent_space import population_latents
@@ -191,7 +237,11 @@ def run(args: argparse.Namespace) -> int:
         projective_field_steps,
         projective_matrix,
     )
-    from brainvae.analysis.projective_report import write_projective_results
+    from brainvae.analysis.projective_report import (
+        asymmetry_summary,
+        swept_active,
+        write_projective_results,
+    )
     from brainvae.analysis.receptive_field import ReceptiveFieldError, roi_masks
     from brainvae.cli.encode import check_fits
     from brainvae.cli.progress_line import drive
@@ -221,42 +271,113 @@ def run(args: argparse.Namespace) -> int:
             masks, names = roi_masks(labels, chosen, spatial)
         except ReceptiveFieldError as error:
             raise DataFileError(args.rois, str(error)) from error
-    brain = _brain_mask(args, dataset, spatial) if masks is not None else None
+    brain = _brain_mask(args, dataset, spatial)
     impact = _impact(args, tuple(names or ()), tuple(f"z{k + 1}" for k in latents))
     statistics = population_latents(model, dataset.images)
+    activity = statistics.activity
     code, label = base_code(statistics, dataset.metadata, args.base)
     steps = projective_field_steps(
         model, latents, code, settings, scale=statistics.sd[latents],
         batch_size=args.batch, base_label=label,
     )  # fmt: skip
     result = drive(steps, args.quiet, _describe)
-    colour, limits = colour_composite(result.band_variance, args.scheme)
+    colour, limits = colour_composite(result.colour_bands, args.scheme, mode=args.limits)
     matrix = None if masks is None else projective_matrix(result.total_variance, masks, brain)
-    agreement = _agreement(args.impact, matrix, impact, result.latent_names)
+    active = swept_active(result, activity)
+    agreement = _agreement(args.impact, matrix, impact, masks, result.latent_names, active)
+    asymmetry = asymmetry_summary(result, brain, masks, tuple(names or ()))
     extra = {
         **agreement,
         "run": str(args.run_dir),
         "dataset": str(dataset.path),
         "preset": args.preset,
         "rois_file": args.rois,
-        "brain_mask_voxels": None if brain is None else int(brain.sum()),
+        "brain_mask_voxels": int(brain.sum()),
         "brain_mask_file": args.brain_mask,
     }
     write_projective_results(
         out, result, colour, limits, args.scheme, dataset.maps_affine(), dataset.squeezed_axes,
         matrix=matrix, roi_names=tuple(names or ()), extra=extra, overwrite=args.overwrite,
+        limits_mode=args.limits, activity=activity, asymmetry=asymmetry,
     )  # fmt: skip
+    for line in report_lines(result, activity, matrix, tuple(names or ()), asymmetry, agreement):
+        print(line)
+    units = "population sd" if settings.units == "sd" else "prior units"
+    if result.fallback_names:
+        units += f" ({', '.join(result.fallback_names)} in prior units)"
+    print(
+        f"Projective fields of {result.n_latents} latent(s) ({settings.values().size} decodes "
+        f"each over c in [{settings.low:g}, {settings.high:g}] {units}, base {label}; colour "
+        f"limits {args.limits}) in {out}"
+    )
+    return 0
+
+
+def report_lines(
+    result: Any,
+    activity: Any,
+    matrix: Any,
+    roi_names: tuple[str, ...],
+    asymmetry: dict,
+    agreement: dict,
+) -> list[str]:
+    """What the command prints about the fields: activity first (which fields mean little),
+    the unit fallback, each active latent's top ROI, the far-side asymmetry, the agreement."""
+    import numpy as np
+
+    from brainvae.analysis.projective_report import swept_active
+
+    active = swept_active(result, activity)
+    names = result.latent_names
+    lines = [f"Activity: {activity.describe()}."]
+    inactive = [n for n, a in zip(names, active, strict=True) if not a]
+    if inactive:
+        lines.append(
+            f"Inactive swept latents {', '.join(inactive)}: their projective fields mean little "
+            "(the decoder is pushed along a code no scan varies), so no ROI is reported for "
+            "them; they are marked 'inactive' in montage.png, projective.csv and summary.json."
+        )
+    if result.fallback_names:
+        lines.append(
+            f"Swept in prior units, not population sd: {', '.join(result.fallback_names)} "
+            "(their population sd is ~0, below 1e-3; scale 1 in summary.json)."
+        )
+    if matrix is not None:
+        top = [
+            f"{name} {roi_names[int(np.nanargmax(matrix[:, k]))]}"
+            for k, name in enumerate(names)
+            if active[k] and np.isfinite(matrix[:, k]).any()
+        ]
+        lines.append(f"Most enriched ROI (active latents): {'; '.join(top) or 'none'}.")
+    if asymmetry:
+        parts = []
+        for name, is_active in zip(names, active, strict=True):
+            if not is_active:
+                parts.append(f"{name} inactive")
+                continue
+            entry = asymmetry[name]
+            ratio = entry["large_negative_over_positive"]
+            text = f"{name} {'n/a' if ratio is None else format(ratio, '.3g')}"
+            notable = ratio is not None and ratio >= NOTABLE_ASYMMETRY
+            if "negative_surplus_most_enriched_roi" in entry and notable:
+                text += f" ({entry['negative_surplus_most_enriched_roi']})"
+            parts.append(text)
+        lines.append(
+            "Far sides per unit var(c) in the brain, large negative / large positive (1 = "
+            "symmetric; > 1: more change far on the negative side; in brackets where that "
+            f"surplus is most enriched, for ratios >= {NOTABLE_ASYMMETRY:g}): {', '.join(parts)}."
+        )
     if agreement:
         flagged = ", ".join(agreement["fields_disagree"]) or "none"
         threshold = agreement["agreement_threshold"]
-        print(
-            f"Latents whose receptive and projective fields disagree (rho < {threshold:g}): {flagged}"
+        text = (
+            "Receptive impact per ROI voxel vs projective enrichment: latents whose fields "
+            f"disagree (rho < {threshold:g}): {flagged}"
         )
-    print(
-        f"Projective fields of {result.n_latents} latent(s) ({settings.values().size} decodes "
-        f"each over [{settings.low:g}, {settings.high:g}] {settings.units}, base {label}) in {out}"
-    )
-    return 0
+        if agreement["agreement_inactive"]:
+            text += f"; not compared (inactive): {', '.join(agreement['agreement_inactive'])}"
+        lines.append(text + ".")
+    return lines
 
 
 def _impact(args: argparse.Namespace, roi_names: tuple, latents: tuple) -> Any:
@@ -275,15 +396,23 @@ def _impact(args: argparse.Namespace, roi_names: tuple, latents: tuple) -> Any:
     return read_impact(args.impact, roi_names, latents)
 
 
-def _agreement(path: str | None, matrix: Any, impact: Any, latents: tuple) -> dict:
-    """summary.json entries comparing the projective with the receptive field (--impact)."""
+def _agreement(
+    path: str | None, matrix: Any, impact: Any, masks: Any, latents: tuple, active: Any
+) -> dict:
+    """summary.json entries comparing the projective with the receptive field (--impact):
+    the impact per ROI voxel (the voxel counts of the --rois masks, the receptive run's ROIs)
+    against the enrichment."""
     if impact is None:
         return {}
     from brainvae.analysis.projective_field import field_agreement
 
-    agreement = field_agreement(matrix, impact)
+    sizes = masks.reshape(len(masks), -1).sum(axis=1)
+    agreement = field_agreement(matrix, impact, sizes, active=active)
     return {
         "impact_file": str(path),
+        "agreement_compares": "receptive impact per ROI voxel (impact / ROI voxel count) "
+        "with the projective enrichment, Spearman rho over ROIs",
+        "roi_voxels": [int(n) for n in sizes],
         "field_agreement_rho": {
             name: (float(rho) if rho == rho else None)
             for name, rho in zip(latents, agreement.rho, strict=True)
@@ -291,6 +420,9 @@ def _agreement(path: str | None, matrix: Any, impact: Any, latents: tuple) -> di
         "agreement_threshold": float(agreement.threshold),
         "fields_disagree": [
             name for name, bad in zip(latents, agreement.disagree, strict=True) if bad
+        ],
+        "agreement_inactive": [
+            name for name, gone in zip(latents, agreement.inactive, strict=True) if gone
         ],
     }
 

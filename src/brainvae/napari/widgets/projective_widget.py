@@ -3,9 +3,10 @@
 It only orchestrates: reads the model (the latent explorer's, or a run folder), the population
 (for the base code and each latent's spread) and an ROI labels layer, runs the sweep in a
 napari worker (brainvae.analysis.projective_field), and shows one latent's colour map at a time
-as an RGB layer with additive blending under the ROI outlines, the ROI x latent enrichment next
-to the receptive impact when the Receptive fields dock has one on the same ROIs, and, at the
-cursor, the ROI name and the three band variances.
+as an RGB layer with additive blending under the ROI outlines (a legend says what each colour
+means and which colour limits are shown), the ROI x latent enrichment next to the receptive
+impact per ROI voxel when the Receptive fields dock has one on the same ROIs (inactive latents'
+columns greyed), and, at the cursor, the ROI name and the four bands per unit var(c).
 """
 
 from __future__ import annotations
@@ -44,8 +45,12 @@ UNDERLAY_BRIGHTNESS = 0.35
 OUTLINE_LAYER = "ROI outlines"
 BASES = (("population mean", "mean"), ("zero (the prior's mean)", "zero"))
 SCHEMES = (
-    ("cyan small -, magenta small +, yellow large |c| (paper)", "paper"),
+    ("cyan small +, magenta small -, yellow large |c| (paper)", "paper"),
     ("red small -, green small +, blue large |c|", "rgb"),
+)
+LIMIT_CHOICES = (
+    ("per latent (each latent fills the scale)", "per-latent"),
+    ("shared (colours compare across latents)", "shared"),
 )
 NO_ROIS = "(no ROIs)"
 
@@ -54,7 +59,7 @@ class ProjectiveFieldWidget(AnalysisDock):
     """Sweep latents one at a time and overlay where the decoded brain changes."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
-        from brainvae.analysis.projective_field import PRESETS
+        from brainvae.analysis.projective_field import DEFAULT_COLOUR_LIMITS, PRESETS
 
         super().__init__(napari_viewer, "Choose latents and press Run.")
         self._rois: np.ndarray | None = None  # the labels the last run's matrix used
@@ -77,6 +82,14 @@ class ProjectiveFieldWidget(AnalysisDock):
             choices=(("population sd of the latent", "sd"), ("absolute (prior sd)", "prior")),
         )
         self.scheme = ComboBox(label="colours", choices=SCHEMES, value="paper")
+        self.limits = ComboBox(
+            label="colour limits", choices=LIMIT_CHOICES, value=DEFAULT_COLOUR_LIMITS
+        )
+        self.legend = Label(label="legend", value="")
+        self.legend.native.setWordWrap(True)
+        from qtpy.QtCore import Qt
+
+        self.legend.native.setTextFormat(Qt.TextFormat.RichText)  # coloured swatches
         self.rois = ComboBox(label="ROIs", choices=self._roi_choices)
         self.shown = Slider(label="latent shown", min=0, max=0, value=0, enabled=False)
         self.outline_all = CheckBox(
@@ -93,8 +106,8 @@ class ProjectiveFieldWidget(AnalysisDock):
             [
                 self.model_source, self.run_folder, self.population, self.latents, self.base,
                 self.preset, self.low, self.high, self.step, self.split, self.units,
-                self.scheme, self.rois, self.buttons, self.progress, self.status, self.shown,
-                self.outline_all,
+                self.scheme, self.limits, self.rois, self.buttons, self.progress, self.status,
+                self.shown, self.legend, self.outline_all,
                 self.cursor, self.export_folder, self.export_button,
             ]
         )  # fmt: skip
@@ -104,7 +117,7 @@ class ProjectiveFieldWidget(AnalysisDock):
         from brainvae.napari.widgets.heatmap import Heatmap
 
         self.projective_plot = Heatmap("Projective (enrichment)")
-        self.receptive_plot = Heatmap("Receptive (KL, scaled)")
+        self.receptive_plot = Heatmap("Receptive (KL/voxel, scaled)")
         plots = QWidget()
         row = QHBoxLayout(plots)
         row.setContentsMargins(0, 0, 0, 0)
@@ -121,6 +134,8 @@ class ProjectiveFieldWidget(AnalysisDock):
         self.shown.changed.connect(lambda *_: self._show_colour())
         self.outline_all.changed.connect(lambda *_: self._show_outlines())
         self.scheme.changed.connect(lambda *_: self._recolour())
+        self.limits.changed.connect(lambda *_: self._recolour())
+        self._show_legend()
         self.export_button.changed.connect(lambda *_: self.export())
         self._viewer.layers.events.inserted.connect(self._refresh_choices)
         self._viewer.layers.events.removed.connect(self._refresh_choices)
@@ -219,6 +234,8 @@ class ProjectiveFieldWidget(AnalysisDock):
             str(self.scheme.value),
             rois,
             names,
+            32,  # decodes per batch
+            str(self.limits.value),
             message=f"Sweeping {len(latents)} latent(s), {settings.values().size} decodes each...",
         )
 
@@ -244,23 +261,16 @@ class ProjectiveFieldWidget(AnalysisDock):
         if OUTLINE_LAYER in self._viewer.layers:
             self._viewer.layers.remove(OUTLINE_LAYER)
         self._show_colour()
-        text = (
-            f"{result.n_latents} latent(s) swept around the {result.base_label} code, "
-            f"{result.total_counts} decodes each. "
-        )
+        self.status.value = result_text(run)
         if run.matrix is not None:
-            self.projective_plot.set_matrix(run.matrix, run.roi_names, result.latent_names)
-            top = "; ".join(
-                f"{name}: {run.roi_names[int(np.nanargmax(run.matrix[:, k]))]}"
-                for k, name in enumerate(result.latent_names)
-                if np.isfinite(run.matrix[:, k]).any()
+            self.projective_plot.set_matrix(
+                run.matrix, run.roi_names, result.latent_names, inactive_columns=~run.active
             )
-            text += f"Most enriched ROI: {top}. " + self._show_receptive(run)
-        self.status.value = text
+            self.status.value += " " + self._show_receptive(run)
 
     def _show_receptive(self, run: Any) -> str:
-        """The receptive impact on the same ROIs beside the projective matrix, and where the two
-        fields disagree (rank correlation over ROIs)."""
+        """The receptive impact per ROI voxel on the same ROIs beside the enrichment, and where
+        the two fields disagree (rank correlation over ROIs, active latents only)."""
         from brainvae.analysis.projective_field import field_agreement
 
         receptive = self._receptive_result()
@@ -271,24 +281,35 @@ class ProjectiveFieldWidget(AnalysisDock):
             )
         latents = run.result.latents
         impact = receptive.impact[:, latents]
-        # each latent's impact over ROIs scaled to its largest: the profile the agreement ranks
-        # (raw KLs grow with ROI size, so the cortex row would hide the rest); hover: raw KL
-        peak = np.max(np.abs(impact), axis=0, keepdims=True)
-        scaled = np.divide(impact, peak, out=np.zeros_like(impact), where=peak > 0)
-        self.receptive_plot.set_matrix(scaled, receptive.roi_names, run.result.latent_names)
-        self.receptive_plot.raw = impact
+        per_voxel = receptive.impact_per_voxel[:, latents]
+        # each latent's impact per ROI voxel scaled to its largest: the profile the agreement
+        # ranks (raw KLs grow with ROI size, so the cortex row would hide the rest); hover:
+        # the KL per voxel
+        peak = np.max(np.abs(per_voxel), axis=0, keepdims=True)
+        scaled = np.divide(per_voxel, peak, out=np.zeros_like(per_voxel), where=peak > 0)
+        self.receptive_plot.set_matrix(
+            scaled, receptive.roi_names, run.result.latent_names, inactive_columns=~run.active
+        )
+        self.receptive_plot.raw = per_voxel
         if len(run.roi_names) < 3:
             return "Comparing the fields needs at least 3 ROIs."
-        agreement = field_agreement(run.matrix, impact)
+        agreement = field_agreement(run.matrix, impact, receptive.roi_sizes, active=run.active)
+        names = run.result.latent_names
         flagged = [
-            f"{run.result.latent_names[k]} (rho {agreement.rho[k]:.2f})"
-            for k in np.flatnonzero(agreement.disagree)
+            f"{names[k]} (rho {agreement.rho[k]:.2f})" for k in np.flatnonzero(agreement.disagree)
         ]
-        return (
-            "Receptive and projective fields disagree for: " + ", ".join(flagged) + "."
+        text = (
+            "Receptive (impact per ROI voxel) and projective fields disagree for: "
+            + ", ".join(flagged)
+            + "."
             if flagged
-            else "Receptive and projective fields agree for every latent."
+            else "Receptive (impact per ROI voxel) and projective fields agree for every active "
+            "latent."
         )
+        if agreement.inactive.any():
+            skipped = ", ".join(names[k] for k in np.flatnonzero(agreement.inactive))
+            text += f" Not compared (inactive): {skipped}."
+        return text
 
     def _receptive_result(self) -> Any:
         from brainvae.napari.widgets.receptive_widget import receptive_docks_of
@@ -299,20 +320,36 @@ class ProjectiveFieldWidget(AnalysisDock):
         return None
 
     # ---- layers ----------------------------------------------------------------------------
+    def _show_legend(self) -> None:
+        """What each colour means, and which colour limits the map shows."""
+        from brainvae.analysis.projective_field import colour_legend
+
+        lines = []
+        for rgb, text in colour_legend(str(self.scheme.value), str(self.limits.value)):
+            if rgb is None:
+                lines.append(text)
+                continue
+            hex_colour = "#" + "".join(f"{round(255 * v):02x}" for v in rgb)
+            lines.append(f'<span style="color:{hex_colour}">&#9632;&#9632;</span> {text}')
+        self.legend.value = "<br>".join(lines)
+
     def _recolour(self) -> None:
-        """New colours for the last sweep (same limits rule, other channels)."""
+        """New colours for the last sweep (another scheme or limits rule), and the legend."""
+        self._show_legend()
         if self.last_run is None:
             return
         from dataclasses import replace
 
         from brainvae.analysis.projective_field import colour_composite
 
+        mode = str(self.limits.value)
         colour, limits = colour_composite(
-            self.last_run.result.band_variance, str(self.scheme.value)
+            self.last_run.result.colour_bands, str(self.scheme.value), mode=mode
         )
         self.last_run = replace(
-            self.last_run, colour=colour, limits=limits, scheme=str(self.scheme.value)
-        )
+            self.last_run, colour=colour, limits=limits, scheme=str(self.scheme.value),
+            limits_mode=mode,
+        )  # fmt: skip
         self._show_colour()
 
     def show_latent_index(self, index: int) -> None:
@@ -327,7 +364,8 @@ class ProjectiveFieldWidget(AnalysisDock):
         index = int(self.shown.value)
         image = self.last_run.colour[index]
         name = self.last_run.result.latent_names[index]
-        self.shown.label = f"latent shown ({name})"
+        inactive = "" if self.last_run.active[index] else ", INACTIVE: means little"
+        self.shown.label = f"latent shown ({name}{inactive})"
         layers = self._viewer.layers
         if COLOUR_LAYER in layers and layers[COLOUR_LAYER].data.shape == image.shape:
             layers[COLOUR_LAYER].data = image
@@ -374,13 +412,15 @@ class ProjectiveFieldWidget(AnalysisDock):
 
     def outlined_rois(self) -> np.ndarray | None:
         """The labels to outline: every ROI, or one (clicked, else the shown latent's most
-        enriched ROI, else all when there is no matrix)."""
+        enriched ROI, else all when there is no matrix or the latent is inactive)."""
         run = self.last_run
         if self._rois is None or run is None:
             return None
         if self.outline_all.value or run.matrix is None:
             return self._rois
         row = self._outlined_row
+        if row is None and not run.active[int(self.shown.value)]:
+            return self._rois  # an inactive latent has no top ROI worth outlining
         if row is None:
             column = run.matrix[:, int(self.shown.value)]
             row = int(np.nanargmax(column)) if np.isfinite(column).any() else 0
@@ -415,7 +455,7 @@ class ProjectiveFieldWidget(AnalysisDock):
         self._set_cursor_text()
 
     def cursor_values(self) -> tuple[str, np.ndarray] | None:
-        """(ROI name, the three band variances) at the mouse, or None off the map."""
+        """(ROI name, the four bands per unit var(c)) at the mouse, or None off the map."""
         layers = self._viewer.layers
         if self.last_run is None or COLOUR_LAYER not in layers:
             return None
@@ -427,7 +467,9 @@ class ProjectiveFieldWidget(AnalysisDock):
             not 0 <= i < n for i, n in zip(index, shape, strict=True)
         ):
             return None
-        bands = self.last_run.result.band_variance[(int(self.shown.value), slice(None), *index)]
+        result = self.last_run.result
+        bands = result.band_variance[(int(self.shown.value), slice(None), *index)]
+        bands = np.asarray(bands, dtype=np.float64) / result.settings.band_c_variance()
         region = ""
         if self._rois is not None:
             label = int(self._rois[index])
@@ -445,8 +487,8 @@ class ProjectiveFieldWidget(AnalysisDock):
         region, bands = values
         prefix = f"{region}: " if region else ""
         self.cursor.value = (
-            f"{prefix}variance small - {bands[0]:.3g}, small + {bands[1]:.3g}, "
-            f"large |c| {bands[2]:.3g}"
+            f"{prefix}variance per unit var(c): small - {bands[0]:.3g}, small + {bands[1]:.3g}, "
+            f"large - {bands[2]:.3g}, large + {bands[3]:.3g}"
         )
 
     # ---- exports ---------------------------------------------------------------------------
@@ -487,6 +529,9 @@ class ProjectiveFieldWidget(AnalysisDock):
                 extra={"population": self.population.value},
                 overwrite=True,
                 also=plots,
+                limits_mode=run.limits_mode,
+                activity=run.activity,
+                asymmetry=run.asymmetry,
             )
         except Exception as err:  # noqa: BLE001 - a full disk or a read-only folder
             self.fail(err)
@@ -497,6 +542,41 @@ class ProjectiveFieldWidget(AnalysisDock):
     def closing(self) -> None:
         if self._on_mouse_move in self._viewer.mouse_move_callbacks:
             self._viewer.mouse_move_callbacks.remove(self._on_mouse_move)
+
+
+def result_text(run: Any) -> str:
+    """The status after a sweep: what was swept, which latents are inactive (and why that
+    matters), which fell back to prior units, each active latent's top ROI, the far sides."""
+    result = run.result
+    names = result.latent_names
+    active = run.active
+    colour_limits = "per latent" if run.limits_mode == "per-latent" else "shared by all latents"
+    text = (
+        f"{result.n_latents} latent(s) swept around the {result.base_label} code, "
+        f"{result.total_counts} decodes each; colour limits {colour_limits}. "
+    )
+    if run.activity is not None:
+        text += f"{run.activity.describe()}. "
+    inactive = [name for name, a in zip(names, active, strict=True) if not a]
+    if inactive:
+        text += f"Inactive ({', '.join(inactive)}): their fields mean little, no ROI reported. "
+    if result.fallback_names:
+        text += f"Swept in prior units (population sd ~0): {', '.join(result.fallback_names)}. "
+    if run.matrix is not None:
+        top = "; ".join(
+            f"{name}: {run.roi_names[int(np.nanargmax(run.matrix[:, k]))]}"
+            for k, name in enumerate(names)
+            if active[k] and np.isfinite(run.matrix[:, k]).any()
+        )
+        text += f"Most enriched ROI: {top or 'none'}. "
+    ratios = [
+        f"{name} {entry['large_negative_over_positive']:.2g}"
+        for name, entry in run.asymmetry.items()
+        if entry["large_negative_over_positive"] is not None
+    ]
+    if ratios:
+        text += f"Far sides, large - / large + per unit var(c): {', '.join(ratios)}."
+    return text.strip()
 
 
 def in_plane_outlines(labels: np.ndarray) -> np.ndarray:

@@ -1,0 +1,123 @@
+"""The projective field's colours (issue 12, point 4): the paper's colours the right way round,
+a composite that never sends different band mixes to one colour, per-latent or shared limits,
+the legend, and the montage that carries it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from brainvae.analysis.projective_field import (
+    COLOUR_BANDS,
+    DEFAULT_COLOUR_LIMITS,
+    ProjectiveFieldError,
+    colour_composite,
+    colour_legend,
+)
+
+CYAN, MAGENTA, YELLOW = (0, 1, 1), (1, 0, 1), (1, 1, 0)
+
+
+def _pixels(triples: np.ndarray, scheme: str = "paper") -> np.ndarray:
+    """Colours of (n, 3) band strengths in [0, 1] (limits of 1: strength = variance)."""
+    bands = np.asarray(triples, dtype=np.float64).T.reshape(1, 3, -1)
+    colour, _ = colour_composite(bands, scheme, limits=np.ones(3))
+    return colour[0]
+
+
+def _recover(rgb: np.ndarray) -> np.ndarray:
+    """Invert the paper composite: max channel = strongest band, direction = the mix."""
+    colours = np.array([MAGENTA, CYAN, YELLOW], dtype=np.float64)
+    peak = rgb.max(axis=-1, keepdims=True)
+    mix = rgb * 2.0 / np.maximum(rgb.sum(axis=-1, keepdims=True), 1e-12)
+    weights = mix @ np.linalg.inv(colours)
+    return weights * peak / np.maximum(weights.max(axis=-1, keepdims=True), 1e-12)
+
+
+def test_pure_bands_are_exactly_the_published_colours_at_full_strength():
+    """Fig. 3A: cyan = small POSITIVE c, magenta = small NEGATIVE c, yellow = large |c|."""
+    assert COLOUR_BANDS == ("small_negative", "small_positive", "large")
+    pure = _pixels(np.eye(3))
+    np.testing.assert_array_equal(pure[0], MAGENTA)  # small negative
+    np.testing.assert_array_equal(pure[1], CYAN)  # small positive
+    np.testing.assert_array_equal(pure[2], YELLOW)  # large |c|
+    half = _pixels(0.5 * np.eye(3))
+    np.testing.assert_allclose(half, 0.5 * pure)  # brightness follows the strength
+    np.testing.assert_array_equal(_pixels(np.zeros((1, 3)))[0], [0, 0, 0])
+    rgb = _pixels(np.eye(3), "rgb")  # the plain channels keep their meaning
+    np.testing.assert_array_equal(rgb, np.eye(3))
+
+
+def test_band_mixes_that_used_to_collide_on_white_get_distinct_colours():
+    """Adding the colours and clipping sent all four of these to white (1, 1, 1)."""
+    triples = np.array([[1, 1, 0], [1, 1, 1], [0.5, 0.5, 0.5], [1, 0.5, 0.5]], dtype=float)
+    colours = _pixels(triples)
+    distances = np.linalg.norm(colours[:, None] - colours[None], axis=-1)
+    assert distances[~np.eye(4, dtype=bool)].min() > 0.1
+    np.testing.assert_allclose(colours[1], [1, 1, 1])  # all three at full: white, and only it
+    np.testing.assert_allclose(colours[2], [0.5, 0.5, 0.5])  # all three at half: mid grey
+    # the composite can be inverted: every strength triple comes back from its colour
+    rng = np.random.default_rng(0)
+    random = rng.uniform(0, 1, size=(2000, 3))
+    np.testing.assert_allclose(_recover(_pixels(random).astype(np.float64)), random, atol=1e-5)
+    old = np.clip(random @ np.array([CYAN, MAGENTA, YELLOW], dtype=float), 0, 1)
+    assert np.mean(np.all(old == 1, axis=1)) > 0.2  # what the old rule did to these triples
+
+
+def test_per_latent_limits_show_every_latent_and_shared_limits_compare():
+    bands = np.zeros((2, 3, 4, 4))
+    bands[0, 1, 1:3, 1:3] = 1.0  # a strong latent
+    bands[1, 1, 1:3, 1:3] = 0.01  # a latent 100x weaker, the same pattern
+    own, own_limits = colour_composite(bands)  # the default: per latent
+    assert DEFAULT_COLOUR_LIMITS == "per-latent" and own_limits.shape == (2, 3)
+    np.testing.assert_allclose(own[0, 1, 1], CYAN)
+    np.testing.assert_allclose(own[1, 1, 1], CYAN)  # the weak latent is visible too
+    shared, shared_limits = colour_composite(bands, mode="shared")
+    np.testing.assert_allclose(shared_limits[0], shared_limits[1])
+    np.testing.assert_allclose(shared[1, 1, 1], [0, 0.01, 0.01], atol=1e-6)  # compared: dim
+    silent = np.zeros((1, 3, 4, 4))
+    silent[0, 0, 0, 0] = 1e-9  # a latent moving (almost) nothing stays (almost) black
+    both = np.concatenate([bands, silent])
+    dark, _ = colour_composite(both)
+    assert dark[2].max() < 1e-3
+    with pytest.raises(ProjectiveFieldError, match="unknown colour limits 'auto'"):
+        colour_composite(bands, mode="auto")
+    with pytest.raises(ProjectiveFieldError, match=r"colour bands must be \(K, 3"):
+        colour_composite(np.zeros((1, 4, 2, 2)))
+    with pytest.raises(ProjectiveFieldError, match="unknown colour scheme 'hsv'"):
+        colour_composite(bands, "hsv")
+
+
+def test_legend_names_each_colour_and_the_limits():
+    legend = colour_legend("paper", "per-latent")
+    assert legend[0] == (CYAN, "cyan: small positive c (0 to split)")
+    assert legend[1] == (MAGENTA, "magenta: small negative c (-split to 0)")
+    assert legend[2][0] == YELLOW and legend[2][1].startswith("yellow: large |c|")
+    assert "per latent" in legend[-1][1]
+    assert "shared" in colour_legend("paper", "shared")[-1][1]
+    assert colour_legend("rgb")[0][1].startswith("green: small positive")
+
+
+def test_montage_draws_the_legend_and_marks_inactive_tiles():
+    from brainvae.analysis.projective_report import (
+        INACTIVE_GREY,
+        MONTAGE_LABEL_HEIGHT,
+        montage_picture,
+    )
+
+    colour = np.zeros((2, 20, 24, 3), dtype=np.float32)
+    colour[:, 5:15, 5:15] = 0.8
+    legend = colour_legend("paper")
+    picture = montage_picture(colour, ["z1", "z2"], inactive=[False, True], legend=legend)
+    assert picture.shape[0] > MONTAGE_LABEL_HEIGHT + 20 + 3 * 12  # the legend below the tiles
+    below = picture[MONTAGE_LABEL_HEIGHT + 20 :]
+    for rgb, _ in legend[:3]:  # each swatch drawn in its colour
+        swatch = np.round(255 * np.asarray(rgb)).astype(np.uint8)
+        assert np.all(below == swatch, axis=-1).any()
+    frame_top = picture[MONTAGE_LABEL_HEIGHT, :, :]
+    left_tile, right_tile = frame_top[:24], frame_top[26:50]
+    assert np.all(right_tile == INACTIVE_GREY)  # the inactive tile's grey frame
+    assert not np.any(np.all(left_tile == INACTIVE_GREY, axis=-1))
+    label = picture[:MONTAGE_LABEL_HEIGHT]
+    assert label[:, :24].max() > 200  # the active latent's name in white
+    assert 100 <= label[:, 26:50].max() <= max(INACTIVE_GREY)  # "z2 inactive" in grey
