@@ -1,4 +1,4 @@
-"""Projective fields: which output regions each latent moves (METHODS.md section 3).
+"""Projective fields: which output regions each latent moves (docs/methods.md).
 
 For each chosen latent k and a base code z0 (population mean, a subject's mean code, or zeros)
 the sweep decodes z = z0 + c * scale_k * e_k for every c of a grid and keeps the per-voxel

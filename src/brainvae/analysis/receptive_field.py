@@ -1,4 +1,4 @@
-"""Receptive fields (Liu et al., METHODS.md section 3): which input regions move which latents.
+"""Receptive fields (Liu et al.; docs/methods.md): which input regions move which latents.
 
 For every ROI l and perturbation weight w, every image is perturbed inside the ROI
 (x~ = x0 + w * p_l), encoded, and each latent's posterior means are summarised by a Gaussian
