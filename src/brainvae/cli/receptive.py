@@ -26,7 +26,11 @@ SPLITS = ("all", "train", "val", "test")
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the `receptive` sub-command."""
-    from brainvae.analysis.receptive_field import DEFAULT_WEIGHTS, PERTURBATION_KINDS
+    from brainvae.analysis.receptive_field import (
+        DEFAULT_AMPLITUDE,
+        DEFAULT_WEIGHTS,
+        PERTURBATION_KINDS,
+    )
 
     parser = subparsers.add_parser(
         "receptive",
@@ -59,9 +63,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "%(default)s); write --weights=-1,1 (with =) when the list starts with a minus"
         ),
     )
-    parser.add_argument("--kind", default="remove", choices=PERTURBATION_KINDS)
     parser.add_argument(
-        "--amplitude", type=float, help="add: intensity, noise: sd, blur: sigma in voxels"
+        "--kind",
+        default="remove",
+        choices=PERTURBATION_KINDS,
+        help="perturbation (default %(default)s: w = 1 blanks the ROI)",
+    )
+    parser.add_argument(
+        "--amplitude",
+        type=float,
+        help="add: intensity, noise: sd, blur: sigma in voxels (default per kind: "
+        + ", ".join(f"{kind} {value:g}" for kind, value in DEFAULT_AMPLITUDE.items())
+        + ")",
     )
     parser.add_argument(
         "--one-sided", action="store_true", help="KL(N(w_min) || N(w_max)) instead of symmetric"
@@ -72,7 +85,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         metavar="ID,ID,...",
         help="only these subjects' scans (comma-separated subject ids), within --split",
     )
-    parser.add_argument("--batch", type=int, default=64, help="images per forward pass")
+    parser.add_argument(
+        "--batch", type=int, default=64, help="images per forward pass (default %(default)s)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default), auto, mps, cuda, cuda:N")
     parser.add_argument("--out", metavar="DIR", help="output folder (default RUN/receptive_field)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
