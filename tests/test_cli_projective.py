@@ -302,3 +302,29 @@ def test_collapsed_model_names_its_inactive_latents_everywhere(setup_2d, tmp_pat
         assert np.all(frame == INACTIVE_GREY) == (k > 0)
     live = montage[MONTAGE_LABEL_HEIGHT + 1 : MONTAGE_LABEL_HEIGHT + 24, 1 : width - 1]
     assert live.max() > 200  # the live latent fills its own colour scale
+
+
+def test_rois_and_brain_mask_at_2mm_for_4mm_scans_are_resampled_and_it_is_said(tmp_path, capsys):
+    from brainvae.models import ModelConfig, build_model
+    from test_roi_resampling import ROI_AFFINE, atlas_2mm, scans_at_4mm, write_labels
+
+    dataset = scans_at_4mm(tmp_path, 6)
+    config = ModelConfig(
+        input_shape=tuple(dataset.sample_shape), latent_dim=2, family="pca", likelihood="gaussian"
+    )
+    build_model(config).fit(np.asarray(dataset.images)).save(tmp_path / "run")
+    atlas = atlas_2mm()
+    rois = write_labels(tmp_path / "atlas_2mm.nii.gz", atlas, ROI_AFFINE)
+    mask = write_labels(tmp_path / "brain_2mm.nii.gz", (atlas > 0).astype(np.int16), ROI_AFFINE)
+    out = tmp_path / "out"
+    argv = ["projective", str(tmp_path / "run"), "--dataset", str(dataset.path), "--out", str(out)]
+    sweep = ["--range=-1,1", "--step", "0.25", "--split", "0.5"]
+    assert main([*argv, *sweep, "--rois", str(rois), "--brain-mask", str(mask)]) == 0
+    err = capsys.readouterr().err
+    assert f"brainvae projective: {rois}: ROIs resampled from 42 x 50 x 38 at 2 mm" in err
+    assert "label(s) 4 vanished" in err
+    assert f"brainvae projective: {mask}: ROIs resampled from 42 x 50 x 38 at 2 mm" in err
+    table = pd.read_csv(out / "projective.csv", index_col="roi")
+    assert list(table.index) == ["roi_1", "roi_2", "roi_3", "active"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert 0 < summary["brain_mask_voxels"] < 20 * 24 * 18

@@ -154,8 +154,7 @@ def test_existing_output_needs_overwrite_and_interrupts_leave_nothing(setup_2d, 
 @pytest.mark.parametrize(
     ("case", "message"),
     [
-        ("transposed", "ROI image is 40 x 32 but the dataset's images are 32 x 40"),
-        ("other_grid", "not on the dataset's grid"),
+        ("elsewhere", "does not overlap the dataset's grid"),
         ("empty", "has no non-zero label"),
         ("fractional", "non-integer or negative"),
     ],
@@ -165,10 +164,8 @@ def test_bad_roi_files_are_named(setup_2d, capsys, case, message):
 
     dataset, labels = setup_2d["dataset"], setup_2d["labels"]
     affine, data = dataset.affine.copy(), labels
-    if case == "transposed":
-        data = labels.T
-    elif case == "other_grid":
-        affine[:3, :3] *= 2.0  # 2 mm voxels: same shape, another grid
+    if case == "elsewhere":  # another grid is resampled; one 500 mm away cannot be
+        affine[:3, 3] += 500.0
     elif case == "empty":
         data = np.zeros_like(labels)
     else:
@@ -220,3 +217,32 @@ def test_volume_dataset_single_roi(tmp_path, capsys):
     assert summary["rois"] == {"roi_1": int((labels == 1).sum())}
     assert not (out / "covariance.csv").exists()
     assert pd.read_csv(out / "impact.csv", index_col=0).shape == (1, 4)
+
+
+def _pca_on_4mm_scans(root: Path, n: int):
+    """A 4 mm LAS scan dataset (see test_roi_resampling) and a 2-component PCA saved from it."""
+    from brainvae.models import ModelConfig, build_model
+    from test_roi_resampling import scans_at_4mm
+
+    dataset = scans_at_4mm(root, n)
+    config = ModelConfig(
+        input_shape=tuple(dataset.sample_shape), latent_dim=2, family="pca", likelihood="gaussian"
+    )
+    build_model(config).fit(np.asarray(dataset.images)).save(root / "run")
+    return dataset, root / "run"
+
+
+def test_rois_at_2mm_for_4mm_scans_are_resampled_and_it_is_said(tmp_path, capsys):
+    from test_roi_resampling import ROI_AFFINE, atlas_2mm, write_labels
+
+    dataset, run = _pca_on_4mm_scans(tmp_path, 6)
+    rois = write_labels(tmp_path / "atlas_2mm.nii.gz", atlas_2mm(), ROI_AFFINE)
+    args = ["receptive", str(run), str(dataset.path), "--rois", str(rois), "--weights=-1,1"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert f"brainvae receptive: {rois}: ROIs resampled from 42 x 50 x 38 at 2 mm" in err
+    assert "to the dataset's 20 x 24 x 18 at 4 mm" in err and "label(s) 4 vanished" in err
+    impact = pd.read_csv(tmp_path / "out" / "impact.csv", index_col="roi")
+    assert list(impact.index) == ["roi_1", "roi_2", "roi_3"]
+    assert main([*args, "--out", str(tmp_path / "quiet"), "--quiet"]) == 0
+    assert "resampled" not in capsys.readouterr().err

@@ -41,6 +41,7 @@ def trained(dataset_dir, tmp_path_factory):
 def test_train_writes_run_folder_and_summary(dataset_dir, tmp_path, capsys):
     run = tmp_path / "run"
     args = ["train", str(dataset_dir), "--model", "vae", "--latent", "2", "--epochs", "1"]
+    args += ["--likelihood", "bernoulli"]  # the entropy floor is a Bernoulli figure
     assert main([*args, *FAST, "--out", str(run)]) == 0
     for name in ("config.json", "weights.safetensors", "history.csv", "checkpoints"):
         assert (run / name).exists(), name
@@ -54,6 +55,7 @@ def test_train_writes_run_folder_and_summary(dataset_dir, tmp_path, capsys):
     assert "already holds a training run" in err and "--resume" in err and "--overwrite" in err
 
     more = ["train", str(dataset_dir), "--model", "vae", "--latent", "2", "--epochs", "2"]
+    more += ["--likelihood", "bernoulli"]
     assert main([*more, *FAST, "--out", str(run), "--resume"]) == 0
     assert len(pd.read_csv(run / "history.csv")) == 2
     assert "2 epoch(s)" in capsys.readouterr().out

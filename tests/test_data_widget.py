@@ -119,8 +119,8 @@ def test_form_builds_the_config(make_napari_viewer, cache_home):
     widget = DataWidget(viewer)
     widget.source.value = FOLDER
     widget.preset.value = "flair3d"
-    widget.slice_axis.value = "coronal"
-    widget.slice_range.value = "10:30"
+    widget.form.slice_axis.value = "coronal"
+    widget.form.slice_range.value = "10:30"
     config = widget.build_config()
     assert config.slice_axis == 1  # coronal, as a display-axis number
     assert tuple(config.slice_range) == (10, 30)
@@ -171,6 +171,73 @@ def test_presets_in_the_form_are_the_library_presets(make_napari_viewer, cache_h
     for name, make in PRESETS.items():
         widget.preset.value = name
         assert widget.build_config().to_dict() == make().to_dict(), name
+
+
+def _shown_in(widget, dock) -> bool:
+    """Not hidden, nor inside a hidden container, up to the dock (the viewer is not shown)."""
+    native = widget.native
+    while native is not None and native is not dock.native:
+        if native.isHidden():
+            return False
+        native = native.parentWidget()
+    return True
+
+
+def test_folder_source_starts_from_the_cli_default_and_shows_every_field(
+    make_napari_viewer, cache_home
+):
+    from dataclasses import fields
+
+    from brainvae.cli import build_parser
+    from brainvae.cli.prepare import build_config
+    from brainvae.data.preprocessing import PreprocessConfig
+
+    viewer = make_napari_viewer()
+    widget = DataWidget(viewer)
+    widget.source.value = FOLDER
+    cli_default = build_config(build_parser().parse_args(["prepare", "src", "--out", "ds"]))
+    assert widget.build_config() == cli_default == PreprocessConfig.default()
+    for field in fields(PreprocessConfig):
+        if field.name != "version":
+            assert _shown_in(widget.form.widget_for(field.name), widget), field.name
+    assert widget.form.clip.value == 99.5 and widget.form.scale.value is True
+    # Every field is editable, scaling and clipping included.
+    widget.form.scale.value = False
+    widget.form.clip.value = 0.0
+    widget.form.clip_region.value = "brain"
+    widget.form.split_fractions.value = "0.9, 0.1, 0"
+    widget.form.block.value = "2, 2, 1"
+    config = widget.build_config()
+    assert not config.scale and config.clip_percentile is None and config.clip_region == "brain"
+    assert config.split_fractions == (0.9, 0.1, 0.0) and config.block == (2, 2, 1)
+    # A preset or a saved config fills every field of the form.
+    widget.preset.value = "mouse2d"
+    assert widget.build_config() == PreprocessConfig.mouse_2d()
+    saved = PreprocessConfig.flair_3d(crop_shape=None, block=(2, 2, 2), split_seed=7)
+    widget.config_file.value = saved.save(cache_home.parent / "prep.json")
+    assert widget.build_config() == saved
+
+
+def test_id_column_named_in_the_dock(make_napari_viewer, qtbot, cache_home, write_nii, tmp_path):
+    for k in range(3):
+        write_nii(f"scans/p{k}.nii.gz", np.random.default_rng(k).random((8, 8, 8), np.float32))
+    csv = tmp_path / "meta.tsv"
+    csv.write_text("my_id\tage\n" + "".join(f"p{k}\t{70 + k}\n" for k in range(3)))
+    viewer = make_napari_viewer()
+    widget = DataWidget(viewer)
+    widget.source.value = FOLDER
+    widget.folder.value = tmp_path / "scans"
+    widget.csv.value = csv
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    assert "my_id" in widget.status.value and "--id-column" in widget.status.value
+    widget.id_column.value = "my_id"
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    assert _population_layer(viewer).data.shape[0] == 3
+    viewer.dims.set_current_step(0, 2)
+    rows = widget.subject_info.shown()
+    assert rows["subject_id"] == "p2" and rows["age"] == "72"
 
 
 def test_edited_folder_is_prepared_again(

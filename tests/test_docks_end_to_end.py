@@ -50,6 +50,7 @@ def test_sample_population_train_plot_and_slide(
         assert training.dataset.value == population.name
         training.architecture.value = "small"
         training.latent.value = 4
+        training.length_unit.value = "epochs"
         training.epochs.value = 2
         training.batch.value = 16
         training.device.value = "cpu"

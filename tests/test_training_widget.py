@@ -42,6 +42,7 @@ def wait(widget, qtbot, timeout_ms=120_000):
 
 
 def test_training_two_epochs_plots_points_previews_and_saves(widget, qtbot, tmp_path):
+    widget.length_unit.value = "epochs"
     widget.epochs.value = 2
     widget.start()
     assert widget.stop_button.enabled and not widget.start_button.enabled
@@ -81,6 +82,7 @@ def test_epoch_status_says_validation_is_at_the_posterior_mean(widget):
 def test_stop_mid_epoch_then_resume_continues_from_the_checkpoint(
     widget, qtbot, tmp_path, dataset_dir
 ):
+    widget.length_unit.value = "epochs"
     widget.epochs.value = 50
     widget.start()
 
@@ -100,6 +102,8 @@ def test_stop_mid_epoch_then_resume_continues_from_the_checkpoint(
         f"-batch-{batch:04d}" if batch else ""
     )
     assert "Resume continues" in widget.status.value
+
+    widget.length_unit.value = "epochs"
 
     widget.epochs.value = stopped.epochs_completed + 1
     widget.resume()
@@ -141,6 +145,7 @@ def test_device_label_and_missing_dataset(widget, qtbot, tmp_path):
 
 
 def test_closing_the_viewer_mid_training_stops_with_a_checkpoint(widget, qtbot, tmp_path):
+    widget.length_unit.value = "epochs"
     widget.epochs.value = 500
     widget.start()
     qtbot.waitUntil(lambda: widget.plot.count("batch_loss") >= 2, timeout=60_000)
@@ -157,6 +162,7 @@ def test_a_finished_run_goes_to_the_latent_explorer(widget, qtbot, tmp_path):
 
     explorer = LatentExplorer(widget._viewer)
     widget._viewer.window.add_dock_widget(explorer)
+    widget.length_unit.value = "epochs"
     widget.epochs.value = 1
     widget.start()
     wait(widget, qtbot)

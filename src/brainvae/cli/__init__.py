@@ -8,8 +8,8 @@ import sys
 
 from brainvae import __version__
 
-# Each name is a module brainvae.cli.<name> defining add_parser(subparsers) that
-# registers a sub-parser whose `func` default is called with the parsed args.
+# Each name is a module brainvae.cli.<name> (a dash spelled _) defining add_parser(subparsers)
+# that registers a sub-parser whose `func` default is called with the parsed args.
 SUBCOMMANDS: tuple[str, ...] = (
     "phantom",
     "prepare",
@@ -19,6 +19,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "sweep",
     "receptive",
     "projective",
+    "resample-rois",
 )
 
 
@@ -32,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMANDS:
-        importlib.import_module(f"brainvae.cli.{name}").add_parser(sub)
+        importlib.import_module(f"brainvae.cli.{name.replace('-', '_')}").add_parser(sub)
     return parser
 
 

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from brainvae.data.dataset import PreparedDataset
     from brainvae.models import LatentModel
 
-META_COLUMNS = ("subject_id", "session", "split", "slice_index")
+FIRST_COLUMNS = ("subject_id", "session")
+"""Leading columns of the latents CSV; every other column of the dataset's metadata.csv
+(split, slice_index, age, diagnosis, ...) follows in its own order, then mu_ and logvar_."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -21,8 +23,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="write the latent codes of a dataset to CSV",
         description=(
             "Encode every sample of DATASET with the model in RUN and write one CSV row per "
-            "sample: subject_id, session and slice_index (when the dataset has them), split, "
-            "mu_1..mu_L and logvar_1..logvar_L."
+            "sample: subject_id, session (when the dataset has it), every other column of the "
+            "dataset's metadata.csv (split, slice_index, age, diagnosis, ...), then "
+            "mu_1..mu_L and logvar_1..logvar_L. Warns on stderr when DATASET was prepared "
+            "differently from the model's training data (recipe or intensity range)."
         ),
     )
     parser.add_argument("run_dir", metavar="RUN", help="run folder (or saved model folder)")
@@ -69,14 +73,41 @@ def encode_dataset(model: LatentModel, dataset: PreparedDataset, batch: int = 25
     latent = model.latent_dim
     mu = np.concatenate(mus) if mus else np.zeros((0, latent))
     logvar = np.concatenate(logvars) if logvars else np.zeros((0, latent))
-    metadata = dataset.metadata
-    table = metadata[[c for c in META_COLUMNS if c in metadata.columns]].reset_index(drop=True)
-    numbers = pd.DataFrame(
-        np.concatenate([mu, logvar], axis=1),
-        columns=[f"mu_{i}" for i in range(1, latent + 1)]
-        + [f"logvar_{i}" for i in range(1, latent + 1)],
-    )
+    names = [f"mu_{i}" for i in range(1, latent + 1)]
+    names += [f"logvar_{i}" for i in range(1, latent + 1)]
+    table = metadata_columns(dataset.metadata, names)
+    numbers = pd.DataFrame(np.concatenate([mu, logvar], axis=1), columns=names)
     return pd.concat([table, numbers], axis=1)
+
+
+def metadata_columns(metadata: pd.DataFrame, code_names: list[str]) -> pd.DataFrame:
+    """Every metadata column, subject_id and session first, so no analysis needs a merge.
+
+    A column named like the codes (mu_..., logvar_...) is refused: `brainvae decode
+    --z-file` reads every mu_ column as a code.
+    """
+    from brainvae.models import ModelError
+
+    clash = [c for c in metadata.columns if str(c).startswith(("mu_", "logvar_"))]
+    if clash:
+        raise ModelError(
+            f"the dataset's metadata.csv has column(s) {', '.join(map(str, clash))} named like "
+            f"the codes this command writes ({code_names[0]}, ...); rename them"
+        )
+    first = [c for c in FIRST_COLUMNS if c in metadata.columns]
+    order = first + [c for c in metadata.columns if c not in first]
+    return metadata[order].reset_index(drop=True)
+
+
+def warn_if_prepared_differently(model: LatentModel, dataset: PreparedDataset) -> None:
+    """One stderr line per way the dataset differs from the model's training data."""
+    import sys
+
+    from brainvae.data.fingerprint import NO_RECORD, check_same_preprocessing
+
+    for note in check_same_preprocessing(model.config, dataset):
+        label = "Note" if note == NO_RECORD else "Warning"
+        print(f"brainvae encode: {label}: {note}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
     model = load_model(args.run_dir).to(resolve_device(args.device))
     dataset = PreparedDataset.open(args.dataset)
+    warn_if_prepared_differently(model, dataset)
     table = encode_dataset(model, dataset, args.batch)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,14 @@ def add_parser(subparsers) -> None:
         type=int,
         choices=(2, 3),
         default=2,
-        help="2: coronal slice 128x160; 3: 40x48x40 volume",
+        help="2: one slice (see --orientation); 3: 40x48x40 volume at 4 mm (default 2)",
+    )
+    parser.add_argument(
+        "--orientation",
+        choices=("coronal", "axial"),
+        default="coronal",
+        help="2D slice: coronal 128x160 at 1.1 mm (default, the sample's) or axial 144x120 at "
+        "1.25 mm through the lateral ventricles",
     )
     parser.add_argument(
         "--n",
@@ -84,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = PopulationConfig(
         dims=args.dims,
+        orientation=args.orientation,
         n_subjects=args.n,
         seed=args.seed,
         longitudinal_share=args.longitudinal_share,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-PRESET_NAMES = ("flair3d", "mouse2d", "identity")
+from brainvae.data.preprocessing.config import (
+    DEFAULT_PRESET,
+    PRESETS,
+    PreprocessConfig,
+    describe_intensity,
+)
+
+PRESET_NAMES = tuple(PRESETS)
 
 
 def _slice_range(text: str) -> tuple[int, int]:
@@ -31,17 +38,37 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "Without --csv the subject of a file is sub-<label> (and its session ses-<label>) "
             "found in the file stem between '_' separators (sub-0005_ses-2_FLAIR -> subject "
             "sub-0005), else the first-level folder under SRC (SRC/patientA/visit2/scan.nii.gz "
-            "-> patientA), else the file stem; all scans of a subject land in one split."
+            "-> patientA), else the file stem; all scans of a subject land in one split. "
+            "A BIDS root (participants.tsv at its top) needs no --csv: its scans under "
+            "sub-*/[ses-*/]anat/ get participants.tsv's columns by subject and "
+            "sub-*/sub-*_sessions.tsv's by subject and session (sub-/ses- read from the file "
+            "names, without pybids)."
         ),
     )
     parser.add_argument(
         "source", metavar="SRC", help="folder of image files (searched recursively)"
     )
     parser.add_argument("--out", required=True, metavar="DATASET", help="dataset folder to create")
-    parser.add_argument("--csv", metavar="META.csv", help="per-subject metadata (needs subject_id)")
+    parser.add_argument(
+        "--csv",
+        metavar="META.csv",
+        help="per-subject metadata, comma- or tab-separated (.tsv), e.g. BIDS participants.tsv",
+    )
+    parser.add_argument(
+        "--id-column",
+        metavar="NAME",
+        help="the table's subject id column (default: subject_id, participant_id or subject, "
+        "the first present)",
+    )
     recipe = parser.add_mutually_exclusive_group()
     recipe.add_argument("--config", metavar="PREP.json", help="preprocessing config (JSON)")
-    recipe.add_argument("--preset", choices=PRESET_NAMES, help="a published recipe")
+    recipe.add_argument(
+        "--preset",
+        choices=PRESET_NAMES,
+        help=f"a recipe; without --preset or --config: {DEFAULT_PRESET} "
+        f"({describe_intensity(PreprocessConfig.default())}), the same as the Population "
+        "data dock's folder source",
+    )
     parser.add_argument("--slice-axis", metavar="AXIS", help="axial, coronal, sagittal or 0/1/2")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--slice-index", type=int, metavar="K", help="one slice per volume")
@@ -71,15 +98,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def build_config(args: argparse.Namespace):
-    """The PreprocessConfig from --config/--preset with the command-line overrides applied."""
-    from brainvae.data.preprocessing import PRESETS, PreprocessConfig
-
+    """The PreprocessConfig from --config/--preset (default: the shared default recipe)
+    with the command-line overrides applied."""
     if args.config:
         config = PreprocessConfig.load(args.config)
-    elif args.preset:
-        config = PRESETS[args.preset]()
     else:
-        config = PreprocessConfig()
+        config = PRESETS[args.preset or DEFAULT_PRESET]()
     changes = {}
     if args.slice_axis is not None or args.slice_index is not None or args.slice_range is not None:
         changes.update(
@@ -117,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
             allow_unmatched=args.allow_unmatched,
             overwrite=args.overwrite,
             max_bytes=max_bytes,
+            id_column=args.id_column,
         ):
             last = progress
             if args.quiet or progress.stage not in ("preprocess", "equalise"):
@@ -163,11 +188,15 @@ def summary(dataset) -> str:
         f"from {counts['files_used']} files of {counts['subjects']} subjects into {dataset.path}",
         split_line(dataset),
     ]
+    if report.get("columns"):
+        lines.append(columns_line(report["columns"]))
     lines += [f"Warning: {note}" for note in report.get("warnings", [])]
     labels = (
         ("unmatched_rows", "CSV rows without a file"),
         ("unmatched_files", "files without a CSV row"),
         ("ignored_files", "ignored image files outside the CSV's image folders"),
+        ("participants_without_scans", "participants.tsv subjects without an anatomical scan"),
+        ("not_anatomical_files", "BIDS files left out (not under sub-*/[ses-*/]anat/)"),
     )
     for key, label in labels:
         if report.get(key):
@@ -176,3 +205,16 @@ def summary(dataset) -> str:
     lines.append(f"Skipped {len(skipped)} file(s)" + (":" if skipped else ""))
     lines += [f"  {item['file']}: {item['reason']}" for item in skipped]
     return "\n".join(lines)
+
+
+def columns_line(columns: dict) -> str:
+    """The metadata columns read: the id column, the known ones, and the others (a typo shows
+    there, with the known name it is close to)."""
+    hints = columns.get("did_you_mean", {})
+    other = [f"{c} (did you mean {hints[c]}?)" if c in hints else c for c in columns["other"]]
+    identity = columns["id_column"]
+    parts = [f"id {identity}" + ("" if identity == "subject_id" else " (as subject_id)")]
+    parts.append("known: " + (", ".join(columns["known"]) or "none"))
+    if other:
+        parts.append("other (kept as they are; check the spelling): " + ", ".join(other))
+    return "Metadata columns: " + "; ".join(parts)

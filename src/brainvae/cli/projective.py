@@ -175,52 +175,41 @@ def parse_latents(text: str | None, latent_dim: int) -> list[int]:
     return [k - 1 for k in dict.fromkeys(chosen)]
 
 
-def recorded_dataset(run_dir: str | Path, model: Any) -> str | None:
-    """The dataset path a run recorded: config.json's training summary, else run.json."""
-    import json
-
-    training = getattr(model.config, "training", None) or {}
-    if isinstance(training.get("dataset"), str):
-        return training["dataset"]
-    try:
-        record = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8"))
-        return str(record["dataset"]["path"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def open_dataset(args: argparse.Namespace, model: Any) -> PreparedDataset:
-    """--dataset, or the recorded one; a clear error asking for --dataset otherwise."""
+    """--dataset, or the one the run recorded (saying so on stderr when it had to fall back)."""
+    import sys
+
     from brainvae.data.dataset import PreparedDataset
+    from brainvae.data.run_dataset import dataset_locations, open_run_dataset
     from brainvae.errors import DatasetError
 
     if args.dataset:
         return PreparedDataset.open(args.dataset)
-    recorded = recorded_dataset(args.run_dir, model)
-    if recorded is None:
+    training = getattr(model.config, "training", None) or {}
+    if not dataset_locations(args.run_dir, training):
         raise DatasetError(
             f"{args.run_dir}: records no training dataset: give the population with --dataset"
         )
     try:
-        return PreparedDataset.open(recorded)
+        found = open_run_dataset(args.run_dir, training)
     except DatasetError as error:
-        raise DatasetError(
-            f"the dataset recorded in {args.run_dir} cannot be opened ({error}): give it with "
-            "--dataset"
-        ) from error
+        raise DatasetError(f"{error}: give it with --dataset") from error
+    if found.note:
+        print(f"brainvae projective: {found.note}", file=sys.stderr)
+    return found.dataset
 
 
 def _brain_mask(args: argparse.Namespace, dataset: PreparedDataset, spatial: tuple) -> Any:
     import numpy as np
 
     from brainvae.analysis.projective_field import brain_mask_from_images, mean_image
-    from brainvae.data.roi_files import read_rois
+    from brainvae.cli.resample_rois import read_rois_noting
     from brainvae.errors import DataFileError
 
     if args.brain_mask is None:
         mean = mean_image(dataset.images).reshape(spatial) if dataset.images.size else None
         return brain_mask_from_images(mean)
-    mask = read_rois(args.brain_mask, dataset, spatial) > 0
+    mask = read_rois_noting(args.brain_mask, dataset, spatial, "projective", args.quiet) > 0
     if not np.any(mask):
         raise DataFileError(args.brain_mask, "the brain mask is empty")
     return mask
@@ -245,8 +234,9 @@ def run(args: argparse.Namespace) -> int:
     from brainvae.analysis.receptive_field import ReceptiveFieldError, roi_masks
     from brainvae.cli.encode import check_fits
     from brainvae.cli.progress_line import drive
+    from brainvae.cli.resample_rois import read_rois_noting
     from brainvae.data.io.output_folder import check_output
-    from brainvae.data.roi_files import read_roi_names, read_rois
+    from brainvae.data.roi_files import read_roi_names
     from brainvae.errors import DataFileError
     from brainvae.models import ModelError, load_model
     from brainvae.training import resolve_device
@@ -263,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
     spatial = tuple(int(s) for s in model.config.input_shape)
     masks = names = None
     if args.rois:
-        labels = read_rois(args.rois, dataset, spatial)
+        labels = read_rois_noting(args.rois, dataset, spatial, "projective", args.quiet)
         present = {int(v) for v in np.unique(labels) if v != 0}
         given = read_roi_names(args.roi_names) if args.roi_names else {}
         chosen = {label: given.get(label, f"roi_{label}") for label in sorted(present)}

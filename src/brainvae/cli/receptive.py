@@ -138,9 +138,10 @@ def run(args: argparse.Namespace) -> int:
     from brainvae.analysis.receptive_report import receptive_summary, write_receptive_results
     from brainvae.cli.encode import check_fits
     from brainvae.cli.progress_line import drive
+    from brainvae.cli.resample_rois import read_rois_noting
     from brainvae.data.dataset import PreparedDataset
     from brainvae.data.io.output_folder import check_output
-    from brainvae.data.roi_files import read_roi_names, read_rois
+    from brainvae.data.roi_files import read_roi_names
     from brainvae.errors import DataFileError, DatasetError
     from brainvae.models import ModelError, load_model
     from brainvae.training import resolve_device
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     dataset = PreparedDataset.open(args.dataset)
     check_fits(model, dataset)
     spatial = tuple(int(s) for s in model.config.input_shape)
-    labels = read_rois(args.rois, dataset, spatial)
+    labels = read_rois_noting(args.rois, dataset, spatial, "receptive", args.quiet)
     present = {int(v) for v in np.unique(labels) if v != 0}
     skipped: list[str] = []
     if args.roi_names:

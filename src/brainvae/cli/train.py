@@ -13,48 +13,98 @@ if TYPE_CHECKING:
 
 MODELS = ("beta-vae", "vae", "soft-intro-vae", "pca")
 ARCHITECTURES = ("small", "mouse2d", "flair3d", "ct2d")
-DEFAULT_ARCHITECTURE = {2: "mouse2d", 3: "flair3d"}
+DEFAULT_BETA = 1.0
+"""The default recipe's beta (training.recipe.DEFAULT_RECIPE; checked by the tests)."""
 NOT_YET = "Sweeps cover the beta-VAE; train a Soft-IntroVAE with `brainvae train`."
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by `train` and `sweep`: architecture, likelihood and the training loop."""
+    """Options shared by `train` and `sweep`: the recipe, its overrides and the training loop.
+
+    Every option left out takes the recipe's value; --help shows the default recipe's.
+    """
+    from brainvae.training.recipe import DEFAULT_RECIPE as d
+    from brainvae.training.recipe import RECIPES
+
+    parser.add_argument(
+        "--recipe",
+        choices=tuple(RECIPES),
+        default=d.name,
+        help=f"settings every option below defaults to (default {d.name}: "
+        + d.description.replace("%", "%%")
+        + "); the published recipes: "
+        + "; ".join(f"{r.name}: {r.description}" for r in RECIPES.values() if r is not d),
+    )
     parser.add_argument(
         "--arch",
         choices=ARCHITECTURES,
-        help="network preset (default: mouse2d for 2D data, flair3d for 3D)",
+        help=f"network preset (default: the recipe's; default recipe: {d.architecture}, with more "
+        "stride-2 stages for inputs over 160 voxels a side)",
     )
     parser.add_argument(
         "--likelihood",
         choices=("bernoulli", "gaussian"),
-        default="bernoulli",
-        help="bernoulli (BCE, data in [0, 1]; default) or gaussian (squared error)",
+        help=f"bernoulli (BCE, data in [0, 1]) or gaussian (squared error) (default: the "
+        f"recipe's; default recipe: {d.likelihood})",
     )
     parser.add_argument(
         "--sigma",
         type=float,
-        help="gaussian: fixed noise sd in data units (NLL with this sigma); default: plain "
-        "sum of squared errors",
+        help=f"gaussian: fixed noise sd in data units (NLL with this sigma) (default: the "
+        f"recipe's; default recipe: {d.gaussian_sigma}; a recipe without one: plain sum of squared "
+        "errors)",
     )
     parser.add_argument(
         "--learn-sigma", action="store_true", help="gaussian: learn one noise sd with the model"
     )
     parser.add_argument(
+        "--kl-warmup",
+        type=int,
+        metavar="STEPS",
+        help=f"KL weight rising from 0 to beta over STEPS optimiser steps (default: the "
+        f"recipe's; default recipe: {d.kl_warmup_steps}); 0 turns it off",
+    )
+    parser.add_argument(
         "--capacity",
         type=float,
         metavar="NATS",
-        help="capacity annealing (Burgess et al.): KL target rising from 0 to NATS",
+        help="capacity annealing (Burgess et al.): KL target rising from 0 to NATS (default off)",
     )
     parser.add_argument(
-        "--capacity-steps", type=int, default=10000, help="steps over which the target rises"
+        "--capacity-steps",
+        type=int,
+        default=10000,
+        help="steps over which the target rises (default %(default)s)",
     )
     parser.add_argument(
-        "--capacity-gamma", type=float, default=1000.0, help="weight of |KL - C| (default 1000)"
+        "--capacity-gamma",
+        type=float,
+        default=1000.0,
+        help="weight of |KL - C| (default %(default)s)",
     )
-    parser.add_argument("--epochs", type=int, default=10, help="passes over the train split")
-    parser.add_argument("--batch", type=int, default=64, help="images per step (default 64)")
-    parser.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate")
-    parser.add_argument("--seed", type=int, default=0, help="seeds weights and data order")
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument(
+        "--steps",
+        type=int,
+        help=f"optimiser steps to train for, rounded up to whole epochs (default: the "
+        f"recipe's; default recipe: {d.steps})",
+    )
+    length.add_argument(
+        "--epochs", type=int, help="passes over the train split, instead of --steps"
+    )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        help=f"images per step (default: the recipe's; default recipe: {d.batch_size})",
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        help=f"Adam learning rate (default: the recipe's; default recipe: {d.lr:g})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seeds weights and data order (default %(default)s)"
+    )
     parser.add_argument("--device", default="auto", help="auto (default), cpu, mps, cuda, cuda:N")
     parser.add_argument(
         "--precision",
@@ -66,7 +116,11 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         "faster than fp32, else fp32; fp32 or bf16 force one",
     )
     parser.add_argument(
-        "--checkpoint-every", type=int, default=1, metavar="N", help="epochs between checkpoints"
+        "--checkpoint-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="epochs between checkpoints (default %(default)s)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -85,26 +139,48 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("dataset", metavar="DATASET", help="folder made by `brainvae prepare`")
-    parser.add_argument("--model", choices=MODELS, default="beta-vae", help="model family")
+    parser.add_argument(
+        "--model", choices=MODELS, default="beta-vae", help="model family (default %(default)s)"
+    )
     parser.add_argument("--latent", type=int, default=8, help="latent size L (default 8)")
-    parser.add_argument("--beta", type=float, default=3.0, help="KL weight (beta-vae; default 3)")
+    parser.add_argument(
+        "--beta",
+        type=float,
+        help=f"KL weight (beta-vae; default: the recipe's; default recipe: {DEFAULT_BETA:g})",
+    )
     intro = parser.add_argument_group(
         "soft-intro-vae options (Daniel & Tamar 2021; margin: Huang 2018)"
     )
-    intro.add_argument("--intro-variant", choices=("soft", "margin"), default="soft")
-    intro.add_argument("--beta-rec", type=float, default=1.0, help="reconstruction weight")
-    intro.add_argument("--beta-kl", type=float, default=1.0, help="KL weight of real images")
-    intro.add_argument("--beta-neg", type=float, default=256.0, help="KL weight of generated ones")
+    intro.add_argument(
+        "--intro-variant", choices=("soft", "margin"), default="soft", help="(default %(default)s)"
+    )
+    intro.add_argument(
+        "--beta-rec", type=float, default=1.0, help="reconstruction weight (default %(default)s)"
+    )
+    intro.add_argument(
+        "--beta-kl", type=float, default=1.0, help="KL weight of real images (default %(default)s)"
+    )
+    intro.add_argument(
+        "--beta-neg",
+        type=float,
+        default=256.0,
+        help="KL weight of generated ones (default %(default)s)",
+    )
     intro.add_argument(
         "--gamma-r", type=float, default=1e-8, help="weight of fakes' reconstruction"
     )
-    intro.add_argument("--margin", type=float, default=120.0, help="margin variant: hinge margin")
+    intro.add_argument(
+        "--margin",
+        type=float,
+        default=120.0,
+        help="margin variant: hinge margin (default %(default)s)",
+    )
     intro.add_argument(
         "--w-neg",
         type=float,
         default=0.5,
         help="margin variant: hinge weight (the hinge is also scaled by --beta-kl, as in "
-        "Huang et al.'s code)",
+        "Huang et al.'s code; default %(default)s)",
     )
     add_training_options(parser)
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder to write")
@@ -115,14 +191,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def model_config(
-    args: argparse.Namespace, dataset: PreparedDataset, *, family: str, latent: int, beta: float
-) -> ModelConfig:
-    """The ModelConfig for this dataset and these options (architecture from the data's dims)."""
-    from brainvae.models import ModelConfig, ModelError
+def recipe_of(args: argparse.Namespace) -> Any:
+    """The recipe named by --recipe (the default recipe when the parser has no such option)."""
+    from brainvae.training.recipe import DEFAULT_RECIPE, get_recipe
 
-    shape = tuple(dataset.sample_shape)
-    architecture = args.arch or DEFAULT_ARCHITECTURE.get(len(shape), "small")
+    name = getattr(args, "recipe", None)
+    return DEFAULT_RECIPE if name is None else get_recipe(name)
+
+
+def model_config(
+    args: argparse.Namespace,
+    dataset: PreparedDataset,
+    *,
+    family: str,
+    latent: int,
+    beta: float | None,
+) -> ModelConfig:
+    """The ModelConfig for this dataset: the recipe, overridden by the options given."""
+    from brainvae.models import ModelError
+    from brainvae.training.recipe import model_config_from_recipe
+
+    if (args.sigma is not None or args.learn_sigma) and (
+        args.likelihood or recipe_of(args).likelihood
+    ) != "gaussian":
+        raise ModelError("--sigma and --learn-sigma need --likelihood gaussian")
     extra: dict[str, Any] = {}
     if family == "soft_intro_vae":
         extra = {
@@ -130,17 +222,17 @@ def model_config(
             for name in ("intro_variant", "beta_rec", "beta_kl", "beta_neg", "gamma_r")
             + ("margin", "w_neg")
         }
-    if (args.sigma is not None or args.learn_sigma) and args.likelihood != "gaussian":
-        raise ModelError("--sigma and --learn-sigma need --likelihood gaussian")
-    return ModelConfig(
-        input_shape=shape,
+    return model_config_from_recipe(
+        recipe_of(args),
+        tuple(dataset.sample_shape),
         latent_dim=latent,
         family=family,
-        architecture=architecture,
+        architecture=args.arch,
         likelihood=args.likelihood,
         gaussian_sigma=args.sigma,
         learn_sigma=args.learn_sigma,
         beta=beta,
+        kl_warmup_steps=getattr(args, "kl_warmup", None),
         capacity_max=args.capacity,
         capacity_anneal_steps=args.capacity_steps,
         capacity_gamma=args.capacity_gamma,
@@ -149,13 +241,15 @@ def model_config(
 
 
 def train_config(args: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig from the command-line options."""
+    """The TrainConfig from the command-line options (the recipe's where none is given)."""
     from brainvae.training import TrainConfig
 
+    recipe = recipe_of(args)
     return TrainConfig(
         epochs=args.epochs,
-        batch_size=args.batch,
-        lr=args.lr,
+        steps=None if args.epochs is not None else (args.steps or recipe.steps),
+        batch_size=args.batch if args.batch is not None else recipe.batch_size,
+        lr=args.lr if args.lr is not None else recipe.lr,
         seed=args.seed,
         device=args.device,
         precision=args.precision,
@@ -190,8 +284,9 @@ def train_model(
     import torch
 
     from brainvae.models import ModelError, build_model
+    from brainvae.training.verdict import dataset_verdict
 
-    beta = 1.0 if args.model in ("vae", "soft-intro-vae") else args.beta
+    beta = 1.0 if args.model in ("vae", "soft-intro-vae") else args.beta  # None: the recipe's
     family = "soft_intro_vae" if args.model == "soft-intro-vae" else "beta_vae"
     config = model_config(args, dataset, family=family, latent=args.latent, beta=beta)
     training = train_config(args)
@@ -215,6 +310,7 @@ def train_model(
         return 130
     if talk:
         print(summary(model, result))
+        print(dataset_verdict(model, dataset, result.step).describe())
     return 0
 
 
@@ -379,6 +475,8 @@ def fit_pca(args: argparse.Namespace, dataset: PreparedDataset) -> int:
     """Fit the PCA baseline on the train split and save it to RUN (config.json + weights)."""
     import numpy as np
 
+    from brainvae.data.fingerprint import TRAINING_DATA_KEY, dataset_fingerprint
+    from brainvae.data.run_dataset import dataset_record
     from brainvae.models import ModelError, build_model
     from brainvae.training import bernoulli_entropy_floor
 
@@ -404,7 +502,8 @@ def fit_pca(args: argparse.Namespace, dataset: PreparedDataset) -> int:
         run_dir,
         training={
             **model.config.training,
-            "dataset": str(dataset.path),
+            "dataset": dataset_record(dataset.path, run_dir),
+            TRAINING_DATA_KEY: dataset_fingerprint(dataset),
             f"final_{split}_loss": loss,
             "entropy_floor": floor,
         },

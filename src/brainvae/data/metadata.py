@@ -1,5 +1,12 @@
 """Per-subject metadata: find image files, read the CSV, and match its rows to files.
 
+The table may be comma-, tab- (.tsv, e.g. BIDS participants.tsv) or semicolon-separated
+(by extension, else sniffed from the header). Its id column is the one named by the user
+(--id-column), else the first of ID_CANDIDATES present (subject_id, participant_id,
+subject); it is renamed subject_id in the dataset. A `session_id` column (BIDS) is read as
+`session`. Columns brainvae does not know are kept and listed (column_report) so a typo
+such as "diagnosos" shows up in the prepare summary.
+
 Matching rule, in this order:
 1. The CSV has a `filename` column: each row names its file, relative to the CSV's
    folder (or absolute). A row whose file does not exist is an unmatched row.
@@ -7,6 +14,11 @@ Matching rule, in this order:
    to rows: a row with a session matches the stem "<subject_id>_<session>" or
    "<subject_id>_ses-<session>" (e.g. sub-01_ses-2); a row without a session, or
    the only row of its subject, also matches the bare stem "<subject_id>".
+3. Rows no stem matched are matched by BIDS entities: a row (subject, session) claims the
+   files whose stem holds sub-<subject> and ses-<session> ("01" and "sub-01" alike); a
+   row without a session claims every file of its subject left unclaimed (a subject-level
+   table such as participants.tsv against sub-01_ses-1_T1w, sub-01_ses-2_T1w ...), the
+   session then taken from the file name.
 Files in the folder that no row claims are unmatched files; with a `filename`
 column only files in the folders the CSV's files live in count (side files such
 as the phantom's atlas.nii.gz next to subjects.csv are listed as ignored files).
@@ -21,6 +33,7 @@ Without a CSV, the subject (and session) of each file come from, in this order:
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,8 +45,15 @@ from brainvae.errors import DataFileError, DatasetError
 if TYPE_CHECKING:
     import pandas as pd
 
-REQUIRED_COLUMNS: tuple[str, ...] = ("subject_id",)
+ID_CANDIDATES: tuple[str, ...] = ("subject_id", "participant_id", "subject")
+"""Id column names looked for, in this order, when the user names none."""
+SESSION_CANDIDATES: tuple[str, ...] = ("session", "session_id")
 ID_COLUMNS: tuple[str, ...] = ("subject_id", "session", "filename")
+KNOWN_COLUMNS: tuple[str, ...] = (
+    "age", "sex", "gender", "diagnosis", "group", "site", "scanner", "handedness",
+)  # fmt: skip
+"""Optional columns brainvae's docs and sample data use; others are kept and listed."""
+MISSING_VALUES = ("n/a",)  # BIDS writes missing values as n/a
 SHOWN = 20  # names listed in one error message before "... and N more"
 
 
@@ -60,32 +80,110 @@ def find_image_files(folder: str | Path) -> list[Path]:
     return sorted(found)
 
 
-def read_metadata(csv_path: str | Path) -> pd.DataFrame:
-    """The CSV with id columns as text ("01" stays "01"), other columns as pandas infers."""
+def separator_of(path: Path) -> str:
+    """Tab for .tsv; otherwise the commonest of comma, tab and semicolon in the header line
+    (a tab-separated file saved as .csv, a spreadsheet's semicolons), comma on a tie."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            header = handle.readline()
+    except (OSError, UnicodeDecodeError):
+        return ","
+    counts = {separator: header.count(separator) for separator in (",", "\t", ";")}
+    best = max(counts, key=lambda separator: counts[separator])
+    return best if counts[best] > counts[","] else ","
+
+
+def find_id_column(columns: list[str], id_column: str | None = None) -> str | None:
+    """The subject id column: the one asked for, else the first of ID_CANDIDATES present."""
+    if id_column is not None:
+        return id_column if id_column in columns else None
+    return next((name for name in ID_CANDIDATES if name in columns), None)
+
+
+def read_table(path: str | Path, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """A CSV/TSV as pandas reads it, `text_columns` kept as text ("01" stays "01")."""
     import pandas as pd
 
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise DataFileError(csv_path, "metadata CSV does not exist")
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(path, "metadata table does not exist")
     try:
-        table = pd.read_csv(csv_path, dtype={c: str for c in ID_COLUMNS}, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
-        raise DataFileError(csv_path, f"not a readable CSV ({type(err).__name__}: {err})") from err
-    table.columns = [str(c).strip() for c in table.columns]
-    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
-    if missing:
-        raise DataFileError(
-            csv_path,
-            f"missing required column(s) {', '.join(missing)} (found: {', '.join(table.columns)})",
+        table = pd.read_csv(
+            path,
+            sep=separator_of(path),
+            dtype={c: str for c in text_columns},
+            skipinitialspace=True,
+            na_values=list(MISSING_VALUES),
         )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        raise DataFileError(path, f"not a readable table ({type(err).__name__}: {err})") from err
+    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
+def read_metadata(csv_path: str | Path, id_column: str | None = None) -> pd.DataFrame:
+    """The table with its id column renamed subject_id and id columns as text.
+
+    `id_column` names the subject id column; None looks for ID_CANDIDATES in order.
+    table.attrs["id_column"] keeps the name the file used.
+    """
+    csv_path = Path(csv_path)
+    text = (*ID_CANDIDATES, *SESSION_CANDIDATES, "filename", *([id_column] if id_column else []))
+    table = read_table(csv_path, text)
+    found = find_id_column(list(table.columns), id_column)
+    if found is None:
+        wanted = (
+            f"the id column {id_column!r} named with --id-column"
+            if id_column
+            else "required column(s) subject_id (or "
+            + " or ".join(ID_CANDIDATES[1:])
+            + "; name another id column with --id-column)"
+        )
+        raise DataFileError(csv_path, f"missing {wanted} (found: {', '.join(table.columns)})")
+    table = _renamed(table, found, "subject_id", csv_path)
+    if "session" not in table.columns and "session_id" in table.columns:
+        table = _renamed(table, "session_id", "session", csv_path)
     for column in ID_COLUMNS:
         if column in table.columns:
             table[column] = table[column].fillna("").astype(str).str.strip()
     empty = _lines(table.index[table["subject_id"] == ""])
     if empty:
-        raise DataFileError(csv_path, f"empty subject_id on line(s) {listing(empty)}")
+        raise DataFileError(csv_path, f"empty {found} on line(s) {listing(empty)}")
     _check_duplicates(table, csv_path)
-    return table.reset_index(drop=True)
+    table = table.reset_index(drop=True)
+    table.attrs["id_column"] = found
+    return table
+
+
+def _renamed(table: pd.DataFrame, old: str, new: str, path: Path) -> pd.DataFrame:
+    """Rename a column; refuse when the new name is already another column."""
+    if old == new:
+        return table
+    if new in table.columns:
+        raise DataFileError(
+            path, f"has both {old!r} (used as {new}) and a column {new!r}; rename one of them"
+        )
+    return table.rename(columns={old: new})
+
+
+def column_report(table: pd.DataFrame, id_column: str = "subject_id") -> dict:
+    """The table's columns sorted into id, known and other (with a close known name, if any)."""
+    own = [c for c in table.columns if c not in ("subject_id", "session", "filename", "source")]
+    known = [c for c in own if c.lower() in KNOWN_COLUMNS]
+    other = [c for c in own if c.lower() not in KNOWN_COLUMNS]
+    suggestions = {}
+    for name in other:
+        close = difflib.get_close_matches(name.lower(), KNOWN_COLUMNS, n=1, cutoff=0.75)
+        if close:
+            suggestions[name] = close[0]
+    return {
+        "id_column": id_column,
+        "known": known,
+        "other": other,
+        "did_you_mean": suggestions,
+    }
 
 
 def _lines(index) -> list[str]:
@@ -175,6 +273,7 @@ def _row_keys(subject: str, session: str, only_row: bool) -> list[str]:
 
 
 def _match_by_stem(table: pd.DataFrame, files: list[Path]) -> MatchResult:
+    """Rule 2 (exact stems), then rule 3 (BIDS entities) for the rows rule 2 left over."""
     by_stem: dict[str, list[Path]] = {}
     for f in files:
         by_stem.setdefault(image_stem(f), []).append(f)
@@ -183,19 +282,17 @@ def _match_by_stem(table: pd.DataFrame, files: list[Path]) -> MatchResult:
         raise DatasetError(
             f"several files share a stem, so rows cannot be matched by stem: {listing(clashes)}"
         )
-    sessions = table["session"] if "session" in table.columns else [""] * len(table)
+    subjects = list(table["subject_id"])
+    sessions = list(table["session"]) if "session" in table.columns else [""] * len(table)
     rows_per_subject = table["subject_id"].value_counts()
-    sources: list[str | None] = []
-    unmatched_rows: list[str] = []
+    claims: dict[int, list[str]] = {}  # row -> stems it claims
     claimed: dict[str, int] = {}
-    for i, (subject, session) in enumerate(zip(table["subject_id"], sessions, strict=True)):
+    leftover: list[int] = []
+    for i, (subject, session) in enumerate(zip(subjects, sessions, strict=True)):
         keys = _row_keys(subject, session, rows_per_subject[subject] == 1)
         hits = [k for k in keys if k in by_stem]
         if not hits:
-            sources.append(None)
-            unmatched_rows.append(
-                f"{_describe_row(table, i)} (no file with stem {' or '.join(keys)})"
-            )
+            leftover.append(i)
             continue
         stem = hits[0]
         if stem in claimed:
@@ -203,11 +300,72 @@ def _match_by_stem(table: pd.DataFrame, files: list[Path]) -> MatchResult:
                 f"file {by_stem[stem][0]} matches both CSV line {claimed[stem] + 2} and line {i + 2}"
             )
         claimed[stem] = i
-        sources.append(str(by_stem[stem][0].resolve()))
+        claims[i] = [stem]
+    by_entities = _entity_claims(subjects, sessions, leftover, by_stem, claimed)
+    claims.update(by_entities)
+    unmatched_rows = [
+        _unmatched_row(table, i, sessions[i], rows_per_subject[subjects[i]] == 1)
+        for i in leftover
+        if i not in by_entities
+    ]
     unmatched_files = [str(ps[0]) for s, ps in by_stem.items() if s not in claimed]
-    matched = table.assign(source=sources)
-    matched = matched[matched["source"].notna()].reset_index(drop=True)
-    return MatchResult(matched, unmatched_rows, unmatched_files, rule="stem")
+    order = [(i, stem) for i in sorted(claims) for stem in claims[i]]
+    matched = table.iloc[[i for i, _ in order]].reset_index(drop=True)
+    matched = matched.assign(source=[str(by_stem[stem][0].resolve()) for _, stem in order])
+    file_sessions = [bids_entities(stem).get("ses", "") for _, stem in order]
+    if by_entities and any(file_sessions):
+        own = matched["session"] if "session" in matched.columns else [""] * len(matched)
+        matched["session"] = [s or f for s, f in zip(own, file_sessions, strict=True)]
+    rule = "stem, then sub-/ses- entities" if by_entities else "stem"
+    return MatchResult(matched, unmatched_rows, unmatched_files, rule=rule)
+
+
+def _entity_key(subject: str, session: str) -> tuple[str, str]:
+    """A row's (sub-<label>, ses-<label>) as BIDS names them; "01" and "sub-01" alike."""
+    subject = subject if subject.startswith("sub-") else f"sub-{subject}"
+    session = session if not session or session.startswith("ses-") else f"ses-{session}"
+    return subject, session
+
+
+def _unmatched_row(table: pd.DataFrame, i: int, session: str, only_row: bool) -> str:
+    """Why a row found no file: the stems and the BIDS names it looked for."""
+    subject = str(table["subject_id"].iloc[i])
+    keys = _row_keys(subject, session, only_row)
+    sub, ses = _entity_key(subject, session)
+    named = f"{sub}_{ses}_..." if ses else f"{sub}_..."
+    return (
+        f"{_describe_row(table, i)} (no file with stem {' or '.join(keys)} nor one named {named})"
+    )
+
+
+def _entity_claims(
+    subjects: list[str],
+    sessions: list[str],
+    rows: list[int],
+    by_stem: dict[str, list[Path]],
+    claimed: dict[str, int],
+) -> dict[int, list[str]]:
+    """Rule 3: the unclaimed stems each left-over row claims by its sub-/ses- entities.
+
+    Rows with a session go first, so a subject-level row only takes the sessions no
+    session row claimed. `claimed` is updated in place.
+    """
+    entities = {stem: bids_entities(stem) for stem in by_stem if stem not in claimed}
+    claims: dict[int, list[str]] = {}
+    for i in sorted(rows, key=lambda i: not sessions[i]):
+        subject, session = _entity_key(subjects[i], sessions[i])
+        stems = [
+            stem
+            for stem, found in entities.items()
+            if stem not in claimed
+            and found.get("sub") == subject
+            and (not session or found.get("ses") == session)
+        ]
+        for stem in stems:
+            claimed[stem] = i
+        if stems:
+            claims[i] = sorted(stems)
+    return claims
 
 
 def bids_entities(stem: str) -> dict[str, str]:

@@ -110,19 +110,18 @@ def _outcomes(
 ) -> Iterator[_Outcome]:
     """Outcomes in file order; with workers > 1 at most 2 x workers files are in flight.
 
-    Workers are spawned (not forked) so a GUI thread can start them safely; a script
-    that calls this needs the usual `if __name__ == "__main__":` guard.
+    Workers are spawned (not forked) so a GUI thread can start them safely, and without
+    re-running the user's script, so a script needs no `if __name__ == "__main__":` guard.
     """
     if workers == 1:
         for index, path in enumerate(paths):
             yield _process_file(index, path, config, max_bytes)
         return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    from brainvae.data.worker_pool import worker_pool
+
+    pool = worker_pool(workers)
     try:
         jobs = iter(enumerate(paths))
         pending: deque = deque()
@@ -242,24 +241,35 @@ def _check_output(out: Path, overwrite: bool) -> None:
 
 
 def _assemble(
-    files: list[Path], source: Path, csv: Path | None, allow_unmatched: bool
+    files: list[Path],
+    source: Path,
+    csv: Path | None,
+    allow_unmatched: bool,
+    id_column: str | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The table of rows to prepare (CSV columns + source) and the matching record."""
+    """The table of rows to prepare (metadata columns + source) and the matching record.
+
+    Without a CSV, a BIDS root (participants.tsv at the top) is read the BIDS way
+    (brainvae.data.bids); any other folder gives one row per file.
+    """
+    from brainvae.data.bids import bids_table, is_bids_root
     from brainvae.data.metadata import (
+        column_report,
         files_as_subjects,
         match_files,
         read_metadata,
         unmatched_error,
     )
 
+    if csv is None and is_bids_root(source):
+        table, record = bids_table(source, files, id_column)
+        _check_added_columns(table.drop(columns="source"), source / "participants.tsv")
+        return table, {**record, "columns": column_report(table, record["id_column"])}
     if csv is None:
         return files_as_subjects(files, source), {"match_rule": NO_CSV_RULE}
-    table = read_metadata(csv)
-    clash = [c for c in ADDED_COLUMNS if c in table.columns]
-    if clash:
-        raise DataFileError(
-            csv, f"column(s) {', '.join(clash)} clash with columns the dataset adds; rename them"
-        )
+    table = read_metadata(csv, id_column)
+    id_name = table.attrs.get("id_column", "subject_id")
+    _check_added_columns(table, csv)
     result = match_files(table, files, csv.parent)
     if (result.unmatched_rows or result.unmatched_files) and not allow_unmatched:
         raise unmatched_error(result, csv)
@@ -270,8 +280,18 @@ def _assemble(
         "unmatched_rows": result.unmatched_rows,
         "unmatched_files": result.unmatched_files,
         "ignored_files": result.ignored_files,
+        "columns": column_report(table, id_name),
     }
     return result.table, record
+
+
+def _check_added_columns(table: pd.DataFrame, path: Path) -> None:
+    """Refuse metadata columns named like the ones the dataset adds."""
+    clash = [c for c in ADDED_COLUMNS if c in table.columns]
+    if clash:
+        raise DataFileError(
+            path, f"column(s) {', '.join(clash)} clash with columns the dataset adds; rename them"
+        )
 
 
 @dataclass
@@ -433,13 +453,17 @@ def prepare_dataset(
     allow_unmatched: bool = False,
     overwrite: bool = False,
     max_bytes: int | None = None,
+    id_column: str | None = None,
 ) -> Iterator[PrepareProgress]:
     """Prepare a dataset folder `out` from the image files under `source`, yielding progress.
 
-    Without skip_bad the first bad file raises (DataFileError / MemoryBudgetError
-    naming it) and no dataset is left; with it, bad files are skipped and listed.
+    config None is the shared default recipe (PreprocessConfig.default()). csv may be
+    comma- or tab-separated; id_column names its subject id column (default: the first
+    of subject_id, participant_id, subject). Without skip_bad the first bad file raises
+    (DataFileError / MemoryBudgetError naming it) and no dataset is left; with it, bad
+    files are skipped and listed.
     """
-    config = PreprocessConfig() if config is None else config
+    config = PreprocessConfig.default() if config is None else config
     source, out = Path(source), Path(out)
     csv = Path(csv) if csv is not None else None
     workers = _default_workers(workers)
@@ -452,7 +476,7 @@ def prepare_dataset(
     files = find_image_files(source)
     if not files:
         raise DatasetError(f"no supported image files ({', '.join(IMAGE_SUFFIXES)}) in {source}")
-    table, match_record = _assemble(files, source, csv, allow_unmatched)
+    table, match_record = _assemble(files, source, csv, allow_unmatched, id_column)
     if config.mask is not None:
         load_mask(config.mask)  # a bad mask is everyone's problem: fail before starting
     timing["scan_s"] = time.perf_counter() - started
@@ -478,6 +502,7 @@ def prepare_dataset(
         yield PrepareProgress("write", 0, 1, str(out), skipped)
         metadata = _metadata(table, collected, config)
         collected.warnings = warnings(collected, metadata, config.split_fractions)
+        collected.warnings += _matching_warnings(match_record)
         timing["total_s"] = time.perf_counter() - started
         _write_files(
             tmp,
@@ -550,6 +575,14 @@ def warnings(
             "(a split needs at least one subject of its own)"
         )
     return notes
+
+
+def _matching_warnings(record: dict[str, Any]) -> list[str]:
+    """Notes from reading the metadata: BIDS scans without a participants.tsv row."""
+    from brainvae.data.bids import describe_missing
+
+    missing = describe_missing(record)
+    return [missing] if missing else []
 
 
 def _write_files(

@@ -33,6 +33,14 @@ def kl_per_latent(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.square() + logvar.exp() - logvar - 1).mean(0)
 
 
+def kl_weight(beta: float, step: int, warmup_steps: int) -> float:
+    """The KL weight at a training step: beta, or beta * step / warmup_steps during a linear
+    warm-up (evaluation, at the last step reached, uses the same weight)."""
+    if warmup_steps <= 0:
+        return beta
+    return beta * min(1.0, max(step, 0) / warmup_steps)
+
+
 def capacity_at(step: int, capacity_max: float, anneal_steps: int) -> float:
     """Target KL capacity C (nats) at a training step: linear from 0 to capacity_max."""
     return capacity_max * min(1.0, max(step, 0) / anneal_steps)

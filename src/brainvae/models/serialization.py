@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import torch
 
 from brainvae.errors import DataFileError
+from brainvae.file_modes import give_usual_modes, temporary_folder
 from brainvae.models.config import FORMAT_NAME, ModelConfig
 from brainvae.models.errors import ModelError
 
@@ -23,7 +23,10 @@ NEVER_UNPICKLED = "brainvae never loads pickles or torch.save files, which can r
 def write_checkpoint(
     folder: str | Path, config_json: str, tensors: dict[str, torch.Tensor]
 ) -> Path:
-    """Write into a temporary sibling folder, then rename it into place (replacing an old model)."""
+    """Write into a temporary sibling folder, then rename it into place (replacing an old model).
+
+    Files and folder get the umask's usual modes, so others who may read the folder can load it.
+    """
     from safetensors.torch import save_file
 
     folder = Path(folder)
@@ -34,10 +37,11 @@ def write_checkpoint(
             folder, "is a non-empty folder that holds no saved model; not overwriting it"
         )
     folder.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    temporary = temporary_folder(folder.parent, prefix=f".{folder.name}.", suffix=".tmp")
     try:
         save_file(tensors, str(temporary / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
         (temporary / CONFIG_FILE).write_text(config_json)
+        give_usual_modes(temporary)
         if folder.exists():
             previous = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
             folder.rename(previous)

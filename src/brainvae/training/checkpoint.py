@@ -13,7 +13,6 @@ import os
 import random
 import re
 import shutil
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from brainvae.errors import DataFileError
+from brainvae.file_modes import give_usual_modes, temporary_folder
 from brainvae.models.errors import ModelError
 from brainvae.models.serialization import looks_pickled
 
@@ -142,13 +142,16 @@ def save_checkpoint(
     state: TrainingState,
     randomness: RandomState,
 ) -> Path:
-    """Write a checkpoint atomically, then drop all but the newest KEEP; returns its folder."""
+    """Write a checkpoint atomically, then drop all but the newest KEEP; returns its folder.
+
+    Its files get the umask's usual modes, so whoever may read the run folder can resume it.
+    """
     from safetensors.torch import save_file
 
     parent = Path(run_dir) / CHECKPOINTS_DIR
     parent.mkdir(parents=True, exist_ok=True)
     final = parent / checkpoint_name(state.epoch, state.batch)
-    temporary = Path(tempfile.mkdtemp(prefix=".tmp-", dir=parent))
+    temporary = temporary_folder(parent, prefix=".tmp-")
     metadata = {"format": FORMAT_NAME}
     try:
         model_tensors = {k: _storable(v) for k, v in model.state_dict().items()}
@@ -178,6 +181,7 @@ def save_checkpoint(
                 "numpy_random": randomness.numpy,
             },
         )
+        give_usual_modes(temporary)  # safetensors writes 0600, mkdtemp 0700
         _fsync_folder(temporary)
         if final.exists():
             aside = parent / f".old-{uuid.uuid4().hex[:8]}"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from brainvae.models.errors import ModelError
+from brainvae.training.recipe import DEFAULT_RECIPE, epochs_for_steps
 
 PRECISIONS = ("auto", "fp32", "bf16")
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -22,7 +23,10 @@ a NaN stop); the same values give the same run as if never stopped."""
 class TrainConfig:
     """One training run.
 
-    epochs: passes over the training split; batch_size: images per Adam step; lr: Adam rate.
+    epochs / steps: how long to train, in passes over the training split or in optimiser steps
+        (give at most one; neither: the default recipe's steps). steps become the whole number
+        of epochs that reaches them (resolved), so resume stays exact.
+    batch_size: images per Adam step; lr: Adam rate (defaults: the default recipe's).
     seed: seeds weights-independent randomness (data order, reparameterisation noise).
     device: "auto" (CUDA, then MPS, then CPU), "cpu", "mps" or "cuda[:N]".
     precision: "fp32", "bf16" (autocast) or "auto" (bf16 on a CUDA GPU that supports it, or on
@@ -33,9 +37,10 @@ class TrainConfig:
     drop_last: skip a final short batch. max_grad_norm: clip gradients to this norm (None = off).
     """
 
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 2e-4
+    epochs: int | None = None
+    steps: int | None = None
+    batch_size: int = DEFAULT_RECIPE.batch_size
+    lr: float = DEFAULT_RECIPE.lr
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"
@@ -48,14 +53,22 @@ class TrainConfig:
         self._validate()
 
     def _validate(self) -> None:
-        for name in ("epochs", "batch_size", "seed", "checkpoint_every", "num_workers"):
+        for name in ("epochs", "steps", "batch_size", "seed", "checkpoint_every", "num_workers"):
             value = getattr(self, name)
+            if value is None and name in ("epochs", "steps"):
+                continue
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ModelError(f"{name} must be an integer, got {value!r}")
-        if self.epochs < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+        if self.epochs is not None and self.steps is not None:
             raise ModelError(
-                "epochs, batch_size and checkpoint_every must be >= 1, got "
-                f"{self.epochs}, {self.batch_size}, {self.checkpoint_every}"
+                f"give the training length as epochs or as steps, not both (got epochs "
+                f"{self.epochs} and steps {self.steps})"
+            )
+        length = self.epochs if self.epochs is not None else (self.steps or 1)
+        if length < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ModelError(
+                "epochs (or steps), batch_size and checkpoint_every must be >= 1, got "
+                f"{length}, {self.batch_size}, {self.checkpoint_every}"
             )
         if self.seed < 0 or self.num_workers < 0:
             raise ModelError(
@@ -77,6 +90,15 @@ class TrainConfig:
             raise ModelError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
+
+    def resolved(self, n_train: int) -> TrainConfig:
+        """This config with epochs set: given, or the whole epochs that reach `steps` (the
+        default recipe's when neither is given) over n_train scans (a rank's share)."""
+        if self.epochs is not None:
+            return self
+        steps = self.steps if self.steps is not None else DEFAULT_RECIPE.steps
+        epochs = epochs_for_steps(steps, max(n_train, 1), self.batch_size, self.drop_last)
+        return replace(self, epochs=epochs, steps=None)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""

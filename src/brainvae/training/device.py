@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 
+from brainvae.file_modes import file_mode
 from brainvae.models.errors import ModelError
 
 CACHE_DIR_ENV = "BRAINVAE_CACHE_DIR"
@@ -287,6 +288,7 @@ def remember_precision(path: Path, key: str, record: dict[str, Any]) -> None:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(content + "\n")
+        os.chmod(temporary, file_mode())  # mkstemp makes it 0600
         os.replace(temporary, path)
     except OSError as error:
         if temporary is not None:

@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from brainvae.data.fingerprint import TRAINING_DATA_KEY, dataset_fingerprint
+from brainvae.data.run_dataset import dataset_record
 from brainvae.models.errors import ModelError
 from brainvae.training import distributed
 from brainvae.training.adversarial import (
@@ -97,6 +99,7 @@ def train(
     train_rows, eval_rows, has_val = _split_rows(dataset)
     _check_data(model, dataset, np.concatenate([train_rows, eval_rows]))
     ranks = distributed.ranks_from_environment()
+    config = config.resolved(distributed.share_size(len(train_rows), ranks, config.drop_last))
     device = resolve_device(distributed.rank_device_name(config.device, ranks))
     distributed.join(ranks, device)
     loaded = _open_run_dir(run_dir, model, dataset, config, resume, overwrite, ranks, device)
@@ -426,12 +429,13 @@ class _Loop:
             "device": describe_device(self.device),
             "processes": self.ranks.world_size,
             "precision": "bf16" if self.amp_dtype is not None else "fp32",
-            "dataset": str(self.dataset.path),
+            "dataset": dataset_record(self.dataset.path, self.run_dir),
             "evaluated_on": "val" if self.has_val else "train",
             "entropy_floor": self.entropy_floor,
             "final_val_loss": finite_or_none(last.get("val_loss")),
             "final_reconstruction_net": finite_or_none(last.get("reconstruction_net")),
             "active_units": last.get("active_units"),
+            TRAINING_DATA_KEY: dataset_fingerprint(self.dataset),
         }
 
 
@@ -622,7 +626,7 @@ def _prepare_run_dir(
         "format": RUN_FORMAT,
         "train_config": config.to_dict(),
         "model_config": _model_identity(model),
-        "dataset": _dataset_identity(dataset),
+        "dataset": {**_dataset_identity(dataset), **dataset_record(dataset.path, run_dir)},
         "processes": world_size,
     }
     temporary = run_file.with_name(f".{RUN_FILE}.tmp")

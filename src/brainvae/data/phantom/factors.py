@@ -106,6 +106,7 @@ class PopulationConfig:
     """How a population is drawn: sizes, shares, nuisance ranges (all written to phantom.json)."""
 
     dims: int = 2
+    orientation: str = "coronal"  # 2D slice: "coronal" (the sample's) or "axial"
     n_subjects: int = 100
     seed: int = 0
     longitudinal_share: float = 0.3
@@ -159,7 +160,7 @@ def site_set(candidates_world: np.ndarray, count: int) -> np.ndarray:
     return np.asarray(chosen, int)
 
 
-def _draw_lesions(rng, candidates_world, normals_world, sites, burden, full_radius, dims):
+def _draw_lesions(rng, candidates_world, normals_world, sites, burden, full_radius, plane_axis):
     """One ovoid per fixed site, long axis along the wall normal, radii ~ sqrt(burden).
 
     Lesion load (area in 2D, volume in 3D) then grows about linearly with the burden; each
@@ -169,8 +170,8 @@ def _draw_lesions(rng, candidates_world, normals_world, sites, burden, full_radi
     for pick in sites:
         centre = np.asarray(candidates_world[pick], np.float64)
         jitter = rng.uniform(-1.0, 1.0, 3)
-        if dims == 2:  # stay in the slice plane (world y is the coronal slice axis)
-            jitter[1] = 0.0
+        if plane_axis is not None:  # 2D: stay in the slice plane (no jitter across it)
+            jitter[plane_axis] = 0.0
         long_radius = full_radius * float(np.sqrt(burden)) * float(rng.uniform(0.85, 1.15))
         lesions.append(
             Lesion(
@@ -192,6 +193,9 @@ def _grow(lesion: Lesion, gain: float) -> Lesion:
 
 def sample_population(config: PopulationConfig, lesion_sites) -> list[ScanFactors]:
     """Draw every scan's factors; `lesion_sites` = (world points, unit normals) of the lesion zone."""
+    from brainvae.data.phantom.grid import grid_spec
+
+    spec = grid_spec(config.dims, config.orientation)
     rng = np.random.default_rng(config.seed)
     candidates, normals = lesion_sites
     n = config.n_subjects
@@ -220,7 +224,7 @@ def sample_population(config: PopulationConfig, lesion_sites) -> list[ScanFactor
         if diagnosis == "ms":
             burden = float(rng.uniform(*config.lesion_burden_range))
             lesions = _draw_lesions(
-                rng, candidates, normals, sites, burden, full_radius, config.dims
+                rng, candidates, normals, sites, burden, full_radius, spec.world_slice_axis
             )
         extent = 0.0
         if diagnosis == "leuko":
@@ -282,15 +286,20 @@ def _scan(
     elapsed,
 ) -> ScanFactors:
     """One visit's factors: subject-level values plus fresh nuisance draws."""
+    from brainvae.data.phantom.grid import grid_spec
+
+    spec = grid_spec(config.dims, config.orientation)
     rotation_max = config.rotation_max_deg
-    if config.dims == 2:  # in-plane only: rotation about, and no shift along, the posterior axis
-        rotation = (0.0, float(rng.uniform(-rotation_max, rotation_max)), 0.0)
+    if spec.slice_axis is not None:  # in-plane only: rotation about, no shift across, the slice
+        rotation = [0.0, 0.0, 0.0]
+        rotation[spec.slice_axis] = float(rng.uniform(-rotation_max, rotation_max))
+        rotation = tuple(rotation)
     else:
         rotation = tuple(float(v) for v in rng.uniform(-rotation_max, rotation_max, 3))
-    voxel = 1.1 if config.dims == 2 else 4.0
+    voxel = spec.spacing_mm[0]
     shift = rng.uniform(-1.0, 1.0, 3) * config.shift_max_voxels * voxel
-    if config.dims == 2:
-        shift[1] = 0.0
+    if spec.slice_axis is not None:
+        shift[spec.slice_axis] = 0.0
     artefacts = tuple(a for a in config.artefacts if rng.uniform() < config.artefact_share)
     return ScanFactors(
         subject_id=f"sub-{number:04d}",

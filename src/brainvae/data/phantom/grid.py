@@ -35,15 +35,47 @@ class GridSpec:
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        """Shape of the written arrays: the singleton posterior axis dropped in 2D."""
+        """Shape of the written arrays: the singleton (slice) axis dropped in 2D."""
         return tuple(n for n in self.shape if n > 1) if self.dims == 2 else self.shape
+
+    @property
+    def slice_axis(self) -> int | None:
+        """2D: the display axis across the slice (1, posterior, for coronal; 0, inferior, for
+        axial); None in 3D."""
+        return self.shape.index(1) if self.dims == 2 else None
+
+    @property
+    def world_slice_axis(self) -> int | None:
+        """2D: the world axis (x, y, z) across the slice; display axes (I, P, R) run along
+        world (z, y, x)."""
+        return None if self.slice_axis is None else 2 - self.slice_axis
 
 
 # FLAIR study grid: MNI 1 mm, 160 x 192 x 160 box around the brain, 4 mm blocks.
 GRID_3D = GridSpec(3, (40, 48, 40), (4.0, 4.0, 4.0), (0.0, -17.5, 4.5))
 # One coronal slice, 128 x 160 at 1.1 mm (both divisible by 32).
 GRID_2D = GridSpec(2, (128, 1, 160), (1.1, 1.1, 1.1), (0.0, CORONAL_SLICE_Y_MM, 15.0))
+# One axial slice through the lateral ventricles' bodies, 144 x 120 at 1.25 mm: another
+# orientation and grid than the sample's, to check that defaults hold on data nobody tuned on.
+GRID_2D_AXIAL = GridSpec(2, (1, 144, 120), (1.25, 1.25, 1.25), (0.0, -17.5, 18.0))
 DEFAULT_GRIDS = {2: GRID_2D, 3: GRID_3D}
+ORIENTATIONS = {"coronal": GRID_2D, "axial": GRID_2D_AXIAL}
+"""2D slice grids by orientation (3D has one grid)."""
+
+
+def grid_spec(dims: int, orientation: str = "coronal") -> GridSpec:
+    """The output grid of a population: the 3D volume, or a 2D slice in that orientation."""
+    from brainvae.errors import DatasetError
+
+    if dims not in DEFAULT_GRIDS:
+        raise DatasetError(f"phantom grids exist for dims 2 and 3, not {dims}")
+    if dims == 3:
+        return GRID_3D
+    if orientation not in ORIENTATIONS:
+        raise DatasetError(
+            f"unknown slice orientation {orientation!r}; expected one of {', '.join(ORIENTATIONS)}"
+        )
+    return ORIENTATIONS[orientation]
 
 
 @dataclass
@@ -197,10 +229,6 @@ def build_grid(spec: GridSpec) -> PhantomGrid:
     )
 
 
-def get_grid(dims: int) -> PhantomGrid:
-    """The default 2D or 3D grid, built once per process."""
-    from brainvae.errors import DatasetError
-
-    if dims not in DEFAULT_GRIDS:
-        raise DatasetError(f"phantom grids exist for dims 2 and 3, not {dims}")
-    return build_grid(DEFAULT_GRIDS[dims])
+def get_grid(dims: int, orientation: str = "coronal") -> PhantomGrid:
+    """The 3D grid or the 2D slice grid of that orientation, built once per process."""
+    return build_grid(grid_spec(dims, orientation))

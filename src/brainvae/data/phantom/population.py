@@ -51,12 +51,12 @@ def scan_filename(factors: ScanFactors) -> str:
 
 
 def write_image(path: Path, data: np.ndarray, grid: PhantomGrid, dtype=np.int16) -> Path:
-    """Write an output-grid array (2D gets its singleton posterior axis back) as scaled NIfTI."""
+    """Write an output-grid array (2D gets its singleton slice axis back) as scaled NIfTI."""
     import nibabel as nib
 
     array = np.asarray(data)
-    if grid.spec.dims == 2:
-        array = array[:, None, :]
+    if grid.spec.slice_axis is not None:
+        array = np.expand_dims(array, grid.spec.slice_axis)
     img = nib.Nifti1Image(array.astype(np.float32 if dtype == np.int16 else dtype), grid.affine)
     img.set_data_dtype(dtype)
     img.set_qform(grid.affine, code=1)
@@ -88,10 +88,10 @@ def prepare_folder(folder: Path, overwrite: bool) -> None:
     (folder / "images").mkdir(parents=True, exist_ok=True)
 
 
-def _render_and_write(task: tuple[ScanFactors, str, int]) -> dict:
+def _render_and_write(task: tuple[ScanFactors, str, int, str]) -> dict:
     """Worker: render one scan, write it, return its CSV row."""
-    factors, folder, dims = task
-    grid = get_grid(dims)
+    factors, folder, dims, orientation = task
+    grid = get_grid(dims, orientation)
     rendered = render(factors, grid)
     write_image(Path(folder) / scan_filename(factors), rendered.image, grid)
     voxel_ml = grid.voxel_volume_ml
@@ -136,10 +136,11 @@ def build_population(
 
     folder = Path(folder)
     prepare_folder(folder, overwrite)
-    grid = get_grid(config.dims)  # built before any fork, so workers share it
+    grid = get_grid(config.dims, config.orientation)  # built before any fork: workers share it
     scans = sample_population(config, lesion_sites(grid))
-    rows = _rows([(scan, str(folder), config.dims) for scan in scans], workers, progress)
-    squeezed = (1,) if config.dims == 2 else ()
+    tasks = [(scan, str(folder), config.dims, config.orientation) for scan in scans]
+    rows = _rows(tasks, workers, progress)
+    squeezed = () if grid.spec.slice_axis is None else (grid.spec.slice_axis,)
     write_nifti(
         folder / "atlas.nii.gz",
         grid.atlas.astype(np.int16),
@@ -165,6 +166,7 @@ def build_population(
         "config": asdict(config),
         "grid": {
             "dims": config.dims,
+            "orientation": config.orientation if config.dims == 2 else None,
             "shape": list(grid.spec.output_shape),
             "spacing_mm": list(grid.spec.spacing_mm),
             "centre_mm": list(grid.spec.centre_mm),

@@ -23,6 +23,8 @@ SLICE_AXES = {"axial": 0, "coronal": 1, "sagittal": 2}
 NONFINITE_POLICIES = ("error", "zero")
 BLOCK_REMAINDERS = ("trim", "error")
 CLIP_REGIONS = ("image", "brain")
+DEFAULT_PRESET = "default"
+"""The recipe `brainvae prepare` and the Population data dock's folder source both start from."""
 
 
 def _bad(problem: str) -> DatasetError:
@@ -252,6 +254,16 @@ class PreprocessConfig:
 
     # --- presets --------------------------------------------------------------------
     @classmethod
+    def default(cls, **changes: Any) -> PreprocessConfig:
+        """Clip each image at its 99.5th percentile and scale it to [0, 1].
+
+        The one default of the CLI and the dock: a model trained on data prepared one way
+        gives meaningless codes for data prepared the other (raw intensities in the
+        thousands against [0, 1]), so both must start from the same recipe.
+        """
+        return cls(**changes)
+
+    @classmethod
     def identity(cls, **changes: Any) -> PreprocessConfig:
         """Use the values as they are (already prepared data such as the phantom)."""
         return cls(clip_percentile=None, scale=False, **changes)
@@ -302,7 +314,23 @@ def _validated_fractions(value: Any) -> tuple[float, float, float]:
     return fractions  # type: ignore[return-value]
 
 
+def describe_intensity(config: PreprocessConfig) -> str:
+    """The intensity steps of a recipe in words (help texts and warnings name them)."""
+    steps = []
+    if config.clip_percentile is not None:
+        steps.append(f"clip at the {config.clip_percentile:g}th percentile ({config.clip_region})")
+    if config.scale:
+        steps.append("scale to [0, 1]")
+    if config.brightness_k is not None:
+        steps.append(
+            f"equalise brightness (k = {config.brightness_k:g}"
+            + (", divided to [0, 1])" if config.brightness_normalise else ")")
+        )
+    return ", ".join(steps) if steps else "no clipping, no scaling"
+
+
 PRESETS = {
+    DEFAULT_PRESET: PreprocessConfig.default,
     "identity": PreprocessConfig.identity,
     "flair3d": PreprocessConfig.flair_3d,
     "mouse2d": PreprocessConfig.mouse_2d,

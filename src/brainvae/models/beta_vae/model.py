@@ -10,7 +10,7 @@ from torch import nn
 from brainvae.models.base import ArrayLike, LatentModel
 from brainvae.models.config import ModelConfig
 from brainvae.models.errors import ModelError
-from brainvae.models.losses import LossOutput, capacity_at, kl_per_latent
+from brainvae.models.losses import LossOutput, capacity_at, kl_per_latent, kl_weight
 from brainvae.models.networks.conv import ConvDecoder, ConvEncoder
 
 
@@ -43,7 +43,8 @@ class BetaVAE(LatentModel):
         return self.learned_log_sigma if self.config.learn_sigma else None
 
     def loss(self, x: ArrayLike, step: int = 0) -> LossOutput:
-        """rec + beta * KL, or rec + gamma * |KL - C(step)| when capacity annealing is on."""
+        """rec + beta * KL (beta warmed up from 0 over kl_warmup_steps), or
+        rec + gamma * |KL - C(step)| when capacity annealing is on."""
         batch, _ = self.prepare_input(x)
         self.reconstruction_term.check_target(batch)
         out = self._forward(batch)
@@ -53,8 +54,9 @@ class BetaVAE(LatentModel):
         kl = per_latent.sum()
         config = self.config
         capacity = None
+        beta = kl_weight(config.beta, step, config.kl_warmup_steps)
         if config.capacity_max is None:
-            total = reconstruction + config.beta * kl
+            total = reconstruction + beta * kl
         else:
             capacity = capacity_at(step, config.capacity_max, config.capacity_anneal_steps)
             total = reconstruction + config.capacity_gamma * (kl - capacity).abs()
@@ -64,4 +66,4 @@ class BetaVAE(LatentModel):
                 f"the loss became {values[0]} (reconstruction {values[1]}, "
                 f"KL {values[2]}): lower the learning rate or check the data"
             )
-        return LossOutput(total, reconstruction, kl, per_latent, config.beta, capacity)
+        return LossOutput(total, reconstruction, kl, per_latent, beta, capacity)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from brainvae.models.errors import ModelError
@@ -85,3 +86,22 @@ def get_preset(name: str, dims: int | None = None) -> Preset:
     if dims is not None and preset.dims is not None and preset.dims != dims:
         raise ModelError(f"architecture {name!r} is a {preset.dims}D net but the data are {dims}D")
     return preset
+
+
+MAX_BOTTLENECK_SIDE = 20
+"""sized_network adds stride-2 stages until no bottleneck side exceeds this many voxels."""
+
+
+def sized_network(input_shape: tuple[int, ...]) -> ConvNetSpec:
+    """The "small" net sized to the input: three stride-2 stages (widths 8, 16, 32), one more
+    (width doubling, at most 128) for each doubling of the largest side past 160 voxels, so the
+    dense bottleneck stays small on large inputs (a 1 mm 182 x 218 x 182 volume gets four)."""
+    largest = max(int(s) for s in input_shape)
+    stages = 3
+    while math.ceil(largest / 2**stages) > MAX_BOTTLENECK_SIDE and stages < 7:
+        stages += 1
+    small = PRESETS["small"].spec
+    if stages == len(small.conv_widths):
+        return small
+    widths = tuple(min(8 * 2**i, 128) for i in range(stages))
+    return ConvNetSpec(conv_widths=widths, strides=(2,) * stages, dense_widths=small.dense_widths)

@@ -1,8 +1,9 @@
 """Population data dock: choose a folder + CSV (or the sample), preprocess, load as a stack.
 
-It only orchestrates: reads the form into a PreprocessConfig, starts the prepare
-worker, and turns the finished dataset into layers. The scan under the stack's
-slider has its metadata row shown below.
+It only orchestrates: reads the recipe form (every PreprocessConfig field, starting from
+the same default recipe as `brainvae prepare`) into a PreprocessConfig, starts the prepare
+worker, and turns the finished dataset into layers. The scan under the stack's slider has
+its metadata row shown below.
 """
 
 from __future__ import annotations
@@ -18,15 +19,15 @@ from magicgui.widgets import (
     ComboBox,
     Container,
     FileEdit,
-    FloatSpinBox,
     Label,
     LineEdit,
     ProgressBar,
     PushButton,
-    SpinBox,
 )
 
+from brainvae.data.preprocessing.config import DEFAULT_PRESET, PRESETS
 from brainvae.napari.widgets.paths import optional_path, user_cache_dir
+from brainvae.napari.widgets.preprocess_form import PreprocessForm
 from brainvae.napari.widgets.subject_info import SubjectInfo
 from brainvae.napari.widgets.view import centre_slices
 
@@ -38,7 +39,6 @@ SAMPLE_3D = "Sample population (3D)"
 FOLDER = "Folder of volumes"
 PREPARED = "Prepared dataset folder"
 SOURCES = (SAMPLE_2D, SAMPLE_3D, FOLDER, PREPARED)
-SLICE_AXES = ("none", "axial", "coronal", "sagittal")
 
 
 def default_cache_root() -> Path:
@@ -66,10 +66,17 @@ class DataWidget(Container):
             tooltip="Folder of NIfTI/.npy/.tif scans, or a prepared dataset",
         )
         self.csv = FileEdit(
-            label="metadata CSV",
+            label="metadata CSV/TSV",
             mode="r",
-            filter="*.csv",
-            tooltip="Optional: subject_id, session, age, diagnosis, filename ...",
+            filter="*.csv *.tsv",
+            tooltip="Optional (a BIDS folder's participants.tsv is found by itself): "
+            "subject_id / participant_id / subject, session, age, diagnosis, filename ...",
+        )
+        self.id_column = LineEdit(
+            label="id column",
+            value="",
+            tooltip="The table's subject id column; empty: subject_id, participant_id or "
+            "subject, the first present",
         )
         self.atlas = FileEdit(
             label="atlas (labels)",
@@ -77,40 +84,14 @@ class DataWidget(Container):
             filter="*.nii *.nii.gz",
             tooltip="Optional ROI atlas in the output grid",
         )
-        self.preset = ComboBox(
-            label="preset", choices=("identity", "flair3d", "mouse2d"), value="identity"
-        )
+        self.preset = ComboBox(label="preset", choices=tuple(PRESETS), value=DEFAULT_PRESET)
         self.config_file = FileEdit(
             label="config JSON",
             mode="r",
             filter="*.json",
-            tooltip="Optional saved PreprocessConfig; overrides the form",
+            tooltip="Optional saved PreprocessConfig: fills the form below",
         )
-        self.expected_ndim = ComboBox(
-            label="scans must be",
-            choices=(("2D or 3D (as they come)", None), ("3D volumes", 3), ("2D images", 2)),
-            value=None,
-            tooltip="Files of the other kind are refused with a clear error",
-        )
-        self.block = SpinBox(
-            label="block average",
-            min=1,
-            max=16,
-            value=1,
-            tooltip="Integer downsampling factor per axis",
-        )
-        self.clip = FloatSpinBox(
-            label="clip percentile",
-            min=0.0,
-            max=100.0,
-            step=0.5,
-            value=99.5,
-            tooltip="0 disables clipping",
-        )
-        self.slice_axis = ComboBox(label="2D slices", choices=SLICE_AXES, value="none")
-        self.slice_range = LineEdit(
-            label="slice index/range", value="", tooltip="e.g. 20 or 10:30 (display orientation)"
-        )
+        self.form = PreprocessForm()
         self.skip_bad = CheckBox(label="skip bad files (and report them)", value=False)
         self.allow_unmatched = CheckBox(label="allow files/rows without a match", value=False)
         self.load_button = PushButton(text="Prepare and load")
@@ -121,14 +102,15 @@ class DataWidget(Container):
 
         self.extend(
             [
-                self.source, self.folder, self.csv, self.atlas, self.preset, self.config_file,
-                self.expected_ndim, self.block, self.clip, self.slice_axis, self.slice_range,
-                self.skip_bad, self.allow_unmatched, self.load_button, self.cancel_button,
-                self.progress, self.status, self.subject_info,
+                self.source, self.folder, self.csv, self.id_column, self.atlas, self.preset,
+                self.config_file, self.form, self.skip_bad, self.allow_unmatched,
+                self.load_button, self.cancel_button, self.progress, self.status,
+                self.subject_info,
             ]
         )  # fmt: skip
         self.source.changed.connect(self._on_source_changed)
         self.preset.changed.connect(self._on_preset_changed)
+        self.config_file.changed.connect(self._on_config_file_changed)
         self.load_button.changed.connect(self.start_loading)
         self.cancel_button.changed.connect(self.cancel)
         self._viewer.dims.events.current_step.connect(self._show_current_subject)
@@ -138,49 +120,41 @@ class DataWidget(Container):
     # ---- form -> inputs -------------------------------------------------
     def _on_source_changed(self, *_args) -> None:
         """Show only the fields that apply to the chosen source."""
-        own_files = self.source.value in (FOLDER, PREPARED)
-        preparing = self.source.value != PREPARED
-        for widget in (self.folder,):
-            widget.visible = own_files
-        for widget in (self.csv, self.atlas):
-            widget.visible = self.source.value == FOLDER
+        self.folder.visible = self.source.value in (FOLDER, PREPARED)
         for widget in (
-            self.preset, self.config_file, self.expected_ndim, self.block, self.clip,
-            self.slice_axis, self.slice_range, self.skip_bad, self.allow_unmatched,
+            self.csv, self.id_column, self.atlas, self.preset, self.config_file, self.form,
+            self.skip_bad, self.allow_unmatched,
         ):  # fmt: skip
-            widget.visible = preparing and self.source.value == FOLDER
+            widget.visible = self.source.value == FOLDER
 
     def _on_preset_changed(self, *_args) -> None:
-        """Show the chosen preset's own block factor and clipping, so the form says what runs."""
-        from brainvae.data.preprocessing import PRESETS
+        """Fill the form with the chosen preset, so it shows every field of what runs."""
+        self.form.set_config(PRESETS[self.preset.value]())
 
-        preset = PRESETS[self.preset.value]()
-        self.block.value = _first(preset.block)
-        self.clip.value = preset.clip_percentile or 0.0
+    def _on_config_file_changed(self, *_args) -> None:
+        """Fill the form from a saved config; a bad file is said in the status."""
+        from brainvae.data.preprocessing import PreprocessConfig
+
+        path = optional_path(self.config_file.value)
+        if path is None:
+            return
+        try:
+            self.form.set_config(PreprocessConfig.load(path))
+        except Exception as err:  # noqa: BLE001 - any config error goes to the user
+            self._fail(err)
 
     def build_config(self):
-        """The PreprocessConfig the form describes (a config file, if given, wins)."""
+        """The PreprocessConfig the form describes (the samples are already prepared)."""
         from brainvae.data.preprocessing import PreprocessConfig
 
         if self.source.value in (SAMPLE_2D, SAMPLE_3D):
             dims = 2 if self.source.value == SAMPLE_2D else 3
             return PreprocessConfig.identity().with_changes(expected_ndim=dims)
-        path = optional_path(self.config_file.value)
-        if path is not None:
-            return PreprocessConfig.load(path)
-        from brainvae.data.preprocessing import PRESETS
+        return self.form.config()
 
-        preset = PRESETS[self.preset.value]()
-        changes: dict = {"clip_percentile": self.clip.value or None}
-        if self.expected_ndim.value is not None:
-            changes["expected_ndim"] = self.expected_ndim.value
-        if self.block.value != _first(preset.block):
-            changes["block"] = self.block.value
-        if self.slice_axis.value != "none":
-            changes["slice_axis"] = self.slice_axis.value
-            slices = _parse_slices(self.slice_range.value)
-            changes["slice_index" if isinstance(slices, int) else "slice_range"] = slices
-        return preset.with_changes(**changes)
+    def id_column_name(self) -> str | None:
+        """The id column the user named, or None to look for the usual names."""
+        return self.id_column.value.strip() or None
 
     def inputs(self) -> tuple[Path, Path | None, Path | None]:
         """(source folder, CSV, atlas) for the chosen source; errors name what is missing."""
@@ -198,12 +172,16 @@ class DataWidget(Container):
         """A cache folder named by a key of everything the result depends on.
 
         The key covers the source files' names, sizes and modification times, the
-        CSV's, the config and the skip/unmatched options, so an edited folder is
+        CSV's (or a BIDS root's .tsv files), the config, the id column and the
+        skip/unmatched options, so an edited folder is
         prepared again while an unchanged request is reused.
         """
         from brainvae.data.metadata import find_image_files
 
         files = [csv] if csv is not None else []
+        if csv is None:  # a BIDS root's tables are read without being named
+            files += sorted(source.glob("participants.tsv"))
+            files += sorted(source.glob("sub-*/sub-*_sessions.tsv"))
         files += find_image_files(source)
         key = json.dumps(
             {
@@ -212,6 +190,7 @@ class DataWidget(Container):
                 "config": config.to_dict(),
                 "skip_bad": self.skip_bad.value,
                 "allow_unmatched": self.allow_unmatched.value,
+                "id_column": self.id_column_name(),
             },
             sort_keys=True,
         )
@@ -253,6 +232,7 @@ class DataWidget(Container):
             cancel=self._cancel,
             skip_bad=self.skip_bad.value,
             allow_unmatched=self.allow_unmatched.value,
+            id_column=self.id_column_name(),
             _connect={
                 "yielded": self._on_progress,
                 "returned": self._on_prepared,
@@ -371,11 +351,6 @@ def _report_notes(report: dict) -> list[str]:
     return notes
 
 
-def _first(block) -> int:
-    """A block factor as one integer (the first axis's when it differs per axis)."""
-    return int(block if isinstance(block, int) else block[0])
-
-
 def _population_name(source: str, folder: Path) -> str:
     """Layer name: the sample's dimensionality, or the folder the scans came from."""
     if source == SAMPLE_2D:
@@ -389,15 +364,3 @@ def _file_identity(path: Path) -> list:
     """(path, size, modification time) of a file: changes when the file does."""
     stat = Path(path).stat()
     return [str(path), stat.st_size, stat.st_mtime_ns]
-
-
-def _parse_slices(text: str) -> int | tuple[int, int]:
-    """'20' -> 20 (one slice), '10:30' -> (10, 30) (half-open range)."""
-    text = text.strip()
-    try:
-        parts = [int(p) for p in text.split(":")]
-    except ValueError:
-        parts = []
-    if len(parts) not in (1, 2):
-        raise ValueError(f"give a slice index (e.g. 20) or a range (e.g. 10:30), not {text!r}")
-    return parts[0] if len(parts) == 1 else (parts[0], parts[1])

@@ -551,6 +551,19 @@ class LatentExplorer(Container):
         self.status.value = (
             f"{statistics.n_images} scans encoded; {statistics.activity.describe()}." + start
         )
+        self._warn_if_preprocessed_differently()
+
+    def _warn_if_preprocessed_differently(self) -> None:
+        """Add to the status how the population's preprocessing or intensities differ from the
+        model's training data (a model trained on other intensities decodes nonsense)."""
+        from brainvae.data.fingerprint import preprocessing_warning
+        from brainvae.napari.layer_metadata import stored_metadata
+
+        layer = self._population_layer
+        dataset = stored_metadata(layer.metadata).get("dataset") if layer is not None else None
+        note = preprocessing_warning(self._model.config, self._images, dataset)
+        if note:
+            self.status.value += " " + note
 
     def _code_of_scan(self, index: int) -> np.ndarray:
         """Posterior mean of one scan: from the encoded population, else encoded now."""

@@ -26,6 +26,7 @@ from magicgui.widgets import (
 )
 
 from brainvae.napari.widgets.paths import optional_path, user_cache_dir
+from brainvae.training.recipe import DEFAULT_RECIPE
 
 if TYPE_CHECKING:
     import napari
@@ -62,6 +63,7 @@ class TrainingWidget(Container):
         self._last_draw = 0.0
         self._last_preview_shown = 0.0
         self._latest_batch: Any = None  # the newest batch report not yet shown
+        self._verdict: Any = None  # the last run's TrainingVerdict (did the model learn?)
         self._latest_epoch: Any = None  # the newest epoch report not yet shown, if newer
         self._pending_preview: Any = None
         self._task_id: Any = None  # the running training in napari's task list
@@ -84,33 +86,49 @@ class TrainingWidget(Container):
         self.architecture = ComboBox(
             label="network",
             choices=ARCHITECTURES,
-            value="small",
-            tooltip="small: quick on a CPU; mouse2d / flair3d / ct2d: the published nets",
+            value=DEFAULT_RECIPE.architecture,
+            tooltip="small: quick on a CPU, sized to the input; mouse2d / flair3d / ct2d: the "
+            "published nets",
         )
         self.latent = SpinBox(label="latents (L)", min=1, max=512, value=8)
-        # The defaults are the shipped sample model's recipe: on the 2D sample population it
-        # shows ventricles and lesions within about 100 epochs (a minute or two on a CPU).
+        # Every default is the library's default recipe (training.recipe.DEFAULT_RECIPE), the
+        # same as `brainvae train` and TrainConfig(): it learns on 50 to 5,000 scans.
+        recipe = DEFAULT_RECIPE
         self.beta = FloatSpinBox(
-            label="beta", min=0.0001, max=1000.0, step=0.5, value=1.0, tooltip="KL weight"
+            label="beta",
+            min=0.0001,
+            max=1000.0,
+            step=0.5,
+            value=recipe.beta,
+            tooltip="KL weight (it rises from 0 over the first "
+            f"{recipe.kl_warmup_steps} steps: a KL warm-up against collapse)",
         )
         self.likelihood = ComboBox(
             label="likelihood",
             choices=(("Gaussian (squared error)", "gaussian"), ("Bernoulli (BCE)", "bernoulli")),
-            value="gaussian",
+            value=recipe.likelihood,
         )
         self.sigma = FloatSpinBox(
             label="sigma",
             min=0.001,
             max=10.0,
             step=0.01,
-            value=0.05,
+            value=recipe.gaussian_sigma,
             tooltip="The Gaussian likelihood's noise sd in image units: smaller weighs "
             "reconstruction more against the KL (too large and every scan decodes to the mean)",
         )
         self.sigma.native.setDecimals(3)
+        self.length_unit = ComboBox(
+            label="train for",
+            choices=(("optimiser steps", "steps"), ("epochs", "epochs")),
+            value="steps",
+            tooltip="Steps suit any population size (48 volumes are 3 steps an epoch at batch "
+            "16); the steps are rounded up to whole epochs",
+        )
+        self.steps = SpinBox(label="steps", min=1, max=10_000_000, value=recipe.steps)
         self.epochs = SpinBox(label="epochs", min=1, max=100000, value=100)
-        self.batch = SpinBox(label="batch size", min=1, max=4096, value=16)
-        self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1.0, step=1e-4, value=1e-3)
+        self.batch = SpinBox(label="batch size", min=1, max=4096, value=recipe.batch_size)
+        self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1.0, step=1e-4, value=recipe.lr)
         self.lr.native.setDecimals(6)
         self.device = ComboBox(label="device", choices=self._device_choices, value="auto")
         self.device_info = Label(label="", value="")
@@ -140,7 +158,7 @@ class TrainingWidget(Container):
         self.log_scale = CheckBox(label="log scale", value=False)
         self.progress = ProgressBar(label="epoch progress", value=0, max=1)
         self.status = Label(label="status", value="Choose a dataset and press Start.")
-        _fixed_lines(self.status, lines=3)
+        _fixed_lines(self.status, lines=5)
 
         from brainvae.napari.widgets.loss_plot import LossPlot
 
@@ -148,7 +166,8 @@ class TrainingWidget(Container):
         self.extend(
             [
                 self.dataset, self.dataset_folder, self.family, self.architecture, self.latent,
-                self.beta, self.likelihood, self.sigma, self.epochs, self.batch, self.lr, self.device,
+                self.beta, self.likelihood, self.sigma, self.length_unit, self.steps, self.epochs,
+                self.batch, self.lr, self.device,
                 self.device_info, self.run_folder, self.checkpoint_every, self.preview_every,
                 buttons, self.load_button, self.log_scale, self.progress, self.status,
             ]
@@ -158,6 +177,7 @@ class TrainingWidget(Container):
         self.dataset.changed.connect(self._on_dataset_changed)
         self.family.changed.connect(self._on_family_changed)
         self.likelihood.changed.connect(self._on_family_changed)
+        self.length_unit.changed.connect(self._on_family_changed)
         self.device.changed.connect(self._show_device)
         self.start_button.changed.connect(self.start)
         self.stop_button.changed.connect(self.stop)
@@ -198,11 +218,13 @@ class TrainingWidget(Container):
         neural = family != "pca"
         self.beta.visible = family == "beta_vae"
         for widget in (
-            self.architecture, self.likelihood, self.epochs, self.batch, self.lr, self.device,
-            self.device_info, self.checkpoint_every, self.preview_every,
+            self.architecture, self.likelihood, self.length_unit, self.batch, self.lr,
+            self.device, self.device_info, self.checkpoint_every, self.preview_every,
         ):  # fmt: skip
             widget.visible = neural
         self.sigma.visible = neural and self.likelihood.value == "gaussian"
+        self.steps.visible = neural and self.length_unit.value == "steps"
+        self.epochs.visible = neural and self.length_unit.value == "epochs"
         self.resume_button.enabled = neural and self._worker is None
 
     def _device_choices(self, *_args) -> list[str]:
@@ -248,6 +270,7 @@ class TrainingWidget(Container):
         from brainvae.napari.workers.train import ModelChoice
 
         family = self.family.value
+        by_steps = self.length_unit.value == "steps"
         return ModelChoice(
             family="beta_vae" if family == "vae" else family,
             architecture=self.architecture.value,
@@ -255,13 +278,17 @@ class TrainingWidget(Container):
             beta=1.0 if family in ("vae", "soft_intro_vae") else float(self.beta.value),
             likelihood=self.likelihood.value,
             gaussian_sigma=float(self.sigma.value),
+            steps=int(self.steps.value) if by_steps else None,
+            epochs=None if by_steps else int(self.epochs.value),
         )
 
     def train_config(self):
         from brainvae.training import TrainConfig
 
+        by_steps = self.length_unit.value == "steps"
         return TrainConfig(
-            epochs=int(self.epochs.value),
+            epochs=None if by_steps else int(self.epochs.value),
+            steps=int(self.steps.value) if by_steps else None,
             batch_size=int(self.batch.value),
             lr=float(self.lr.value),
             device=self.device.value,
@@ -336,6 +363,7 @@ class TrainingWidget(Container):
             self.plot.load_history(pd.read_csv(run_dir / "history.csv"))
         self._preview_placement = _preview_placement(opened)
         self._cancel = threading.Event()
+        self._verdict = None
         self._started = time.monotonic()
         self._run_dir = run_dir
         self._set_running(True)
@@ -381,6 +409,7 @@ class TrainingWidget(Container):
             return
         from brainvae.napari.workers.train import Preview
         from brainvae.training import BatchReport, EpochReport
+        from brainvae.training.verdict import TrainingVerdict
 
         if isinstance(report, BatchReport):
             self.plot.add_batch(report, draw=False)
@@ -390,6 +419,8 @@ class TrainingWidget(Container):
             self._latest_epoch = report
         elif isinstance(report, Preview):
             self._pending_preview = report
+        elif isinstance(report, TrainingVerdict):
+            self._verdict = report
         wait = REDRAW_S - (time.monotonic() - self._last_draw)
         if wait <= 0:
             self._redraw()
@@ -469,9 +500,10 @@ class TrainingWidget(Container):
                 f"in {result.run_dir.name}. Resume continues from it."
             )
         else:
+            verdict = self._verdict.describe() + " " if self._verdict is not None else ""
             self.status.value = (
-                f"Done: {result.epochs_completed} epoch(s) in {seconds:.1f} s; "
-                f"saved to {result.run_dir}."
+                f"{verdict}Done: {result.epochs_completed} epoch(s), {result.step} steps in "
+                f"{seconds:.1f} s; saved to {result.run_dir}."
             )
         self._hand_to_explorers(result if isinstance(result, Path) else result.run_dir)
 

@@ -19,9 +19,11 @@ def prepare_population(
     skip_bad: bool = False,
     allow_unmatched: bool = False,
     reuse: bool = True,
+    id_column: str | None = None,
 ) -> Generator[Any, None, Path | None]:
     """Run brainvae.data.prepare.prepare_dataset; returns the dataset folder, or None if cancelled.
 
+    id_column names the metadata table's subject id column (None: the usual names).
     With `reuse`, a folder already holding a dataset prepared from the same inputs
     (its key is in the folder name, see DataWidget) is opened without work.
     Setting `cancel` stops after the current report; the engine's own clean-up then
@@ -45,6 +47,7 @@ def prepare_population(
         skip_bad=skip_bad,
         allow_unmatched=allow_unmatched,
         overwrite=True,
+        id_column=id_column,
     )
     with closing(reports):
         for report in reports:

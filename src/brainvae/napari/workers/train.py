@@ -45,6 +45,8 @@ class ModelChoice:
     beta: float
     likelihood: str
     gaussian_sigma: float | None = None  # the Gaussian likelihood's sigma (None: plain SSE)
+    steps: int | None = None  # the run's length, for the KL warm-up (the recipe's share)
+    epochs: int | None = None
 
 
 def train_run(
@@ -68,12 +70,15 @@ def train_run(
     import torch
 
     from brainvae.data.dataset import PreparedDataset
-    from brainvae.models import ModelConfig, build_model
+    from brainvae.models import build_model
     from brainvae.training import EpochReport, train
+    from brainvae.training.recipe import DEFAULT_RECIPE, model_config_from_recipe
+    from brainvae.training.verdict import dataset_verdict
 
     dataset = PreparedDataset.open(dataset_path)
-    model_config = ModelConfig(
-        input_shape=tuple(dataset.sample_shape),
+    model_config = model_config_from_recipe(
+        DEFAULT_RECIPE,
+        tuple(dataset.sample_shape),
         latent_dim=choice.latent_dim,
         family=choice.family,
         architecture=choice.architecture,
@@ -96,7 +101,10 @@ def train_run(
                 try:
                     report = next(generator)
                 except StopIteration as stop:
-                    return stop.value
+                    result = stop.value
+                    if result.reason != "cancelled":
+                        yield dataset_verdict(model, dataset, result.step)
+                    return result
                 yield report
                 if isinstance(report, EpochReport) and report.epoch % preview_every == 0:
                     yield preview(model, dataset, preview_rows, report.epoch)
@@ -137,6 +145,16 @@ def _fit_pca(model: Any, dataset: Any, run_dir: Path, overwrite: bool) -> Genera
     train_rows = dataset.indices("train")
     model.fit(np.asarray(dataset.images[train_rows], dtype=np.float32))
     model.config.preprocessing = dataset.config.to_dict()
-    model.save(run_dir, training={**model.config.training, "dataset": str(dataset.path)})
+    from brainvae.data.fingerprint import TRAINING_DATA_KEY, dataset_fingerprint
+    from brainvae.data.run_dataset import dataset_record
+
+    model.save(
+        run_dir,
+        training={
+            **model.config.training,
+            "dataset": dataset_record(dataset.path, run_dir),
+            TRAINING_DATA_KEY: dataset_fingerprint(dataset),
+        },
+    )
     yield preview(model, dataset, _preview_rows(dataset), 0)
     return run_dir
