@@ -388,3 +388,31 @@ def test_nuisance_and_artefacts_change_the_image():
     ):
         changed = render(replace(base, **change), grid).image
         assert np.abs(changed - clean).mean() > 1e-3, change
+
+
+def test_axial_slice_population_is_another_grid_and_orientation(tmp_path):
+    """Issue 13: a 2D population unlike the sample (axial, 144 x 120 at 1.25 mm)."""
+    import json
+
+    import nibabel as nib
+
+    from brainvae.cli import main
+    from brainvae.data.io.nifti import read_nifti
+    from brainvae.data.phantom.grid import GRID_2D_AXIAL, grid_spec
+
+    assert grid_spec(2, "axial") is GRID_2D_AXIAL and GRID_2D_AXIAL.slice_axis == 0
+    assert GRID_2D_AXIAL.world_slice_axis == 2 and grid_spec(3, "axial").dims == 3
+    out = tmp_path / "axial"
+    assert main(["phantom", "--dims", "2", "--orientation", "axial", "--n", "4", "--seed", "3",
+                 "--workers", "1", "--out", str(out)]) == 0  # fmt: skip
+    first = sorted((out / "images").glob("*.nii.gz"))[0]
+    image = nib.load(first)
+    assert sorted(image.shape) == [1, 120, 144]
+    in_plane = [axis for axis, n in enumerate(image.shape) if n > 1]
+    assert np.allclose(image.affine[2, in_plane], 0.0)  # both in-plane axes keep world z: axial
+    assert read_nifti(first).data.shape == (144, 120)
+    metadata = json.loads((out / "phantom.json").read_text())
+    assert metadata["grid"]["orientation"] == "axial"
+    assert metadata["grid"]["shape"] == [144, 120]
+    with pytest.raises(Exception, match="unknown slice orientation 'sagittal'"):
+        grid_spec(2, "sagittal")
