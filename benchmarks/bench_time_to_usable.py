@@ -26,17 +26,22 @@ from pathlib import Path
 import numpy as np
 
 
-def population(dims: int, folder: Path, workers: int) -> Path:
-    """Render (once) the phantom population unlike the sample, then prepare it by default."""
+def population(dims: int, folder: Path, workers: int, jitter: float = 0.25) -> Path:
+    """Render (once) the phantom population unlike the sample, then prepare it by default.
+
+    jitter: sd of each subject's own ventricle expansion (the phantom's default 0.25 makes
+    ventricle volume follow age at r = 0.97; 1.0 lets it vary apart from age, r = 0.74)."""
     from brainvae.data.phantom import PopulationConfig, build_population
     from brainvae.data.prepare import prepare
 
     raw, prepared = folder / f"phantom_{dims}d", folder / f"dataset_{dims}d"
     if not (raw / "subjects.csv").is_file():
         if dims == 2:
-            config = PopulationConfig(dims=2, orientation="axial", n_subjects=230, seed=11)
+            config = PopulationConfig(dims=2, orientation="axial", n_subjects=230, seed=11,
+                                      subject_jitter=jitter)  # fmt: skip
         else:
-            config = PopulationConfig(dims=3, n_subjects=60, seed=5, longitudinal_share=0.0)
+            config = PopulationConfig(dims=3, n_subjects=60, seed=5, longitudinal_share=0.0,
+                                      subject_jitter=jitter)  # fmt: skip
         build_population(config, raw, overwrite=True, workers=workers, progress=False)
     if not (prepared / "dataset.json").is_file():
         prepare(raw / "images", prepared, csv=raw / "subjects.csv", overwrite=True, workers=1)
@@ -96,9 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=2 * DEFAULT_RECIPE.steps)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=2, help="phantom rendering processes")
+    parser.add_argument(
+        "--ventricle-jitter",
+        type=float,
+        default=0.25,
+        help="sd of each subject's own ventricle expansion (default 0.25, the phantom's)",
+    )
     args = parser.parse_args(argv)
 
-    raw = population(args.dims, args.work, args.workers)
+    raw = population(args.dims, args.work, args.workers, args.ventricle_jitter)
     dataset = PreparedDataset.open(args.work / f"dataset_{args.dims}d")
     held_out = np.concatenate([dataset.indices("val"), dataset.indices("test")])
     images = np.asarray(dataset.images)[np.sort(held_out)]
