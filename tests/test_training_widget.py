@@ -59,6 +59,8 @@ def test_training_two_epochs_plots_points_previews_and_saves(widget, qtbot, tmp_
     assert preview.data.shape == (2 * SHAPE[0] + 2, tiles * SHAPE[1] + (tiles - 1) * 2)
     assert preview.metadata["brainvae"]["epoch"] == 2
     assert "Done: 2 epoch(s)" in widget.status.value
+    assert "latents active; reconstruction error" in widget.status.value  # the verdict
+    assert widget._verdict is not None and widget._verdict.latent_dim == widget.latent.value
     assert widget.start_button.enabled and not widget.stop_button.enabled
 
     widget.start()  # the folder holds a run: refused, nothing lost

@@ -505,6 +505,11 @@ class TrainingWidget(Container):
                 f"{verdict}Done: {result.epochs_completed} epoch(s), {result.step} steps in "
                 f"{seconds:.1f} s; saved to {result.run_dir}."
             )
+            self.status.tooltip = self.status.value  # the whole verdict, past the 5 lines
+            if self._verdict is not None and not self._verdict.learned:
+                from napari.utils.notifications import show_warning
+
+                show_warning(f"brainvae: {self._verdict.describe()}")
         self._hand_to_explorers(result if isinstance(result, Path) else result.run_dir)
 
     def _hand_to_explorers(self, run_dir: Path) -> None:
