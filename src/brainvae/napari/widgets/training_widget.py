@@ -26,7 +26,6 @@ from magicgui.widgets import (
 )
 
 from brainvae.napari.widgets.paths import optional_path, user_cache_dir
-from brainvae.training.recipe import DEFAULT_RECIPE
 
 if TYPE_CHECKING:
     import napari
@@ -74,6 +73,11 @@ class TrainingWidget(Container):
         self._redraw_timer.timeout.connect(self._redraw)
         self._preview_placement: dict[str, Any] = {}
 
+        # Every default is the library's default recipe (training.recipe.DEFAULT_RECIPE), the
+        # same as `brainvae train` and TrainConfig(): it learns on 50 to 5,000 scans. Imported
+        # here: brainvae.training pulls in torch, which napari's start-up should not pay for.
+        from brainvae.training.recipe import DEFAULT_RECIPE as recipe
+
         self.dataset = ComboBox(
             label="dataset",
             choices=self._dataset_choices,
@@ -86,14 +90,11 @@ class TrainingWidget(Container):
         self.architecture = ComboBox(
             label="network",
             choices=ARCHITECTURES,
-            value=DEFAULT_RECIPE.architecture,
+            value=recipe.architecture,
             tooltip="small: quick on a CPU, sized to the input; mouse2d / flair3d / ct2d: the "
             "published nets",
         )
         self.latent = SpinBox(label="latents (L)", min=1, max=512, value=8)
-        # Every default is the library's default recipe (training.recipe.DEFAULT_RECIPE), the
-        # same as `brainvae train` and TrainConfig(): it learns on 50 to 5,000 scans.
-        recipe = DEFAULT_RECIPE
         self.beta = FloatSpinBox(
             label="beta",
             min=0.0001,
