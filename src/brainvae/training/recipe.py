@@ -61,44 +61,43 @@ DEFAULT_RECIPE = Recipe(
     kl_warmup_steps=300,
 )
 
+
+def _published(name: str, description: str, architecture: str, beta: float) -> Recipe:
+    """A published recipe: its net and beta; Bernoulli, batch 64, Adam 2e-4, no warm-up."""
+    return Recipe(
+        name=name,
+        description=description,
+        architecture=architecture,
+        likelihood="bernoulli",
+        gaussian_sigma=None,
+        beta=beta,
+        batch_size=64,
+        lr=2e-4,
+        steps=DEFAULT_RECIPE.steps,
+        kl_warmup_steps=0,
+    )
+
+
 RECIPES: dict[str, Recipe] = {
     "default": DEFAULT_RECIPE,
-    "mouse2d-published": Recipe(
-        name="mouse2d-published",
-        description="Liu et al.'s mouse-brain beta-VAE: mouse2d net, Bernoulli, beta 3, batch "
-        "64, lr 2e-4 (their population had 1,700 brains)",
-        architecture="mouse2d",
-        likelihood="bernoulli",
-        gaussian_sigma=None,
-        beta=3.0,
-        batch_size=64,
-        lr=2e-4,
-        steps=3000,
-        kl_warmup_steps=0,
+    "mouse2d-published": _published(
+        "mouse2d-published",
+        "Liu et al.'s mouse-brain beta-VAE: mouse2d net, Bernoulli, beta 3, batch 64, lr 2e-4 "
+        "(their population had 1,700 brains)",
+        "mouse2d",
+        3.0,
     ),
-    "flair3d-published": Recipe(
-        name="flair3d-published",
-        description="Vogelsanger's 3D FLAIR VAE: flair3d net, Bernoulli, beta 1, batch 64, lr 2e-4",
-        architecture="flair3d",
-        likelihood="bernoulli",
-        gaussian_sigma=None,
-        beta=1.0,
-        batch_size=64,
-        lr=2e-4,
-        steps=3000,
-        kl_warmup_steps=0,
+    "flair3d-published": _published(
+        "flair3d-published",
+        "Vogelsanger's 3D FLAIR VAE: flair3d net, Bernoulli, beta 1, batch 64, lr 2e-4",
+        "flair3d",
+        1.0,
     ),
-    "ct2d-published": Recipe(
-        name="ct2d-published",
-        description="Ponomareva's CT beta-VAE: ct2d net, Bernoulli, beta 1, batch 64, lr 2e-4",
-        architecture="ct2d",
-        likelihood="bernoulli",
-        gaussian_sigma=None,
-        beta=1.0,
-        batch_size=64,
-        lr=2e-4,
-        steps=3000,
-        kl_warmup_steps=0,
+    "ct2d-published": _published(
+        "ct2d-published",
+        "Ponomareva's CT beta-VAE: ct2d net, Bernoulli, beta 1, batch 64, lr 2e-4",
+        "ct2d",
+        1.0,
     ),
 }
 

@@ -65,8 +65,8 @@ def training_verdict(
     if rows.size == 0:
         raise ValueError("no evaluation scans to judge the model on")
     model.eval()
-    codes, squared, total, count = [], 0.0, None, 0
-    with torch.inference_mode():
+    codes, squared, total, total_squares, count = [], 0.0, 0.0, 0.0, 0
+    with torch.inference_mode():  # one read of the scans: the model's and the mean's errors
         for start in range(0, len(rows), batch_size):
             batch = np.asarray(images[rows[start : start + batch_size]], dtype=np.float32)
             mu, _ = model.encode(batch)
@@ -74,19 +74,17 @@ def training_verdict(
             codes.append(mu.float().cpu().numpy())
             squared += float(((decoded - batch) ** 2).sum())
             flat = batch.astype(np.float64)
-            total = flat.sum(axis=0) if total is None else total + flat.sum(axis=0)
+            total = total + flat.sum(axis=0)
+            total_squares += float((flat * flat).sum())
             count += len(batch)
-    mean_image = total / count
-    baseline = 0.0
-    for start in range(0, len(rows), batch_size):
-        batch = np.asarray(images[rows[start : start + batch_size]], dtype=np.float64)
-        baseline += float(((batch - mean_image) ** 2).sum())
+    # sum over scans and voxels of (x - mean)^2 = sum x^2 - count * sum(mean^2)
+    mean_image = np.asarray(total) / count
+    baseline = max(total_squares - count * float((mean_image * mean_image).sum()), 0.0)
     n_values = count * mean_image.size
     activity = latent_activity(np.concatenate(codes))
     model_mse, mean_mse = squared / n_values, baseline / n_values
-    problems, advice = _problems(activity.n_active, activity.latent_dim, model_mse, mean_mse)
-    if problems:
-        advice = _advice(model, len(images), total_steps)
+    problems = _problems(activity.n_active, activity.latent_dim, model_mse, mean_mse)
+    advice = _advice(model, len(images), total_steps) if problems else []
     return TrainingVerdict(
         n_active=activity.n_active,
         latent_dim=activity.latent_dim,
@@ -98,7 +96,8 @@ def training_verdict(
     )
 
 
-def _problems(n_active: int, latent_dim: int, model_mse: float, mean_mse: float):
+def _problems(n_active: int, latent_dim: int, model_mse: float, mean_mse: float) -> list[str]:
+    """The signs of a model that did not learn, in words."""
     problems: list[str] = []
     if 2 * n_active < latent_dim:
         problems.append(
@@ -110,7 +109,7 @@ def _problems(n_active: int, latent_dim: int, model_mse: float, mean_mse: float)
             "The reconstructions are no closer to the scans than the population's mean image: "
             "the model has not learned what varies."
         )
-    return problems, []
+    return problems
 
 
 def _advice(model: Any, n_population: int, total_steps: int | None) -> list[str]:
