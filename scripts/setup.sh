@@ -7,6 +7,16 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 TORCH_VERSION=${BRAINVAE_TORCH:-2.13.0}
+
+# Nothing to do when the environment was set up from these very files (the package is
+# installed editable, so source changes need no reinstall): napari starts in seconds.
+STAMP=.venv/.brainvae-setup
+fingerprint=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)-$TORCH_VERSION
+if [ -z "${BRAINVAE_FORCE_SETUP:-}" ] && [ -x .venv/bin/python ] && [ -f "$STAMP" ] \
+  && [ "$(cat "$STAMP")" = "$fingerprint" ] && command -v xvfb-run >/dev/null 2>&1; then
+  echo "setup: environment is current (BRAINVAE_FORCE_SETUP=1 to redo it)"
+  exit 0
+fi
 APT_PACKAGES=(xvfb xauth libxcb-icccm4 libxcb-keysyms1 libxcb-xinerama0 libxcb-cursor0
   libxkbcommon-x11-0 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-image0
   libgl1 libegl1 libfontconfig1 libdbus-1-3)
@@ -41,3 +51,4 @@ echo "setup: installing napari-brainvae[gui,test]"
 "${PIP[@]}" install -e ".[gui,test]" 2>&1 | quiet
 .venv/bin/python -c "import brainvae, napari, torch, pytest, pytestqt, pytest_xvfb, npe2; print('setup: ok (torch', torch.__version__, ', napari', napari.__version__, ')')"
 .venv/bin/ruff --version >/dev/null
+echo "$fingerprint" > "$STAMP"
