@@ -26,22 +26,23 @@ from pathlib import Path
 import numpy as np
 
 
-def population(dims: int, folder: Path, workers: int, jitter: float = 0.25) -> Path:
+def population(dims: int, folder: Path, workers: int, ventricles: str = "age") -> Path:
     """Render (once) the phantom population unlike the sample, then prepare it by default.
 
-    jitter: sd of each subject's own ventricle expansion (the phantom's default 0.25 makes
-    ventricle volume follow age at r = 0.97; 1.0 lets it vary apart from age, r = 0.74)."""
+    ventricles: "age" (the phantom's default: ventricle volume follows age at r = 0.97, so no
+    latent can hold the ventricles apart from aging) or "independent" (a planted factor)."""
     from brainvae.data.phantom import PopulationConfig, build_population
     from brainvae.data.prepare import prepare
 
-    raw, prepared = folder / f"phantom_{dims}d", folder / f"dataset_{dims}d"
+    tag = f"{dims}d_{ventricles}"
+    raw, prepared = folder / f"phantom_{tag}", folder / f"dataset_{tag}"
     if not (raw / "subjects.csv").is_file():
         if dims == 2:
             config = PopulationConfig(dims=2, orientation="axial", n_subjects=230, seed=11,
-                                      subject_jitter=jitter)  # fmt: skip
+                                      ventricles=ventricles)  # fmt: skip
         else:
             config = PopulationConfig(dims=3, n_subjects=60, seed=5, longitudinal_share=0.0,
-                                      subject_jitter=jitter)  # fmt: skip
+                                      ventricles=ventricles)  # fmt: skip
         build_population(config, raw, overwrite=True, workers=workers, progress=False)
     if not (prepared / "dataset.json").is_file():
         prepare(raw / "images", prepared, csv=raw / "subjects.csv", overwrite=True, workers=1)
@@ -102,15 +103,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=2, help="phantom rendering processes")
     parser.add_argument(
-        "--ventricle-jitter",
-        type=float,
-        default=0.25,
-        help="sd of each subject's own ventricle expansion (default 0.25, the phantom's)",
+        "--ventricles",
+        choices=("independent", "age"),
+        default="independent",
+        help="ventricle size a planted factor apart from age (default), or following age",
+    )
+    parser.add_argument(
+        "--keep-going", action="store_true", help="check up to --max-steps, not only until met"
     )
     args = parser.parse_args(argv)
 
-    raw = population(args.dims, args.work, args.workers, args.ventricle_jitter)
-    dataset = PreparedDataset.open(args.work / f"dataset_{args.dims}d")
+    raw = population(args.dims, args.work, args.workers, args.ventricles)
+    dataset = PreparedDataset.open(args.work / f"dataset_{args.dims}d_{args.ventricles}")
     held_out = np.concatenate([dataset.indices("val"), dataset.indices("test")])
     images = np.asarray(dataset.images)[np.sort(held_out)]
     ventricles = dataset.metadata["ventricle_volume_ml"].to_numpy()[np.sort(held_out)]
@@ -133,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     peak = probe_flops_per_second(args.device, args.dims)
     run_dir = args.work / f"run_{args.dims}d"
     training_seconds, next_check, last_step, met = 0.0, args.check_every, 0, None
+    last_check = None
     started = time.perf_counter()
     generator = train(model, dataset, config, run_dir, overwrite=True)
     for report in generator:
@@ -152,11 +157,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{achieved / 1e9:.1f} GFLOP/s = {achieved / peak:.0%} of the probe's "
             f"{peak / 1e9:.1f}"
         )
-        if check.meets_bar:
+        last_check = check
+        if check.meets_bar and met is None:
             met = (last_step, training_seconds)
+        if met is not None and not args.keep_going:
             generator.close()
             break
         started = time.perf_counter()
+    if args.keep_going and last_check is not None:
+        verdict = "meets" if last_check.meets_bar else "does NOT meet"
+        print(f"The model at the last check (step {last_step}) {verdict} the bar.")
     if met is None:
         print(f"The bar was NOT met within {last_step} steps ({training_seconds:.0f} s).")
         return 1

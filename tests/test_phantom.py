@@ -327,6 +327,31 @@ def test_longitudinal_visits_age_and_progress():
             assert after.ventricle_expansion > before.ventricle_expansion
 
 
+@pytest.mark.parametrize("ventricles", ["age", "independent"])
+def test_ventricle_size_follows_age_or_its_own_ventricle_age(ventricles):
+    config = PopulationConfig(dims=2, n_subjects=200, seed=4, ventricles=ventricles)
+    scans = sample_population(config, lesion_sites(get_grid(2)))
+    age = np.array([s.age for s in scans])
+    expansion = np.array([s.ventricle_expansion for s in scans])
+    thinning = np.array([s.cortical_thinning for s in scans])
+    r = np.corrcoef(age, expansion)[0, 1]
+    assert (r > 0.9) if ventricles == "age" else (abs(r) < 0.25), r
+    assert np.corrcoef(age, thinning)[0, 1] > 0.9  # the rest of aging still follows age
+    assert expansion.std() > 0.8  # ventricles still vary several-fold
+    if ventricles == "independent":  # and still grow between a subject's visits
+        by_subject: dict[str, list[float]] = {}
+        for scan in scans:
+            by_subject.setdefault(scan.subject_id, []).append(scan.ventricle_expansion)
+        assert all(np.all(np.diff(v) > 0) for v in by_subject.values() if len(v) > 1)
+
+
+def test_unknown_ventricle_mode_is_refused():
+    with pytest.raises(ValueError, match="ventricles must be 'age' or 'independent'"):
+        sample_population(
+            PopulationConfig(dims=2, n_subjects=3, ventricles="random"), lesion_sites(get_grid(2))
+        )
+
+
 def test_healthy_render_resembles_the_template():
     for dims in (2, 3):
         grid = get_grid(dims)

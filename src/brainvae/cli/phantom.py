@@ -76,6 +76,13 @@ def add_parser(subparsers) -> None:
         default=0.3,
         help="share of scans given each chosen artefact",
     )
+    parser.add_argument(
+        "--ventricles",
+        choices=("age", "independent"),
+        default="age",
+        help="age: ventricles expand with age, as in real cohorts (default); independent: "
+        "ventricle size drawn apart from age, a planted factor a model can learn on its own",
+    )
     parser.add_argument("--workers", type=_positive, default=2, help="rendering processes")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace the phantom files of an existing folder"
@@ -97,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         longitudinal_share=args.longitudinal_share,
         artefacts=tuple(args.artefacts),
         artefact_share=args.artefact_share,
+        ventricles=args.ventricles,
     )
     start = time.perf_counter()
     summary = build_population(config, args.out, overwrite=args.overwrite, workers=args.workers)

@@ -121,6 +121,10 @@ class PopulationConfig:
     n_sites: int = 3
     visit_interval_years: tuple[float, float] = (1.0, 4.0)
     subject_jitter: float = 0.25  # sd of a subject's own ventricle expansion offset
+    # "age": ventricles expand with age (r ~ 0.97 with it, as in real cohorts); "independent":
+    # each subject's ventricles follow their own "ventricle age", drawn apart from the real
+    # one, so ventricle size is a planted factor a model can learn apart from aging.
+    ventricles: str = "age"
     lesion_sites: int = 0  # fixed periventricular MS lesion sites; 0: the dims default
     lesion_burden_range: tuple[float, float] = (0.15, 1.0)  # baseline MS lesion burden
     lesion_radius_mm: float = 0.0  # long radius at burden 1; 0: the dims default
@@ -218,6 +222,13 @@ def sample_population(config: PopulationConfig, lesion_sites) -> list[ScanFactor
         span = float(np.sum(intervals))
         age0 = float(rng.uniform(AGE_RANGE[0], AGE_RANGE[1] - span))
         offset = float(rng.normal(0.0, config.subject_jitter))
+        ventricle_age0 = age0
+        if config.ventricles == "independent":
+            ventricle_age0 = float(rng.uniform(AGE_RANGE[0], AGE_RANGE[1] - span))
+        elif config.ventricles != "age":
+            raise ValueError(
+                f"ventricles must be 'age' or 'independent', not {config.ventricles!r}"
+            )
         site = int(rng.integers(config.n_sites))
         lesions: list[Lesion] = []
         burden = 0.0
@@ -244,6 +255,7 @@ def sample_population(config: PopulationConfig, lesion_sites) -> list[ScanFactor
                 extent += interval * float(rng.uniform(0.5, 1.5))
             age = age0 + elapsed
             expansion, thinning, shrink = age_effects(age)
+            expansion = age_effects(ventricle_age0 + elapsed)[0]
             scans.append(
                 _scan(
                     config,
