@@ -112,7 +112,7 @@ def test_published_preset_subject_base_and_rgb(setup_2d):
 
 
 def test_existing_output_needs_overwrite_and_interrupts_leave_nothing(setup_2d, monkeypatch):
-    import brainvae.analysis.projective_report as report
+    import brainvae.figures.projective_figure as figure
 
     out = setup_2d["root"] / "again"
     assert _run(setup_2d, out, "--latents", "1") == 0
@@ -124,7 +124,7 @@ def test_existing_output_needs_overwrite_and_interrupts_leave_nothing(setup_2d, 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(report, "montage_picture", interrupted)
+    monkeypatch.setattr(figure, "save_projective_figure", interrupted)
     fresh = setup_2d["root"] / "fresh"
     assert _run(setup_2d, fresh, "--latents", "1") == 130
     assert not fresh.exists()
@@ -193,6 +193,11 @@ def test_volume_dataset_with_brain_mask(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["brain_mask_voxels"] == int((labels > 0).sum())
     assert pd.read_csv(out / "projective.csv", index_col="roi").shape == (5, 3)  # + active
+    from PIL import Image
+
+    with Image.open(out / "montage.png") as picture:  # not one axial strip: 3 views a latent
+        width, height = picture.size
+        assert abs(width - round(180 / 25.4 * 300)) <= 1 and height > 0.5 * width
 
 
 def test_slice_datasets_get_their_slice_and_ranges_parse_both_ways():
@@ -259,11 +264,10 @@ def test_impact_needs_matching_rois(setup_2d, capsys):
 def test_collapsed_model_names_its_inactive_latents_everywhere(setup_2d, tmp_path, capsys):
     """Issue 12 (1): one live latent of four. stdout names the inactive latents and why their
     fields mean little; summary.json records the activity and the prior-unit fallback and
-    reports no top ROI for them; projective.csv and the montage mark them; the agreement does
-    not flag them; every active latent is visible in the montage (per-latent limits)."""
+    reports no top ROI for them; projective.csv marks them; the agreement does not flag them;
+    the active latent is in colour in the figure (montage.png; per-latent limits)."""
     from PIL import Image
 
-    from brainvae.analysis.projective_report import INACTIVE_GREY, MONTAGE_LABEL_HEIGHT
     from collapsed_model import collapsed_beta_vae
 
     images = np.asarray(setup_2d["dataset"].images)
@@ -294,14 +298,12 @@ def test_collapsed_model_names_its_inactive_latents_everywhere(setup_2d, tmp_pat
     assert "not compared (inactive): z2, z3, z4" in printed
     table = pd.read_csv(out / "projective.csv", index_col="roi")
     assert table.loc["active"].tolist() == [1.0, 0.0, 0.0, 0.0]
-    montage = np.asarray(Image.open(out / "montage.png").convert("RGB"))
-    width = 30
-    for k in range(4):
-        left = k * (width + 2)
-        frame = montage[MONTAGE_LABEL_HEIGHT, left : left + width]
-        assert np.all(frame == INACTIVE_GREY) == (k > 0)
-    live = montage[MONTAGE_LABEL_HEIGHT + 1 : MONTAGE_LABEL_HEIGHT + 24, 1 : width - 1]
-    assert live.max() > 200  # the live latent fills its own colour scale
+    with Image.open(out / "montage.png") as picture:  # the publication figure, 180 mm
+        assert abs(picture.size[0] - round(180 / 25.4 * 300)) <= 1
+        assert picture.info["dpi"][0] == pytest.approx(300, abs=0.01)
+        pixels = np.asarray(picture.convert("RGB")).astype(int)
+    grey = np.abs(pixels - pixels.mean(axis=-1, keepdims=True)).max(axis=-1) < 8
+    assert (~grey).sum() > 100  # the live latent in colour, not only the grey brain and text
 
 
 def test_rois_and_brain_mask_at_2mm_for_4mm_scans_are_resampled_and_it_is_said(tmp_path, capsys):

@@ -28,7 +28,7 @@ def _population_layer(viewer):
 
 @pytest.mark.parametrize(("source", "ndim"), [(SAMPLE_2D, 2), (SAMPLE_3D, 3)])
 def test_sample_population_loads_as_stack_with_atlas(
-    make_napari_viewer, qtbot, cache_home, source, ndim
+    make_napari_viewer, qtbot, cache_home, sample_data_dir, source, ndim
 ):
     viewer = make_napari_viewer()
     widget = DataWidget(viewer)
@@ -43,6 +43,12 @@ def test_sample_population_loads_as_stack_with_atlas(
     assert atlas.data.shape == layer.data.shape[1:]
     assert set(atlas.features["name"]) >= {"ventricles", "hippocampus", "thalamus"}
     assert f"{layer.data.shape[0]} samples" in widget.status.value
+    # a file opened with the plugin's reader (the sample's own atlas) agrees on units: mm
+    folder = "population_2d" if ndim == 2 else "population_3d"
+    [opened] = viewer.open(sample_data_dir / folder / "atlas.nii.gz", plugin="napari-brainvae")
+    assert [str(u) for u in layer.units] == ["pixel", *["millimeter"] * ndim]
+    assert [str(u) for u in atlas.units] == [str(u) for u in opened.units]
+    assert viewer.layers.extent.units is not None  # else napari: "Inconsistent units"
     # The metadata table follows the slider.
     viewer.dims.set_current_step(0, 3)
     rows = widget.subject_info.shown()

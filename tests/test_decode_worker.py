@@ -1,14 +1,16 @@
-"""The latest-wins decoder behind the explorer's sliders: inline for cheap models, a thread
-for costly ones; a burst of requests is coalesced to its newest code either way."""
+"""The explorer's workers: the population's per-latent summary (KL or sd, activity, ranking),
+and the latest-wins decoder behind the sliders (inline for cheap models, a thread for costly
+ones; a burst of requests is coalesced to its newest code either way)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from brainvae.analysis.latent_space import decode_codes
+from brainvae.analysis.latent_space import decode_codes, population_latents
 from brainvae.models import ModelConfig, build_model
-from brainvae.napari.workers.decode import LatestDecoder
+from brainvae.napari.workers.decode import LatestDecoder, encode_population
+from collapsed_model import collapsed_beta_vae
 
 SHAPE = (12, 14, 10)
 
@@ -105,3 +107,26 @@ def test_a_failing_inline_decode_is_reported_not_raised(qtbot):
         assert failures[0][0].inline
     finally:
         decoder.stop()
+
+
+def test_encode_population_ranks_latents_by_kl_and_marks_the_inactive_ones():
+    images = np.random.default_rng(2).random((10, *SHAPE), dtype=np.float32)
+    model = collapsed_beta_vae(images, latent_dim=5, live=(1, 3))
+    summary = encode_population(model, images)
+    statistics = population_latents(model, images)
+    assert summary.measure == "KL"
+    np.testing.assert_allclose(summary.measure_values, statistics.kl)
+    assert summary.active.tolist() == [False, True, False, True, False]
+    np.testing.assert_allclose(summary.activity.variance, statistics.codes.var(axis=0), rtol=1e-5)
+    ranked = summary.measure_values[summary.ranking]
+    assert sorted(summary.ranking.tolist()) == list(range(5))
+    assert np.all(np.diff(ranked) <= 0)  # largest KL first
+
+
+def test_encode_population_of_a_pca_reports_the_sd_of_each_component():
+    images = np.random.default_rng(3).random((12, *SHAPE), dtype=np.float32)
+    pca = build_model(ModelConfig(input_shape=SHAPE, latent_dim=3, family="pca"))
+    pca.fit(images)
+    summary = encode_population(pca, images)
+    assert summary.measure == "sd" and summary.statistics.kl is None
+    np.testing.assert_allclose(summary.measure_values, summary.statistics.sd)

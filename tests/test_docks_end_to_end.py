@@ -66,7 +66,12 @@ def test_sample_population_train_plot_and_slide(
         assert len(training.plot.curves["val_loss"].getData()[0]) == 2
         assert len(training.plot.curves["batch_loss"].getData()[0]) >= 2
         assert training.progress.value == training.progress.max
+        # previews stay in the dock (the brain's camera untouched) until the user asks
+        assert PREVIEW_LAYER not in viewer.layers
+        camera = (viewer.scene.camera.zoom, tuple(viewer.scene.camera.center))
+        training.previews.show_in_viewer.click()
         preview = viewer.layers[PREVIEW_LAYER]
+        assert (viewer.scene.camera.zoom, tuple(viewer.scene.camera.center)) == camera
         assert preview.data.ndim == dims and preview.metadata["brainvae"]["epoch"] == 2
         # beside the brain on its grid: same scale, same depth, to the right of it
         np.testing.assert_allclose(preview.scale, population.scale[1:])
@@ -89,7 +94,9 @@ def test_sample_population_train_plot_and_slide(
         decoded = viewer.layers[DECODED_LAYER]
         assert decoded.data.shape == population.data.shape[1:]
         np.testing.assert_allclose(decoded.scale, population.scale[1:])
-        np.testing.assert_allclose(decoded.translate, population.translate[1:])
+        # beside the scan, not over it: same depth, to the right of the brain
+        np.testing.assert_allclose(decoded.translate[:-1], population.translate[1:-1])
+        assert decoded.translate[-1] >= right_edge
         before = np.array(decoded.data, copy=True)
         slider = explorer.sliders[0]
         slider.value = slider.max if slider.value < slider.max else slider.min

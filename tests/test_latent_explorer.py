@@ -1,8 +1,11 @@
-"""The latent explorer dock in a real napari viewer with small real models (VAE 2D/3D, PCA)."""
+"""The latent explorer dock in a real napari viewer with small real models (VAE 2D/3D, PCA):
+the decode beside the scan (which stays visible), a page of sliders for 1,000 latents, and
+labels that say what they show."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -17,6 +20,8 @@ from brainvae.napari.widgets.latent_explorer import (
     SAMPLE_MODEL,
     LatentExplorer,
 )
+from brainvae.napari.widgets.latent_sliders import PAGE_SIZE, parse_latent_query
+from collapsed_model import collapsed_beta_vae
 
 PLACEMENT_2D = {
     "scale": (1.1, 1.2),
@@ -79,6 +84,20 @@ def expected_image(model, code) -> np.ndarray:
     return decode_codes(model, np.asarray(code)[None])[0]
 
 
+def left_edge(layer) -> float:
+    """World position of a layer's left pixel edge (last axis)."""
+    return float(layer.extent.world[0, -1] - 0.5 * layer.scale[-1])
+
+
+def right_edge(layer) -> float:
+    """World position of a layer's right pixel edge (last axis)."""
+    return float(layer.extent.world[1, -1] + 0.5 * layer.scale[-1])
+
+
+def camera_state(viewer) -> tuple:
+    return (float(viewer.scene.camera.zoom), *(float(c) for c in viewer.scene.camera.center))
+
+
 def test_moving_a_slider_changes_the_decoded_layer(explorer_in, qtbot):
     images = population((24, 20))
     model = small_vae((24, 20))
@@ -86,7 +105,8 @@ def test_moving_a_slider_changes_the_decoded_layer(explorer_in, qtbot):
     layer = viewer.layers[DECODED_LAYER]
     assert layer.data.shape == (24, 20)
     assert tuple(layer.scale) == pytest.approx(PLACEMENT_2D["scale"])
-    assert tuple(layer.translate) == pytest.approx(PLACEMENT_2D["translate"])
+    # beside the scan: same rows, shifted right by the scan's width (20 x 1.2) and a 5 % gap
+    assert tuple(layer.translate) == pytest.approx((-50.0, 20.0 + 24.0 + 1.2))
     before = np.array(layer.data)
     threads = []
     layer.events.set_data.connect(lambda _event: threads.append(threading.current_thread()))
@@ -193,6 +213,10 @@ def test_3d_model_decodes_a_volume_and_a_traversal_grid(explorer_in, qtbot, tmp_
     layer = viewer.layers[DECODED_LAYER]
     assert layer.data.shape == (12, 14, 10)
     assert tuple(layer.scale) == pytest.approx((4.0, 4.0, 4.0))
+    # beside the volume: same depth and rows, shifted along the last (left-right) axis
+    scan_layer = viewer.layers["population (test)"]
+    assert tuple(layer.translate[:2]) == pytest.approx(PLACEMENT_3D["translate"][:2])
+    assert left_edge(layer) > right_edge(scan_layer)
     explorer.sliders[0].value = explorer.sliders[0].min
     settle(explorer, qtbot)
     np.testing.assert_allclose(layer.data, expected_image(model, explorer.code), atol=1e-5)
@@ -203,6 +227,8 @@ def test_3d_model_decodes_a_volume_and_a_traversal_grid(explorer_in, qtbot, tmp_
     grid = viewer.layers[GRID_LAYER].data
     assert grid.shape == (12, 4 * 14 + 3 * 2, 5 * 10 + 4 * 2)  # rows = 4 latents, 5 values
     np.testing.assert_allclose(grid[:, :14, :10], explorer.last_grid.images[0, 0], atol=1e-6)
+    # the grid goes right of the decode: neither the scan nor the decode is covered
+    assert left_edge(viewer.layers[GRID_LAYER]) > right_edge(layer) > right_edge(scan_layer)
     explorer.save_traversal("png", tmp_path / "grid")
     explorer.save_traversal("gif", tmp_path / "grid")
     settle(explorer, qtbot)
@@ -315,3 +341,241 @@ def test_module_imports_without_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# ---- the scan stays in view --------------------------------------------------------------
+def canvas_halves(viewer, qtbot) -> tuple[np.ndarray, np.ndarray]:
+    """The canvas as drawn now, split into its left and right halves (RGB)."""
+    qtbot.wait(50)
+    picture = viewer.screenshot(canvas_only=True, flash=False)[..., :3].astype(int)
+    middle = picture.shape[1] // 2
+    return picture[:, :middle], picture[:, middle:]
+
+
+def test_the_decode_stands_beside_the_scan_so_browsing_scans_shows_them(explorer_in, qtbot):
+    images = population((24, 20), n=6)
+    viewer, explorer = explorer_in(images, PLACEMENT_2D, small_vae((24, 20)), show=True)
+    scan_layer, decode = viewer.layers["population (test)"], viewer.layers[DECODED_LAYER]
+    assert explorer.decode_shown.value == "beside"
+    assert scan_layer.visible and decode.visible
+    # side by side: the same rows, the decode's left edge right of the scan's right edge
+    np.testing.assert_allclose(decode.extent.world[:, 0], scan_layer.extent.world[:, 1])
+    gap = left_edge(decode) - right_edge(scan_layer)
+    assert 0 < gap < 0.2 * 20 * PLACEMENT_2D["scale"][1]
+    # the camera was fitted once to both: the view is centred between them
+    centre = viewer.scene.camera.center[-1]
+    assert right_edge(scan_layer) - 1 < centre < left_edge(decode) + 1
+    viewer.dims.set_current_step(0, 0)
+    scan_half, decode_half = canvas_halves(viewer, qtbot)
+    viewer.dims.set_current_step(0, 4)
+    scan_half_after, decode_half_after = canvas_halves(viewer, qtbot)
+    assert np.abs(scan_half_after - scan_half).max() > 20  # another scan is on the screen
+    assert np.abs(decode_half_after - decode_half).max() <= 2  # the decode did not change
+
+    # "over the scan": the decode covers it, so moving the scan slider changes no pixel
+    explorer.decode_shown.value = "over"
+    np.testing.assert_allclose(decode.translate, PLACEMENT_2D["translate"])
+    np.testing.assert_allclose(decode.extent.world, scan_layer.extent.world[:, 1:])
+    first, second = canvas_halves(viewer, qtbot)
+    viewer.dims.set_current_step(0, 1)
+    first_after, second_after = canvas_halves(viewer, qtbot)
+    assert np.abs(first_after - first).max() <= 2 and np.abs(second_after - second).max() <= 2
+
+
+def test_a_plugin_dock_puts_the_decode_beside_a_population_that_arrives_later(
+    make_napari_viewer, qtbot
+):
+    """The launcher's order through napari's plugin machinery (whose viewer is a proxy that
+    hands out new layer objects): the model first, its decode alone, then the population."""
+    viewer = make_napari_viewer()
+    _dock, explorer = viewer.window.add_plugin_dock_widget("napari-brainvae", "Latent explorer")
+    assert hasattr(explorer._viewer, "__wrapped__")  # the proxy plugins get
+    try:
+        from napari.utils.notifications import notification_manager
+
+        explorer.set_model(small_vae((24, 20)))
+        settle(explorer, qtbot)
+        # alone, the decode takes the plugin's units, so the population that follows (in mm,
+        # as every population the plugin makes) does not make napari warn about units
+        assert [str(u) for u in viewer.layers[DECODED_LAYER].units] == ["millimeter"] * 2
+        seen = len(notification_manager.records)
+        add_population_layer(
+            viewer, population((24, 20), n=6), {**PLACEMENT_2D, "units": ("mm", "mm")}
+        )
+        settle(explorer, qtbot)
+        viewer.screenshot(canvas_only=True, flash=False)  # napari compares units when it draws
+        warned = [
+            n for n in notification_manager.records[seen:] if "Inconsistent units" in str(n.message)
+        ]
+        assert not warned
+        scan_layer, decode = viewer.layers["population (test)"], viewer.layers[DECODED_LAYER]
+        assert tuple(decode.scale) == pytest.approx(PLACEMENT_2D["scale"])
+        gap = left_edge(decode) - right_edge(scan_layer)
+        assert 0 < gap < 0.2 * 20 * PLACEMENT_2D["scale"][1]  # right beside, nothing between
+        centre = viewer.scene.camera.center[-1]
+        assert right_edge(scan_layer) - 1 < centre < left_edge(decode) + 1  # fitted to both
+    finally:
+        explorer.shutdown()
+
+
+def test_only_while_a_slider_moves_shows_the_decode_then_hides_it(explorer_in, qtbot):
+    images = population((24, 20), n=6)
+    viewer, explorer = explorer_in(images, PLACEMENT_2D, small_vae((24, 20)))
+    decode = viewer.layers[DECODED_LAYER]
+    explorer.decode_shown.value = "while_moving"
+    np.testing.assert_allclose(decode.translate, PLACEMENT_2D["translate"])  # over the scan
+    assert not decode.visible  # nothing moves: the scan shows
+    explorer.sliders[0].value = explorer.sliders[0].max
+    qtbot.waitUntil(lambda: decode.visible, timeout=10_000)
+    shown = time.perf_counter()
+    qtbot.waitUntil(lambda: not decode.visible, timeout=5_000)
+    assert time.perf_counter() - shown > 0.5  # about a second after the last change
+    explorer.decode_shown.value = "beside"
+    assert decode.visible and left_edge(decode) > right_edge(viewer.layers["population (test)"])
+
+
+def test_a_second_decode_never_moves_the_camera(explorer_in, qtbot):
+    images = population((24, 20), n=6)
+    viewer, explorer = explorer_in(images, PLACEMENT_2D, small_vae((24, 20)))
+    viewer.scene.camera.zoom *= 1.7  # the user zooms in on the brain
+    viewer.scene.camera.center = (0.0, -40.0, 25.0)
+    before = camera_state(viewer)
+    for value in (explorer.sliders[1].min, explorer.sliders[1].max):
+        explorer.sliders[1].value = value
+        settle(explorer, qtbot)
+    explorer.mean_code()
+    settle(explorer, qtbot)
+    explorer.decode_shown.value = "over"
+    explorer.decode_shown.value = "beside"  # fitted once for this scan already
+    explorer.set_model(small_vae((24, 20), latent_dim=3, seed=1))  # another model, same grid
+    settle(explorer, qtbot)
+    assert explorer.model.latent_dim == 3
+    assert camera_state(viewer) == pytest.approx(before)
+
+
+# ---- large latent spaces ----------------------------------------------------------------------
+LIVE = (3, 41, 77, 150, 222, 256, 301, 388, 420, 499, 512, 640, 700, 733, 801, 850, 902, 950,
+        977, 999)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def thousand_latent_model():
+    """A real small beta-VAE with 1,000 latents on a 32 x 40 grid; 20 of them active."""
+    images = population((32, 40), n=12, seed=3)
+    return images, collapsed_beta_vae(images, latent_dim=1000, live=LIVE)
+
+
+def test_a_thousand_latents_build_one_page_of_sliders(thousand_latent_model, make_napari_viewer,
+                                                      qtbot):  # fmt: skip
+    from qtpy.QtWidgets import QSlider
+
+    images, model = thousand_latent_model
+    viewer = make_napari_viewer()
+    add_population_layer(viewer, images, PLACEMENT_2D)
+    explorer = LatentExplorer(viewer)
+    viewer.window.add_dock_widget(explorer, name="Latent explorer", area="right")
+    try:
+        started = time.perf_counter()
+        explorer.set_model(model)  # the population's encoding goes to a worker
+        assert time.perf_counter() - started < 5.0  # one page, not 1,000 sliders (16 s before)
+        sliders = explorer.native.findChildren(QSlider)
+        assert len(sliders) <= PAGE_SIZE + 1  # the page, and the interpolation's t
+        assert explorer.native.minimumSizeHint().height() < 700  # fits a laptop screen
+        assert explorer.native.widget().sizeHint().height() < 1600  # was 26,642 px
+        settle(explorer, qtbot)
+        assert explorer.latents.active_only.value  # on by default: more latents than a page
+        assert explorer.latents.order.value == "measure"
+        shown = explorer.latents.shown_latents()
+        kl = explorer.statistics.kl
+        assert len(shown) == PAGE_SIZE and set(shown) <= set(LIVE)
+        assert list(kl[shown]) == sorted(kl[shown], reverse=True)
+        assert min(kl[shown]) >= max(kl[sorted(set(LIVE) - set(shown))])  # the top 16 by KL
+        assert explorer.latents.page_info.value == f"1-{PAGE_SIZE} of 20 active"
+        assert list(explorer.traversal_inputs()[1]) == shown  # a traversal covers the page
+    finally:
+        explorer.shutdown()
+
+
+def test_pages_order_filter_and_search_keep_every_value(thousand_latent_model, explorer_in,
+                                                        qtbot):  # fmt: skip
+    images, model = thousand_latent_model
+    viewer, explorer = explorer_in(images, PLACEMENT_2D, model)
+    latents = explorer.latents
+    first_page = latents.shown_latents()
+    moved = first_page[2]
+    slider = explorer.slider_for(moved)
+    slider.value = slider.max
+    settle(explorer, qtbot)
+    assert explorer.code[moved] == pytest.approx(slider.max)
+    assert latents.selected_latent == moved and f"z{moved + 1}" in latents.detail.value
+    latents.next_page.changed.emit(True)  # as a click does
+    second_page = latents.shown_latents()
+    assert len(second_page) == 20 - PAGE_SIZE and not set(second_page) & set(first_page)
+    panel = latents.native
+    assert sum(s.native.isVisibleTo(panel) for s in explorer.sliders) == len(second_page)
+    explorer.slider_for(second_page[0]).value = explorer.slider_for(second_page[0]).min
+    latents.previous_page.changed.emit(True)
+    assert latents.shown_latents() == first_page
+    assert explorer.code[moved] == pytest.approx(slider.max)  # kept while off the page
+    assert explorer.slider_for(moved).value == pytest.approx(slider.max, abs=1e-5)
+    code = explorer.code
+
+    latents.active_only.value = False  # every latent, largest KL first: 63 pages
+    assert latents.n_pages == -(-1000 // PAGE_SIZE)
+    latents.order.value = "index"
+    assert latents.shown_latents() == list(range(PAGE_SIZE))
+    latents.find.value = "z500"
+    assert latents.shown_latents() == [499] and "z500" in latents.detail.value
+    latents.find.value = "3, z10-z12"
+    assert latents.shown_latents() == [2, 9, 10, 11]
+    latents.find.value = "z1001"
+    assert latents.shown_latents() == [] and "z1..z1000" in latents.page_info.value
+    latents.find.value = ""
+    assert latents.shown_latents() == list(range(PAGE_SIZE))
+    np.testing.assert_array_equal(explorer.code, code)  # browsing changed no value
+
+    # another dock points at an inactive latent while the filter hides it: it is found
+    latents.active_only.value = True
+    explorer.highlight_latent(5)
+    assert latents.shown_latents() == [5] and latents.find.value == "z6"
+    assert "Inactive" in latents.detail.value and explorer.chosen_latent == 5
+
+
+def test_parse_latent_query_reads_names_numbers_and_ranges():
+    assert parse_latent_query("  ", 20) is None
+    assert parse_latent_query("z12", 20).tolist() == [11]
+    assert parse_latent_query("12", 20).tolist() == [11]
+    assert parse_latent_query("z3 - z5, 1", 20).tolist() == [0, 2, 3, 4]
+    with pytest.raises(ValueError, match="z21 does not exist"):
+        parse_latent_query("z21", 20)
+    with pytest.raises(ValueError, match="not a latent"):
+        parse_latent_query("ventricles", 20)
+
+
+# ---- labels say what they show ---------------------------------------------------------------
+def test_vae_labels_give_kl_in_nats_and_explain_inactive_latents(explorer_in):
+    images = population((24, 20), n=12)
+    model = collapsed_beta_vae(images, latent_dim=4, live=(0, 2))
+    _viewer, explorer = explorer_in(images, PLACEMENT_2D, model)
+    assert "KL to the prior (nats)" in explorer.latents.header.value
+    stats = explorer.statistics
+    labels = [s.label for s in explorer.sliders]
+    for k in (1, 3):  # the whispering latents
+        assert labels[k].endswith("inactive") and f"KL {stats.kl[k]:.2f}" in labels[k]
+        tooltip = explorer.sliders[k].tooltip
+        assert "posterior mean" in tooltip and "<= 0.01" in tooltip
+    assert "inactive" not in labels[0] and "inactive" not in labels[2]
+    texts = labels + [s.tooltip for s in explorer.sliders] + [explorer.status.value]
+    assert not any("dead" in text for text in texts)
+
+
+def test_pca_labels_give_the_sd_of_each_component(explorer_in):
+    images = population((24, 20), n=20)
+    pca = build_model(ModelConfig(input_shape=(24, 20), latent_dim=3, family="pca"))
+    pca.fit(images)
+    _viewer, explorer = explorer_in(images, PLACEMENT_2D, pca)
+    header = explorer.latents.header.value
+    assert "sd" in header and "KL" not in header
+    assert explorer.latents.order.native.itemText(1) == "sd, largest first"
+    explorer.latents.select(1)
+    assert "sd of the codes" in explorer.latents.detail.value

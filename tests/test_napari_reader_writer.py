@@ -151,7 +151,9 @@ def test_placement_helpers_match_the_reader(tmp_path, nibabel_data):
             "scale": kwargs["scale"][spatial],
             "translate": kwargs["translate"][spatial],
             "axis_labels": kwargs["axis_labels"][spatial],
+            "units": kwargs["units"][spatial],  # mm: layers on this grid agree with the file's
         }
+        assert expected["units"] == ["mm"] * len(expected["scale"])
         assert lm.volume_placement(volume) == expected
         by_names = lm.affine_placement(
             volume.affine, spatial_shape=volume.data.shape[spatial], axis_names=volume.axis_names
@@ -428,3 +430,49 @@ def test_cropped_layer_with_scan_metadata_saves_in_display_order(tmp_path, nibab
     [out] = write_image(str(tmp_path / "cropped.nii"), cropped, kwargs)
     assert nib.load(out).shape == cropped.shape
     np.testing.assert_array_equal(read_nifti(out).data, cropped)
+
+
+def _unit_warnings(records) -> list[str]:
+    return [str(n.message) for n in records if "Inconsistent units" in str(n.message)]
+
+
+def test_roi_file_over_a_loaded_population_shares_its_units(
+    make_napari_viewer, sample_data_dir, tmp_path
+):
+    """Issue 14 (6): an ROI file opened with the plugin's reader over a population the docks
+    loaded, with the ROI and highlight layers the receptive dock makes: one set of units (mm),
+    so napari never says "Inconsistent units across layers" (it checks when it draws)."""
+    from napari.layers import Labels
+    from napari.utils.notifications import notification_manager
+
+    from brainvae.data.population_folder import read_population_folder
+    from brainvae.napari.label_view import highlight_roi
+    from brainvae.napari.population_layers import folder_layer_data
+    from brainvae.napari.widgets.receptive_widget import ReceptiveFieldWidget
+
+    viewer = make_napari_viewer(show=True)
+    folder = sample_data_dir / "population_2d"
+    population = read_population_folder(folder, max_scans=2)
+    for data, kwargs, kind in folder_layer_data(population, "population (sample 2D)"):
+        getattr(viewer, f"add_{kind}")(data, **kwargs)
+    atlas = nib.load(str(folder / "atlas.nii.gz"))
+    mask = (np.asarray(atlas.dataobj) == 2).astype(np.uint8)  # the hippocampus
+    path = _save(tmp_path / "hippocampus_roi.nii.gz", mask, atlas.affine)
+    [roi] = viewer.open(path, plugin=PLUGIN)
+    assert isinstance(roi, Labels)
+    dock = ReceptiveFieldWidget(viewer)
+    painted = dock.new_roi_layer()
+    assert highlight_roi(viewer, roi, 1, "hippocampus") is not None
+    before = len(notification_manager.records)
+    viewer.screenshot(canvas_only=True, flash=False)  # a draw: napari compares units here
+    assert not _unit_warnings(notification_manager.records[before:])
+    units = viewer.layers.extent.units
+    assert units is not None and [str(u) for u in units[-2:]] == ["millimeter"] * 2
+    for layer in (roi, painted, viewer.layers["ROI atlas"]):
+        assert [str(u) for u in layer.units] == ["millimeter"] * 2, layer.name
+    # the file lies where the population's atlas says the hippocampus is
+    np.testing.assert_allclose(roi.extent.world, viewer.layers["ROI atlas"].extent.world)
+    # a layer without units (napari's default: pixels) is what the warning is about
+    viewer.add_image(np.zeros(mask.squeeze().shape), name="unitless")
+    viewer.screenshot(canvas_only=True, flash=False)
+    assert _unit_warnings(notification_manager.records[before:])

@@ -213,3 +213,15 @@ def test_recipe_saved_before_a_field_existed_is_compared_with_its_default():
     assert notes == [
         "preprocessing clip_region is brain here but image in the model's training data"
     ]
+
+
+def test_a_check_of_the_files_dimensions_is_not_a_preprocessing_difference():
+    """The sample population loaded in the dock checks expected_ndim; the shipped model's
+    recipe did not: the images are the same, so no warning."""
+    from brainvae.data.fingerprint import recipe_differences
+
+    trained = PreprocessConfig.identity().to_dict()
+    loaded = PreprocessConfig.identity().with_changes(expected_ndim=2).to_dict()
+    assert recipe_differences(trained, loaded) == []
+    scaled = PreprocessConfig.identity().with_changes(expected_ndim=2, scale=True).to_dict()
+    assert recipe_differences(trained, scaled) != []

@@ -1,6 +1,6 @@
 """The projective field's colours (issue 12, point 4): the paper's colours the right way round,
 a composite that never sends different band mixes to one colour, per-latent or shared limits,
-the legend, and the montage that carries it."""
+the legend; and (issue 14, point 3) how they sit over anatomy and which colour outlines take."""
 
 from __future__ import annotations
 
@@ -98,26 +98,41 @@ def test_legend_names_each_colour_and_the_limits():
     assert colour_legend("rgb")[0][1].startswith("green: small positive")
 
 
-def test_montage_draws_the_legend_and_marks_inactive_tiles():
-    from brainvae.analysis.projective_report import (
-        INACTIVE_GREY,
-        MONTAGE_LABEL_HEIGHT,
-        montage_picture,
-    )
+def test_over_anatomy_the_hue_is_kept_and_the_opacity_is_the_strength():
+    """Issue 14 (3): adding the colours to a grey brain washed them out to grey-white; blended
+    with opacity = strength, a strong voxel keeps its hue and a weak one shows the brain."""
+    from brainvae.analysis.projective_colour import over_anatomy, rgba_overlay
 
-    colour = np.zeros((2, 20, 24, 3), dtype=np.float32)
-    colour[:, 5:15, 5:15] = 0.8
-    legend = colour_legend("paper")
-    picture = montage_picture(colour, ["z1", "z2"], inactive=[False, True], legend=legend)
-    assert picture.shape[0] > MONTAGE_LABEL_HEIGHT + 20 + 3 * 12  # the legend below the tiles
-    below = picture[MONTAGE_LABEL_HEIGHT + 20 :]
-    for rgb, _ in legend[:3]:  # each swatch drawn in its colour
-        swatch = np.round(255 * np.asarray(rgb)).astype(np.uint8)
-        assert np.all(below == swatch, axis=-1).any()
-    frame_top = picture[MONTAGE_LABEL_HEIGHT, :, :]
-    left_tile, right_tile = frame_top[:24], frame_top[26:50]
-    assert np.all(right_tile == INACTIVE_GREY)  # the inactive tile's grey frame
-    assert not np.any(np.all(left_tile == INACTIVE_GREY, axis=-1))
-    label = picture[:MONTAGE_LABEL_HEIGHT]
-    assert label[:, :24].max() > 200  # the active latent's name in white
-    assert 100 <= label[:, 26:50].max() <= max(INACTIVE_GREY)  # "z2 inactive" in grey
+    rng = np.random.default_rng(1)
+    colour = _pixels(rng.uniform(0, 1, size=(500, 3)))
+    rgba = rgba_overlay(colour)
+    np.testing.assert_allclose(rgba[:, :3] * rgba[:, 3:], colour, atol=1e-6)  # over black
+    np.testing.assert_allclose(rgba[:, 3], colour.max(axis=1))
+    np.testing.assert_allclose(rgba_overlay(np.zeros((2, 3))), 0.0)  # nothing: transparent
+    grey = np.full(len(colour), 0.35)
+    blended = over_anatomy(colour, grey)
+    full = _pixels(np.eye(3))  # magenta, cyan, yellow at full strength: exactly themselves
+    np.testing.assert_allclose(over_anatomy(full, np.full(3, 0.35)), full)
+    np.testing.assert_allclose(over_anatomy(np.zeros((1, 3)), [0.35]), [[0.35] * 3])
+    added = np.clip(colour + grey[:, None], 0, 1)  # the old additive overlay
+    saturation = lambda rgb: rgb.max(axis=1) - rgb.min(axis=1)  # noqa: E731
+    assert np.all(saturation(blended) >= saturation(added) - 1e-6)
+    assert np.mean(np.all(added > 0.99, axis=1)) > np.mean(np.all(blended > 0.99, axis=1))
+
+
+def test_roi_outlines_take_a_colour_no_band_takes():
+    from brainvae.analysis.projective_colour import COLOUR_SCHEMES, outline_colour
+
+    for scheme, band_colours in COLOUR_SCHEMES.items():
+        rgb, name = outline_colour(scheme)
+        assert not any(np.allclose(rgb, band) for band in band_colours), scheme
+        assert name in ("green", "orange")
+    rgb, _ = outline_colour("paper")
+    assert rgb == (0.0, 1.0, 0.0)
+    # no strength triple makes the paper composite pure green (any brightness)
+    triples = np.random.default_rng(2).uniform(0, 1, size=(20000, 3))
+    colours = _pixels(triples)
+    hue = colours / np.maximum(colours.max(axis=1, keepdims=True), 1e-9)
+    assert np.linalg.norm(hue - np.array(rgb), axis=1).min() > 0.5
+    with pytest.raises(ProjectiveFieldError, match="unknown colour scheme 'hsv'"):
+        outline_colour("hsv")

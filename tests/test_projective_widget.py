@@ -10,15 +10,23 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from brainvae.napari.widgets.projective_widget import (
+    BRAIN_SURFACE_LAYER,
     COLOUR_LAYER,
     OUTLINE_LAYER,
+    RENDERING_3D,
+    ROI_SURFACE_LAYER,
+    UNDERLAY_LAYER,
     ProjectiveFieldWidget,
     in_plane_outlines,
 )
 from brainvae.napari.widgets.receptive_widget import ReceptiveFieldWidget
 from test_receptive_widget import PLACEMENT, SHAPE, add_population_atlas_and_pca
+
+FIGURE_PIXELS = round(180 / 25.4 * 300)
+"""A double-column figure (180 mm) at 300 dpi."""
 
 
 @pytest.fixture
@@ -34,6 +42,12 @@ def dock(make_napari_viewer):
 
 def wait(widget, qtbot) -> None:
     qtbot.waitUntil(lambda: widget._worker is None, timeout=60_000)
+
+
+def shown_colour(viewer) -> np.ndarray:
+    """The composite the colour layer shows over black: its hue times its opacity."""
+    data = viewer.layers[COLOUR_LAYER].data
+    return data[..., :3] * data[..., 3:]
 
 
 def small_sweep(widget) -> None:
@@ -56,14 +70,31 @@ def test_sweep_shows_colour_map_outlines_and_enrichment(dock, qtbot, tmp_path):
     assert result.band_variance.shape == (3, 4, *SHAPE)
 
     colour = viewer.layers[COLOUR_LAYER]
-    assert colour.rgb and colour.blending == "additive"
-    assert colour.data.shape == (*SHAPE, 3) and tuple(colour.scale) == PLACEMENT["scale"]
-    np.testing.assert_allclose(colour.data, run.colour[0])
+    # RGBA alpha-blended over the dimmed brain (issue 14, 3): hue at full brightness, opacity =
+    # strength, so over black it is the composite and over the brain the hue stays
+    assert colour.rgb and colour.blending == "translucent"
+    assert colour.data.shape == (*SHAPE, 4) and tuple(colour.scale) == PLACEMENT["scale"]
+    np.testing.assert_allclose(
+        colour.data[..., :3] * colour.data[..., 3:], run.colour[0], atol=1e-6
+    )
+    assert viewer.layers.index(colour) > viewer.layers.index(UNDERLAY_LAYER)
     # outlines: at first only the shown latent's most enriched ROI, every ROI on request
     outlines = viewer.layers[OUTLINE_LAYER]
     atlas = viewer.layers["ROI atlas"].data
     top_label = 1 + int(np.argmax(run.matrix[:, 0]))
     assert set(np.unique(outlines.data)) == {0, top_label}
+    # the outline colour is no band's colour (it was a random label colour, often yellow)
+    drawn = np.asarray(outlines.colormap.map(np.array([top_label, 2, 3])))[:, :3]
+    np.testing.assert_allclose(drawn, np.tile([0.0, 1.0, 0.0], (3, 1)))
+    for band in ([0, 1, 1], [1, 0, 1], [1, 1, 0]):
+        assert not np.allclose(drawn[0], band)
+    assert np.asarray(outlines.colormap.map(np.array([0])))[0, 3] == 0  # background clear
+    # the canvas says what the colours mean and which ROI is outlined
+    overlay = viewer.canvas.overlays.text
+    assert overlay.visible and overlay.text == widget.canvas_text()
+    assert overlay.text.startswith("Projective field z1")
+    assert "cyan = small + c, magenta = small \u2212 c, yellow = large |c|" in overlay.text
+    assert f"green outline: {run.roi_names[top_label - 1]}" in overlay.text
     widget.outline_all.value = True
     assert set(np.unique(outlines.data)) == {0, 1, 2, 3}
     assert outlines.data[6, 6] == 0 and outlines.data[2, 6] == 1 == atlas[2, 6]  # borders only
@@ -84,7 +115,7 @@ def test_sweep_shows_colour_map_outlines_and_enrichment(dock, qtbot, tmp_path):
     # one latent at a time, by the slider or by clicking its heatmap column
     widget.show_latent_index(1)
     assert widget.shown.value == 1
-    np.testing.assert_allclose(viewer.layers[COLOUR_LAYER].data, run.colour[1])
+    np.testing.assert_allclose(shown_colour(viewer), run.colour[1], atol=1e-6)
     assert "z2" in widget.shown.label
 
     # the cursor: ROI name and the four bands per unit var(c) at that voxel (world = translate
@@ -102,10 +133,13 @@ def test_sweep_shows_colour_map_outlines_and_enrichment(dock, qtbot, tmp_path):
     assert widget.cursor.value.startswith("big blob: variance per unit var(c): small -")
     assert "large -" in widget.cursor.value and "large +" in widget.cursor.value
 
-    # another colouring: the same variance, other channels
+    # another colouring: the same variance, other channels, and outlines in another colour
     widget.scheme.value = "rgb"
     assert widget.last_run.scheme == "rgb"
     assert not np.allclose(widget.last_run.colour, run.colour)
+    drawn = np.asarray(outlines.colormap.map(np.array([1])))[0, :3]
+    np.testing.assert_allclose(drawn, [1.0, 0.55, 0.0])  # orange: not red, green or blue
+    assert "green = small + c" in viewer.canvas.overlays.text.text
 
     out = widget.export(tmp_path)
     summary = json.loads((out / "summary.json").read_text())
@@ -121,6 +155,8 @@ def test_sweep_shows_colour_map_outlines_and_enrichment(dock, qtbot, tmp_path):
     for name in ("montage.png", "projective.png", "z3_colour.nii.gz", "z2_large.nii.gz",
                  "z1_large_negative.nii.gz", "z1_bands_per_var_c.nii.gz"):  # fmt: skip
         assert (out / name).stat().st_size > 0
+    with Image.open(out / "montage.png") as montage:  # the publication figure, 180 mm wide
+        assert abs(montage.size[0] - FIGURE_PIXELS) <= 1
 
     # progress per latent: a report names the latent being swept in the status
     from brainvae.analysis.projective_field import ProjectiveProgress
@@ -214,7 +250,7 @@ def test_legend_and_colour_limits_say_what_is_shown(dock, qtbot):
     widget.limits.value = "shared"
     assert widget.last_run.limits_mode == "shared" and "shared by all" in widget.legend.value
     np.testing.assert_allclose(widget.last_run.limits[0], widget.last_run.limits[2])
-    np.testing.assert_allclose(viewer.layers[COLOUR_LAYER].data, widget.last_run.colour[0])
+    np.testing.assert_allclose(shown_colour(viewer), widget.last_run.colour[0], atol=1e-6)
     widget.scheme.value = "rgb"
     assert "green: small positive" in widget.legend.value
 
@@ -251,3 +287,158 @@ def test_collapsed_model_greys_inactive_latents(make_napari_viewer, qtbot, tmp_p
         assert pd.read_csv(out / "projective.csv", index_col=0).loc["active"].tolist() == [1, 0, 0]
     finally:
         explorer.shutdown()
+
+
+def test_export_figure_writes_a_publication_png_in_a_worker(dock, qtbot, tmp_path):
+    """Issue 14 (3): "Export figure..." draws the last result (every swept latent, or the shown
+    one) at 300 dpi, 180 mm wide, without the GUI waiting on it; bad names are messages."""
+    from brainvae.figures.projective_figure import projective_figure
+
+    viewer, widget, _explorer, _images = dock
+    widget.export_figure(tmp_path / "early.png")
+    assert "run the analysis first" in widget.status.value
+    small_sweep(widget)
+    widget.run()
+    wait(widget, qtbot)
+    assert not widget.figure_slices.enabled  # a 2D result has one slice per latent
+    widget.figure_file.value = tmp_path / "figure.png"
+    widget.figure_button.changed.emit(True)
+    assert widget._figure_worker is not None and not widget.figure_button.enabled
+    qtbot.waitUntil(lambda: widget._figure_worker is None, timeout=60_000)
+    assert widget.status.value == f"Saved the figure {tmp_path / 'figure.png'}"
+    assert widget.figure_button.enabled
+    with Image.open(tmp_path / "figure.png") as picture:
+        assert abs(picture.size[0] - FIGURE_PIXELS) <= 1
+        assert picture.info["dpi"][0] == pytest.approx(300, abs=0.01)
+        assert np.asarray(picture.convert("RGB")).std() > 10  # drawn, not blank
+    widget.figure_latents.value = "shown"
+    widget.shown.value = 2
+    options = widget.figure_options()
+    assert options["latents"] == [2] and options["slices"] is None
+    figure = projective_figure(widget.last_run.result, widget.last_run.colour,
+                               widget.last_run.limits, **options)  # fmt: skip
+    assert [a.get_label() for a in figure.axes if a.get_label().startswith("panel")] == [
+        "panel z3 axial"  # the test population's 2D grid: the project's axial default
+    ]
+    widget.export_figure(tmp_path / "figure.jpg")  # an unknown suffix: PNG
+    qtbot.waitUntil(lambda: widget._figure_worker is None, timeout=60_000)
+    assert (tmp_path / "figure.png").exists() and not (tmp_path / "figure.jpg").exists()
+
+    # a 2D result in 3D view: the scans' stack (a volume there) goes, the map keeps its brain
+    viewer.dims.ndisplay = 3
+    assert not viewer.layers["population (test)"].visible
+    assert viewer.layers[COLOUR_LAYER].visible and viewer.layers[UNDERLAY_LAYER].visible
+    assert BRAIN_SURFACE_LAYER not in viewer.layers
+    viewer.dims.ndisplay = 2
+    assert viewer.layers["population (test)"].visible
+
+
+VOLUME = (8, 10, 9)
+
+
+@pytest.fixture
+def volume_dock(make_napari_viewer):
+    """A 3D population (a blob that moves, one that brightens), its atlas and a 2-component
+    PCA, with the dock."""
+    from brainvae.models import ModelConfig, build_model
+    from brainvae.napari.population_layers import atlas_layer_data, stack_layer_data
+    from brainvae.napari.widgets.latent_explorer import LatentExplorer
+
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(0)
+    grid = np.meshgrid(*(np.arange(n) for n in VOLUME), indexing="ij")
+
+    def blob(centre, width):
+        return np.exp(-sum((g - c) ** 2 for g, c in zip(grid, centre, strict=True)) / width)
+
+    shifts, levels = rng.uniform(-1, 1, 30), rng.uniform(0.2, 0.8, 30)
+    images = np.stack(
+        [0.2 * blob((4, 5, 4), 12.0) + blob((3, 3 + s, 3), 3.0) + v * blob((5, 7, 6), 2.0)
+         for s, v in zip(shifts, levels, strict=True)]
+    ).astype(np.float32)  # fmt: skip
+    placement = {"scale": (2.0, 2.0, 2.0), "translate": (0.0, 0.0, 0.0),
+                 "axis_labels": ("z", "y", "x")}  # fmt: skip
+    table = {"table": [{"subject_id": f"s{k:02d}", "split": "train"} for k in range(30)]}
+    data, kwargs, _ = stack_layer_data(images, "population (3D test)", placement, table)
+    viewer.add_image(data, **kwargs)
+    atlas = np.zeros(VOLUME, np.int32)
+    atlas[1:6, 1:6, 1:6] = 1
+    atlas[4:8, 5:10, 4:9] = 2
+    atlas[6:8, 0:3, 0:3] = 3
+    data, kwargs, _ = atlas_layer_data(atlas, {1: "mover", 2: "brightener", 3: "corner"}, placement)
+    viewer.add_labels(data, **kwargs)
+    model = build_model(ModelConfig(input_shape=VOLUME, latent_dim=2, family="pca"))
+    explorer = LatentExplorer(viewer)
+    explorer.set_model(model.fit(images).eval())
+    widget = ProjectiveFieldWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    yield viewer, widget
+    explorer.shutdown()
+
+
+def test_3d_view_hides_the_opaque_volumes_and_draws_surfaces(volume_dock, qtbot):
+    """Issue 14 (3): in 3D the population, decode, atlas and dimmed-brain volumes hid the
+    colours; now they are hidden while the result is shown (and come back in 2D or when the
+    colour layer goes), the colours are a maximum projection of the voxels above half their
+    limit, the brain is a faint surface and the outlined ROI a surface in the outline colour."""
+    viewer, widget = volume_dock
+    small_sweep(widget)
+    widget.run()
+    wait(widget, qtbot)
+    run = widget.last_run
+    assert run is not None, widget.status.value
+    assert widget.figure_slices.enabled
+    others = [
+        layer for layer in viewer.layers if not layer.name.startswith(("projective", "ROI o"))
+    ]
+    names = {layer.name for layer in others}
+    assert {"population (3D test)", "ROI atlas", UNDERLAY_LAYER} <= names
+    assert all(layer.visible for layer in others)
+
+    viewer.dims.ndisplay = 3
+    colour = viewer.layers[COLOUR_LAYER]
+    assert colour.visible and colour.rendering == RENDERING_3D == "mip"
+    assert not any(layer.visible for layer in others)  # every opaque volume out of the way
+    assert not viewer.layers[OUTLINE_LAYER].visible  # in-plane borders: replaced by a surface
+    strength = run.colour[0].max(axis=-1)
+    np.testing.assert_allclose(colour.data[..., 3], np.clip(2 * strength - 1, 0, 1), atol=1e-6)
+    brain = viewer.layers[BRAIN_SURFACE_LAYER]
+    surface = viewer.layers[ROI_SURFACE_LAYER]
+    assert brain.opacity < 0.5 and tuple(surface.scale) == (2.0, 2.0, 2.0)
+    vertices = surface.data[0]
+    top = run.roi_labels[int(np.nanargmax(run.matrix[:, 0]))]
+    inside = np.argwhere(viewer.layers["ROI atlas"].data == top)
+    assert np.all(vertices.min(axis=0) >= inside.min(axis=0) - 1)  # around that ROI only
+    assert np.all(vertices.max(axis=0) <= inside.max(axis=0) + 1)
+    np.testing.assert_allclose(surface.colormap.map(np.array([1.0]))[0, :3], [0.0, 1.0, 0.0])
+    assert "3D: brightest voxel per ray" in viewer.canvas.overlays.text.text
+    widget.shown.value = 1  # another latent in 3D: its colours, the volumes stay hidden
+    assert not any(layer.visible for layer in others)
+    np.testing.assert_allclose(
+        colour.data[..., 3], np.clip(2 * run.colour[1].max(axis=-1) - 1, 0, 1), atol=1e-6
+    )
+    widget.outline_all.value = True  # every ROI: each one's surface
+    vertices = viewer.layers[ROI_SURFACE_LAYER].data[0]
+    everything = np.argwhere(viewer.layers["ROI atlas"].data > 0)
+    np.testing.assert_allclose(vertices.min(axis=0), everything.min(axis=0) - 0.5)
+    np.testing.assert_allclose(vertices.max(axis=0), everything.max(axis=0) + 0.5)
+    widget.run()  # a new result while in 3D: its new dimmed brain is hidden too
+    wait(widget, qtbot)
+    assert widget.last_run is not run and widget.shown.value == 0
+    run = widget.last_run
+    assert not viewer.layers[UNDERLAY_LAYER].visible and viewer.layers[COLOUR_LAYER].visible
+    assert BRAIN_SURFACE_LAYER in viewer.layers
+    colour = viewer.layers[COLOUR_LAYER]
+    others = [layer for layer in viewer.layers if layer.name in names]
+
+    viewer.dims.ndisplay = 2  # back: everything as it was, no surfaces
+    assert all(layer.visible for layer in others)
+    assert BRAIN_SURFACE_LAYER not in viewer.layers and ROI_SURFACE_LAYER not in viewer.layers
+    np.testing.assert_allclose(colour.data[..., 3], run.colour[0].max(axis=-1), atol=1e-6)
+
+    viewer.dims.ndisplay = 3
+    assert not any(layer.visible for layer in others)
+    viewer.layers.remove(COLOUR_LAYER)  # the user drops the result: the volumes come back
+    assert all(layer.visible for layer in others if layer in viewer.layers)
+    assert BRAIN_SURFACE_LAYER not in viewer.layers
+    assert not viewer.canvas.overlays.text.visible

@@ -7,9 +7,11 @@ import pytest
 
 from blob_population import SHAPE, write_blob_dataset
 from brainvae.data.dataset import PreparedDataset
+from brainvae.napari.widgets.loss_plot import MIN_HEIGHT
 from brainvae.napari.widgets.training_widget import (
     FOLDER_CHOICE,
     PREVIEW_LAYER,
+    RECONSTRUCTIONS_TAB,
     TrainingWidget,
 )
 from brainvae.training import BatchReport, latest_checkpoint
@@ -44,6 +46,7 @@ def wait(widget, qtbot, timeout_ms=120_000):
 def test_training_two_epochs_plots_points_previews_and_saves(widget, qtbot, tmp_path):
     widget.length_unit.value = "epochs"
     widget.epochs.value = 2
+    assert not widget.plot.showing_curves  # a sentence, not empty axes, before a run
     widget.start()
     assert widget.stop_button.enabled and not widget.start_button.enabled
     wait(widget, qtbot)
@@ -53,11 +56,12 @@ def test_training_two_epochs_plots_points_previews_and_saves(widget, qtbot, tmp_
     run = tmp_path / "run"
     assert (run / "config.json").is_file() and (run / "weights.safetensors").is_file()
     assert len(pd.read_csv(run / "history.csv")) == 2
-    preview = widget._viewer.layers[PREVIEW_LAYER]
+    assert widget.plot.showing_curves and widget.plot.count("active_units") == 2
     tiles = len(PreparedDataset.open(widget.dataset_folder.value).indices("val"))
-    # each validation image (up to 4) above its reconstruction, 2-pixel gaps
-    assert preview.data.shape == (2 * SHAPE[0] + 2, tiles * SHAPE[1] + (tiles - 1) * 2)
-    assert preview.metadata["brainvae"]["epoch"] == 2
+    # in the dock: each validation image (up to 4) above its reconstruction, 2-pixel gaps
+    assert widget.previews.picture().shape == (2 * SHAPE[0] + 2, tiles * SHAPE[1] + (tiles - 1) * 2)
+    assert widget.results.tabText(RECONSTRUCTIONS_TAB) == "reconstructions (epoch 2)"
+    assert PREVIEW_LAYER not in widget._viewer.layers  # the viewer gets it only when asked
     assert "Done: 2 epoch(s)" in widget.status.value
     assert "latents active; reconstruction error" in widget.status.value  # the verdict
     assert widget._verdict is not None and widget._verdict.latent_dim == widget.latent.value
@@ -67,6 +71,17 @@ def test_training_two_epochs_plots_points_previews_and_saves(widget, qtbot, tmp_
     wait(widget, qtbot)
     assert "already holds a training run" in widget.status.value
     assert len(pd.read_csv(run / "history.csv")) == 2
+
+    widget.reset()  # forgets the curves; Load run brings them back, counted in steps
+    assert not widget.plot.showing_curves and not widget.previews.shown
+    widget.run_folder.value = run
+    widget.length_unit.value = "steps"
+    widget.load_run()
+    per_epoch = pd.read_csv(run / "history.csv")["step"].tolist()
+    assert list(widget.plot.curves["train_loss"].getData()[0]) == per_epoch
+    axis = widget.plot.widget.getPlotItem().getAxis
+    assert axis("bottom").labelText == "optimiser step"
+    assert axis("left").labelText == "loss per image (nats)"  # the run's Gaussian likelihood
 
 
 def test_epoch_status_says_validation_is_at_the_posterior_mean(widget):
@@ -132,7 +147,10 @@ def test_population_layer_is_offered_and_pca_fits(widget, qtbot, dataset_dir, tm
     wait(widget, qtbot)
     assert (tmp_path / "pca" / "config.json").is_file(), widget.status.value
     assert "Fitted PCA" in widget.status.value
-    assert widget._viewer.layers[PREVIEW_LAYER].data.shape[-2] == 2 * SHAPE[0] + 2
+    assert widget.previews.picture().shape[-2] == 2 * SHAPE[0] + 2
+    # no loss curve for PCA: its reconstructions tab is brought forward, the plot says why
+    assert widget.results.currentIndex() == RECONSTRUCTIONS_TAB
+    assert "no loss curve" in widget.plot.placeholder.text()
 
 
 def test_device_label_and_missing_dataset(widget, qtbot, tmp_path):
@@ -171,3 +189,96 @@ def test_a_finished_run_goes_to_the_latent_explorer(widget, qtbot, tmp_path):
     assert "latent explorer now shows it" in widget.status.value
     assert explorer.model is not None and explorer.model.latent_dim == 3
     assert explorer.run_folder.value == tmp_path / "run"
+
+
+def test_previews_never_move_the_camera_on_the_brain(widget, qtbot, dataset_dir):
+    """Issue 14: the reconstructions used to be added beside the brain with a view reset, so
+    napari zoomed out until the brain was a thumbnail. They now go to the dock; the viewer
+    gets them only on request, beside the brain, with the camera left where it was."""
+    import numpy as np
+
+    from brainvae.napari.population_layers import dataset_layer_data
+
+    data, kwargs, _ = dataset_layer_data(PreparedDataset.open(dataset_dir), "population (blobs)")
+    brain = widget._viewer.add_image(data, **kwargs)
+    camera = widget._viewer.scene.camera
+    camera.zoom *= 3.0  # the user zoomed in on the brain
+    view = (camera.zoom, tuple(camera.center))
+    widget.dataset.value = "population (blobs)"
+    widget.length_unit.value = "epochs"
+    widget.epochs.value = 1
+    widget.start()
+    wait(widget, qtbot)
+    assert widget.last_result.reason == "completed", widget.status.value
+    assert widget.previews.shown
+    assert (camera.zoom, tuple(camera.center)) == view
+    assert [layer.name for layer in widget._viewer.layers] == ["population (blobs)"]
+
+    # something already stands right of the brain (the explorer puts its decode there)
+    right_edge = brain.translate[-1] + brain.data.shape[-1] * brain.scale[-1]
+    decode = widget._viewer.add_image(
+        data[0], scale=brain.scale[1:], translate=(brain.translate[1], right_edge + 1.0)
+    )
+    view = (camera.zoom, tuple(camera.center))
+    widget.previews.show_in_viewer.click()  # the user asks for them in the viewer
+    layer = widget._viewer.layers[PREVIEW_LAYER]
+    assert (camera.zoom, tuple(camera.center)) == view
+    assert layer.metadata["brainvae"]["epoch"] == 1
+    np.testing.assert_allclose(layer.scale, brain.scale[1:])  # on the brain's grid, beside it
+    decode_edge = decode.translate[-1] + decode.data.shape[-1] * decode.scale[-1]
+    assert layer.translate[-1] > decode_edge  # past the decode: it hides nothing
+    assert "right of the brain: zoom out or press Home" in widget.previews.caption.text()
+    assert layer not in widget._viewer.layers.selection  # the user's selection stays
+
+    widget.run_folder.value = widget.run_folder.value.with_name("run2")
+    widget.start()  # a new run keeps the layer the user asked for current, still no camera move
+    wait(widget, qtbot)
+    assert layer.metadata["brainvae"]["epoch"] == 1 and layer in widget._viewer.layers
+    assert (camera.zoom, tuple(camera.center)) == view
+
+
+def test_the_dock_fits_a_small_screen_and_advanced_settings_fold(make_napari_viewer, qtbot):
+    """Issue 14: the dock asked for 864 px; its form now asks for at most 500 px (the rarely
+    changed settings fold away), and it scrolls rather than push the window off the screen."""
+    from qtpy.QtWidgets import QApplication
+
+    from brainvae.training import EpochReport
+
+    viewer = make_napari_viewer(show=True)  # sizes are laid out as a user's window lays them
+    widget = TrainingWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    qtbot.waitExposed(widget.native)
+    advanced = (widget.architecture, widget.batch, widget.lr, widget.device, widget.sigma)
+    assert not widget.advanced.expanded
+    assert all(not field.native.isVisibleTo(widget.native) for field in advanced)
+    assert widget.dataset_folder.native.isVisibleTo(widget.native)  # the tallest default form
+    assert widget.body.native.minimumSizeHint().height() <= 500
+    dock = widget.native.parent()
+    assert dock.minimumSizeHint().height() <= 500
+
+    widget.advanced.toggle.native.click()
+    assert widget.advanced.expanded
+    assert all(field.native.isVisibleTo(widget.native) for field in advanced)
+    assert "\u25be" in widget.advanced.toggle.text  # the arrow points down when open
+    widget.family.value = "pca"  # options that do not apply stay hidden in the open section
+    assert not widget.batch.native.isVisibleTo(widget.native)
+    assert not widget.advanced.toggle.native.isVisibleTo(widget.native)  # nothing to open
+    widget.family.value = "beta_vae"
+    assert widget.batch.native.isVisibleTo(widget.native)  # the section is still open
+    for _ in range(3):  # the body lays out again, then the dock reads the scroll area's hints
+        QApplication.processEvents()
+    assert widget.body.native.minimumSizeHint().height() > 500  # taller than a small screen...
+    assert dock.minimumSizeHint().height() <= 500  # ...so the dock scrolls instead
+    widget.advanced.toggle.native.click()
+    assert all(not field.native.isVisibleTo(widget.native) for field in advanced)
+
+    # the plot, once there is a point, takes the dock's spare height (at least MIN_HEIGHT)
+    window = viewer.window._qt_window
+    window.resize(1000, 700)
+    widget._on_report(EpochReport(1, 10.0, 9.0, 1.0, 11.0, 10.5, 0.5, None, [0.5], 1))
+    qtbot.waitUntil(lambda: widget.plot.widget.isVisible() and dock.height() < 700)
+    qtbot.wait(100)
+    short = widget.plot.widget.height()
+    assert short >= MIN_HEIGHT
+    window.resize(1000, 1100)
+    qtbot.waitUntil(lambda: widget.plot.widget.height() >= short + 300)

@@ -22,6 +22,12 @@ magenta and yellow; all three equal are grey (white at full strength); cyan + ma
 blue-violet, never white. Adding the three colours and clipping, as before, sent a quarter of
 random triples to white. Only strengths above a limit collide (clipped to 1: "at or above
 the limit").
+
+Over anatomy the composite is alpha-blended, never added: the colour's own hue at full
+brightness with an opacity equal to its strength (rgba_overlay, over_anatomy), so a strong voxel
+shows its hue and a weak one lets the dimmed brain show through. Adding it to a grey brain, as
+before, lifted every channel and washed the hues out to grey-white. ROI outlines use a colour
+the scheme never paints (OUTLINE_COLOURS).
 Arrays in, arrays out: no file I/O, no Qt (STYLE.md).
 """
 
@@ -41,6 +47,14 @@ DEFAULT_COLOUR_LIMITS = "per-latent"
 LIMIT_PERCENTILE = 99.5
 PER_LATENT_FLOOR = 1e-3
 """A per-latent limit is at least this fraction of the largest shared limit (of any band)."""
+
+OUTLINE_COLOURS: dict[str, tuple[tuple[float, float, float], str]] = {
+    "paper": ((0.0, 1.0, 0.0), "green"),
+    "rgb": ((1.0, 0.55, 0.0), "orange"),
+}
+"""Per scheme, the ROI outlines' colour and name: never a band colour. Pure green cannot come out
+of the paper composite (its colours at full brightness have channels summing to >= 2); orange in
+"rgb" needs a large band of 0 where the small bands move, which a sweep hardly ever gives."""
 
 _MEANINGS = (
     "small negative c (-split to 0)",
@@ -130,6 +144,44 @@ def colour_composite(
     else:
         colour = _mix(strength, COLOUR_SCHEMES[scheme])
     return np.clip(colour, 0.0, 1.0).astype(np.float32), limits
+
+
+def rgba_overlay(colour: np.ndarray) -> np.ndarray:
+    """(..., 3) composite -> (..., 4) float32: the hue at full brightness, alpha = the strongest
+    band's strength (the composite's largest channel). Alpha-blended over black it gives back
+    the composite exactly; over a dimmed brain the brain shows where the map is weak."""
+    colour = np.asarray(colour, dtype=np.float32)
+    alpha = colour.max(axis=-1, keepdims=True)
+    hue = np.divide(colour, alpha, out=np.zeros_like(colour), where=alpha > 0)
+    return np.concatenate([hue, alpha], axis=-1)
+
+
+def over_anatomy(colour: np.ndarray, grey: np.ndarray) -> np.ndarray:
+    """(..., 3) RGB in [0, 1]: the composite alpha-blended (rgba_overlay) over a grey image in
+    [0, 1] of the same spatial shape (the dimmed population mean)."""
+    colour = np.asarray(colour, dtype=np.float32)
+    alpha = colour.max(axis=-1, keepdims=True)
+    grey = np.clip(np.asarray(grey, dtype=np.float32), 0.0, 1.0)[..., None]
+    return np.clip(colour + (1.0 - alpha) * grey, 0.0, 1.0)
+
+
+def outline_colour(scheme: str) -> tuple[tuple[float, float, float], str]:
+    """(RGB, name) of the ROI outlines for a scheme: a colour that is no band's."""
+    if scheme not in OUTLINE_COLOURS:
+        raise _error(
+            f"unknown colour scheme {scheme!r}; expected one of {', '.join(COLOUR_SCHEMES)}"
+        )
+    return OUTLINE_COLOURS[scheme]
+
+
+def band_names(scheme: str) -> tuple[str, str, str]:
+    """The colour names of the bands (COLOUR_BANDS order: small negative, small positive,
+    large) in a scheme."""
+    if scheme not in _NAMES:
+        raise _error(
+            f"unknown colour scheme {scheme!r}; expected one of {', '.join(COLOUR_SCHEMES)}"
+        )
+    return _NAMES[scheme]
 
 
 def colour_legend(scheme: str, mode: str = DEFAULT_COLOUR_LIMITS) -> list[tuple[tuple, str]]:

@@ -1,10 +1,12 @@
-"""What a projective-field run writes: NIfTI maps on the dataset's grid, a montage, the tables.
+"""What a projective-field run writes: NIfTI maps on the dataset's grid, a figure, the tables.
 
 Shared by `brainvae projective` and the Projective fields dock so both write the same folder
-(FILE_UNITS says what each file holds and in which units), montage.png (the composites side by
-side, each named, inactive latents labelled and framed in grey, the colour legend below;
-volumes show their middle axial slice), projective.csv (ROI x latent enrichment with a last
-"active" row, when ROIs were given) and summary.json. Inactive latents are marked everywhere:
+(FILE_UNITS says what each file holds and in which units), montage.png (the publication figure
+of brainvae.figures.projective_figure: every swept latent over the dimmed population mean, 3D
+data as axial, coronal and sagittal slices through each latent's largest variance, sides and
+slice positions marked, inactive latents titled and framed in grey, the colour key below; 180 mm
+wide at 300 dpi), projective.csv (ROI x latent enrichment with a last "active" row, when ROIs
+were given) and summary.json. Inactive latents are marked everywhere:
 their fields mean little (the decoder cannot use a latent whose code never varies), so their
 most enriched ROI is not reported as a finding.
 """
@@ -20,10 +22,8 @@ import numpy as np
 
 from brainvae.data.io.output_folder import atomic_output_folder
 
-MONTAGE_LABEL_HEIGHT = 14
-"""Pixels above each montage tile for its latent's name."""
-LEGEND_LINE_HEIGHT = 13
-INACTIVE_GREY = (150, 150, 150)
+MONTAGE_NAME = "montage.png"
+"""The publication figure (brainvae.figures.projective_figure) of every swept latent."""
 FILE_UNITS = {
     "zK_small_negative.nii.gz, zK_small_positive.nii.gz, zK_large_negative.nii.gz, "
     "zK_large_positive.nii.gz": "per-voxel variance of the decodes in that band of c "
@@ -158,55 +158,6 @@ def projective_summary(
     return info
 
 
-def montage_picture(
-    colour: np.ndarray,
-    names: Sequence[str],
-    gap: int = 2,
-    *,
-    inactive: Sequence[bool] | np.ndarray | None = None,
-    legend: Sequence[tuple[Any, str]] = (),
-) -> np.ndarray:
-    """(K, *spatial, 3) composites in [0, 1] -> one 8-bit RGB picture: tiles side by side with
-    their names above (inactive ones in grey, "inactive", a grey frame), the legend below;
-    volumes show their middle slice on the first (axial) axis."""
-    from PIL import Image, ImageDraw
-
-    tiles = np.asarray(colour)
-    if tiles.ndim == 5:
-        tiles = tiles[:, tiles.shape[1] // 2]
-    count, height, width = tiles.shape[:3]
-    flags = np.zeros(count, bool) if inactive is None else np.asarray(inactive, bool)
-    tiles_width = count * width + (count - 1) * gap
-    legend_width = max((8 * len(text) + 20 for _, text in legend), default=0)
-    legend_height = LEGEND_LINE_HEIGHT * len(legend) + (4 if legend else 0)
-    canvas = Image.new(
-        "RGB",
-        (max(tiles_width, legend_width), height + MONTAGE_LABEL_HEIGHT + legend_height),
-        color=0,
-    )
-    draw = ImageDraw.Draw(canvas)
-    for k in range(count):
-        pixels = np.round(np.clip(tiles[k], 0.0, 1.0) * 255).astype(np.uint8)
-        left = k * (width + gap)
-        canvas.paste(Image.fromarray(pixels, mode="RGB"), (left, MONTAGE_LABEL_HEIGHT))
-        if flags[k]:
-            draw.text((left + 2, 1), f"{names[k]} inactive", fill=INACTIVE_GREY)
-            draw.rectangle(
-                (left, MONTAGE_LABEL_HEIGHT, left + width - 1, MONTAGE_LABEL_HEIGHT + height - 1),
-                outline=INACTIVE_GREY,
-            )
-        else:
-            draw.text((left + 2, 1), str(names[k]), fill=(255, 255, 255))
-    top = height + MONTAGE_LABEL_HEIGHT + 4
-    for line, (rgb, text) in enumerate(legend):
-        y = top + line * LEGEND_LINE_HEIGHT
-        if rgb is not None:
-            fill = tuple(int(round(255 * v)) for v in rgb)
-            draw.rectangle((2, y + 1, 11, y + 10), fill=fill)
-        draw.text((16, y), text, fill=(230, 230, 230))
-    return np.asarray(canvas)
-
-
 def write_projective_maps(
     folder: Path,
     result: Any,
@@ -261,13 +212,13 @@ def write_projective_results(
     limits_mode: str = "per-latent",
     activity: Any = None,
     asymmetry: dict[str, Any] | None = None,
+    mean_image: np.ndarray | None = None,
 ) -> Path:
-    """Write maps, montage, table and summary into `out` at once (a temporary folder renamed
-    into place); `also(folder)` may add files (the dock's plots) before the rename."""
-    from PIL import Image
-
-    from brainvae.analysis.projective_colour import colour_legend
+    """Write maps, figure (montage.png, over the dimmed `mean_image` when given), table and
+    summary into `out` at once (a temporary folder renamed into place); `also(folder)` may add
+    files (the dock's plots) before the rename."""
     from brainvae.analysis.projective_maps import projective_table
+    from brainvae.figures.projective_figure import save_projective_figure
 
     info = projective_summary(
         result, limits, scheme, matrix, roi_names, extra,
@@ -276,11 +227,11 @@ def write_projective_results(
     active = swept_active(result, activity)
     with atomic_output_folder(out, overwrite) as folder:
         write_projective_maps(folder, result, colour, affine, squeezed_axes)
-        picture = montage_picture(
-            colour, result.latent_names, inactive=~active,
-            legend=colour_legend(scheme, limits_mode),
+        save_projective_figure(
+            folder / MONTAGE_NAME, result, colour, limits, scheme=scheme,
+            limits_mode=limits_mode, mean_image=mean_image, affine=affine,
+            squeezed_axes=squeezed_axes, active=active,
         )  # fmt: skip
-        Image.fromarray(picture, mode="RGB").save(folder / "montage.png", format="PNG")
         if matrix is not None:
             table = projective_table(matrix, roi_names, result.latent_names, active=active)
             table.to_csv(folder / "projective.csv", float_format="%.8g")

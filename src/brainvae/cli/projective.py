@@ -5,8 +5,10 @@ run leaves nothing): per swept latent the four band maps zK_small_negative / sma
 large_negative / large_positive.nii.gz and the pooled zK_large.nii.gz (per-voxel variance of the
 decodes, intensity squared), zK_bands_per_var_c.nii.gz (the four bands per unit var(c), so they
 compare) and zK_colour.nii.gz (the colour composite, RGB on a last axis of 3), all on the
-dataset's grid (2D slice datasets: a one-slice volume at the dataset's slice); montage.png (with
-the legend, inactive latents labelled); projective.csv (ROI x latent enrichment and an "active"
+dataset's grid (2D slice datasets: a one-slice volume at the dataset's slice); montage.png (the
+publication figure of brainvae.figures.projective_figure: each latent over the dimmed population
+mean, volumes as axial, coronal and sagittal slices through its largest variance, sides and
+positions marked, the colour key below, 180 mm wide at 300 dpi); projective.csv (ROI x latent enrichment and an "active"
 row, with --rois) and summary.json. c = 0 belongs to both small bands. Inactive latents
 (latent_activity) are named on stdout and in every file.
 """
@@ -43,6 +45,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
             "(--scheme paper, as published): cyan = small positive, magenta = small negative, "
             "yellow = large |c| (both signs); hue = the bands' mix, brightness = the strongest. "
             "With --rois, projective.csv holds each latent's variance enrichment per ROI. "
+            "montage.png is a publication figure (180 mm wide, 300 dpi): each latent over the "
+            "dimmed population mean (volumes: axial, coronal and sagittal slices through the "
+            "latent's largest variance), sides and slice positions marked, the colour key. "
             "Inactive latents are named and marked. Negative numbers: write --range=-7,7 "
             "(with =)."
         ),
@@ -199,15 +204,17 @@ def open_dataset(args: argparse.Namespace, model: Any) -> PreparedDataset:
     return found.dataset
 
 
-def _brain_mask(args: argparse.Namespace, dataset: PreparedDataset, spatial: tuple) -> Any:
+def _brain_mask(
+    args: argparse.Namespace, dataset: PreparedDataset, spatial: tuple, mean: Any
+) -> Any:
+    """--brain-mask, or the population mean above 10 % of its maximum."""
     import numpy as np
 
-    from brainvae.analysis.projective_field import brain_mask_from_images, mean_image
+    from brainvae.analysis.projective_field import brain_mask_from_images
     from brainvae.cli.resample_rois import read_rois_noting
     from brainvae.errors import DataFileError
 
     if args.brain_mask is None:
-        mean = mean_image(dataset.images).reshape(spatial) if dataset.images.size else None
         return brain_mask_from_images(mean)
     mask = read_rois_noting(args.brain_mask, dataset, spatial, "projective", args.quiet) > 0
     if not np.any(mask):
@@ -223,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
     from brainvae.analysis.projective_field import (
         base_code,
         colour_composite,
+        mean_image,
         projective_field_steps,
         projective_matrix,
     )
@@ -261,7 +269,8 @@ def run(args: argparse.Namespace) -> int:
             masks, names = roi_masks(labels, chosen, spatial)
         except ReceptiveFieldError as error:
             raise DataFileError(args.rois, str(error)) from error
-    brain = _brain_mask(args, dataset, spatial)
+    population_mean = mean_image(dataset.images).reshape(spatial) if dataset.images.size else None
+    brain = _brain_mask(args, dataset, spatial, population_mean)
     impact = _impact(args, tuple(names or ()), tuple(f"z{k + 1}" for k in latents))
     statistics = population_latents(model, dataset.images)
     activity = statistics.activity
@@ -289,6 +298,7 @@ def run(args: argparse.Namespace) -> int:
         out, result, colour, limits, args.scheme, dataset.maps_affine(), dataset.squeezed_axes,
         matrix=matrix, roi_names=tuple(names or ()), extra=extra, overwrite=args.overwrite,
         limits_mode=args.limits, activity=activity, asymmetry=asymmetry,
+        mean_image=population_mean,
     )  # fmt: skip
     for line in report_lines(result, activity, matrix, tuple(names or ()), asymmetry, agreement):
         print(line)

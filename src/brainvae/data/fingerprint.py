@@ -28,8 +28,9 @@ TRAINING_DATA_KEY = "training_data"
 SAMPLE_SCANS = 32  # scans read to estimate a range: cheap even for 3D volumes
 VALUES_PER_SCAN = 65536  # voxels kept per scan (evenly strided)
 RANGE_RATIO = 2.0  # a 99.5th percentile more than 2x (or under 1/2x) the model's is "far off"
-NOT_IMAGE_FIELDS = ("version", "split_fractions", "split_seed")
-"""Recipe fields that do not change what an image looks like (left out of the comparison)."""
+NOT_IMAGE_FIELDS = ("version", "split_fractions", "split_seed", "expected_ndim")
+"""Recipe fields that do not change what an image looks like (left out of the comparison;
+expected_ndim only checks the files)."""
 NO_RECORD = "this model records no preprocessing; cannot check"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 PLUGIN = "napari-brainvae"
 DOCK_WIDGETS = (
@@ -19,19 +20,55 @@ DOCK_WIDGETS = (
 )
 
 
-def build_viewer(dims: int = 2, load_sample: bool = True):
-    """A viewer with every dock of the plugin and (optionally) the sample population open."""
+DOCK_SHARE = 0.3
+"""Share of the window's width the tabbed docks take (the canvas keeps at least half)."""
+DOCK_MIN_WIDTH = 400
+"""Below this the docks' forms wrap badly: on a small screen they take more than DOCK_SHARE."""
+
+
+def fit_window(window: Any, size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """Size the main window to `size` or to the screen's available area, then give the
+    tabbed docks DOCK_SHARE of its width; returns the window's (width, height)."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QApplication, QDockWidget
+
+    qt_window = window._qt_window
+    if size is None:
+        screen = qt_window.screen() or QApplication.primaryScreen()
+        available = screen.availableGeometry()
+        size = (available.width(), available.height())
+    width, height = (int(v) for v in size)
+    qt_window.resize(width, height)
+    plugin_docks = [
+        dock
+        for dock in qt_window.findChildren(QDockWidget)
+        if qt_window.dockWidgetArea(dock) == Qt.DockWidgetArea.RightDockWidgetArea
+    ]
+    if plugin_docks:
+        dock_width = max(int(DOCK_SHARE * width), min(DOCK_MIN_WIDTH, width // 2))
+        qt_window.resizeDocks(plugin_docks, [dock_width] * len(plugin_docks), Qt.Horizontal)
+    return width, height
+
+
+def add_docks(viewer) -> tuple[dict, dict]:
+    """Every dock of the plugin in one tabbed area, so each gets the window's full height
+    and the canvas the width; returns ({name: widget}, {name: QDockWidget})."""
+    docks, qt_docks = {}, {}
+    for number, widget_name in enumerate(DOCK_WIDGETS):
+        dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, widget_name, tabify=number > 0)
+        docks[widget_name], qt_docks[widget_name] = widget, dock
+    viewer.window._brainvae_qt_docks = qt_docks  # for raise_dock
+    return docks, qt_docks
+
+
+def build_viewer(dims: int = 2, load_sample: bool = True, size: tuple[int, int] | None = None):
+    """A viewer with every dock of the plugin, tabbed in one area, the window fitted to the
+    screen (or to `size`), and (optionally) the sample population open."""
     import napari
 
     viewer = napari.Viewer(title="napari-brainvae")
-    viewer.window._qt_window.resize(1500, 900)
-    docks = {}
-    qt_docks = {}
-    for widget_name in DOCK_WIDGETS:
-        # Training and the explorer share one tabbed area, so the window fits a laptop screen
-        tabify = widget_name in ("Latent explorer", "Receptive fields", "Projective fields")
-        dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, widget_name, tabify=tabify)
-        docks[widget_name], qt_docks[widget_name] = widget, dock
+    docks, qt_docks = add_docks(viewer)
+    fit_window(viewer.window, size)
     qt_docks["Latent explorer"].raise_()  # what a new user wants first: sliders on a model
     if load_sample:
         data_widget = docks["Population data"]
@@ -47,28 +84,85 @@ def build_viewer(dims: int = 2, load_sample: bool = True):
     return viewer, docks
 
 
-def _screenshot_when_ready(viewer, docks, path: Path, timeout_s: float, scan: int) -> None:
-    """Wait for the sample to load (or time out), save a window screenshot, then quit."""
+def raise_dock(viewer, name: str) -> None:
+    """Bring one of the plugin's tabbed docks to the front."""
+    docks = getattr(viewer.window, "_brainvae_qt_docks", {})
+    if name not in docks:
+        raise ValueError(f"no dock {name!r}; docks: {', '.join(docks)}")
+    docks[name].raise_()
+
+
+def dock_busy(widget: Any) -> bool:
+    """True while a dock has background work running (loading, encoding, training...)."""
+    if hasattr(widget, "busy"):
+        return bool(widget.busy)
+    return getattr(widget, "_worker", None) is not None
+
+
+ANALYSIS_DOCKS = ("Receptive fields", "Projective fields")
+"""Docks whose Run `--run` presses (on the sample atlas) before the screenshot."""
+
+
+def run_analysis(docks: dict, name: str) -> None:
+    """Press Run on an analysis dock, with the loaded atlas as its ROI layer when it has one
+    (the sample's `ROI atlas`): what a user does to see a result."""
+    widget = docks[name]
+    roi_layer = getattr(widget, "roi_layer", None) or getattr(widget, "rois", None)
+    if roi_layer is not None:
+        widget.reset_choices()
+        atlas = [c for c in roi_layer.choices if isinstance(c, str) and "atlas" in c.lower()]
+        if atlas:
+            roi_layer.value = atlas[0]
+    widget.run()
+
+
+def _screenshot_when_ready(
+    viewer, docks, path: Path, timeout_s: float, scan: int, run: str | None = None
+) -> None:
+    """Wait until every dock is idle (the sample loaded, the population encoded), press Run
+    on the `run` dock and wait again, or until the timeout passes; save a window screenshot,
+    then quit."""
     import time
 
     from qtpy.QtCore import QTimer
     from qtpy.QtWidgets import QApplication
 
     started = time.monotonic()
-    widget = docks["Population data"]
+    pending = [run] if run else []
 
     def check() -> None:
-        busy = widget._worker is not None
+        busy = [name for name, widget in docks.items() if dock_busy(widget)]
         if busy and time.monotonic() - started < timeout_s:
             QTimer.singleShot(200, check)
             return
-        viewer.dims.set_current_step(0, scan)
-        QApplication.processEvents()
+        if busy:
+            print(f"screenshot: still busy after {timeout_s:g} s: {', '.join(busy)}")
+        if viewer.layers:
+            viewer.dims.set_current_step(0, scan)
+        if pending:
+            run_analysis(docks, pending.pop())
+            QTimer.singleShot(500, check)
+            return
+        for _ in range(5):  # let the last results and the canvas draw
+            QApplication.processEvents()
+            time.sleep(0.1)
         viewer.screenshot(str(path), canvas_only=False, flash=False)
         print(f"screenshot written to {path}")
         viewer.close()
 
     QTimer.singleShot(500, check)
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WIDTHxHEIGHT, e.g. 1366x768, got {text!r}"
+        ) from None
+    if width < 200 or height < 200:
+        raise argparse.ArgumentTypeError(f"window size {text} is too small")
+    return width, height
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,13 +181,38 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds to wait for loading before a screenshot",
     )
     parser.add_argument("--scan", type=int, default=0, help="scan shown in the screenshot")
+    parser.add_argument(
+        "--size",
+        type=_size,
+        help="window size WIDTHxHEIGHT (default: the screen's available area)",
+    )
+    parser.add_argument(
+        "--dock",
+        choices=DOCK_WIDGETS,
+        default="Latent explorer",
+        help="dock in front (default: Latent explorer)",
+    )
+    parser.add_argument(
+        "--ndisplay", type=int, choices=(2, 3), default=2, help="2D slices or 3D rendering"
+    )
+    parser.add_argument(
+        "--run",
+        action="store_true",
+        help="with --screenshot and --dock Receptive fields or Projective fields: press Run "
+        "on the sample atlas first, so the picture shows a result",
+    )
     args = parser.parse_args(argv)
 
     import napari
 
-    viewer, docks = build_viewer(args.dims, load_sample=not args.no_sample)
+    viewer, docks = build_viewer(args.dims, load_sample=not args.no_sample, size=args.size)
+    raise_dock(viewer, args.dock)
+    viewer.dims.ndisplay = args.ndisplay
     if args.screenshot is not None:
-        _screenshot_when_ready(viewer, docks, args.screenshot, args.timeout, args.scan)
+        if args.run and args.dock not in ANALYSIS_DOCKS:
+            parser.error(f"--run needs --dock {' or '.join(ANALYSIS_DOCKS)}")
+        run = args.dock if args.run else None
+        _screenshot_when_ready(viewer, docks, args.screenshot, args.timeout, args.scan, run)
     napari.run()
     return 0
 

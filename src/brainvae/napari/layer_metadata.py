@@ -49,6 +49,12 @@ METADATA_KEYS = (
     HEADER,
 )
 
+SPATIAL_UNIT = "mm"
+"""Every layer on a scan's grid (a file the reader opens, a population stack, its atlas, the
+ROI layers the docks make) gives its spatial axes this unit: napari warns "Inconsistent units
+across layers" as soon as two layers disagree, and then shows no scale bar units."""
+INDEX_UNIT = "pixel"  # a 4D file's volume axis, a population's scan axis: counted, not measured
+
 _LABEL_WORDS = re.compile(r"atlas|label|seg|mask|parc|(?:^|[^a-z])rois?(?:[^a-z]|$)")
 _STANDARD_WORLD_AXES = ((2, -1.0), (1, -1.0), (0, 1.0))  # I -> -z, P -> -y, R -> +x
 
@@ -60,6 +66,11 @@ def layer_name(path: str | Path) -> str:
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
     return name
+
+
+def layer_units(axis_names) -> list[str]:
+    """napari units of a layer's axes: a volume or scan axis is counted, the others are mm."""
+    return [INDEX_UNIT if name in ("volume", "scan") else SPATIAL_UNIT for name in axis_names]
 
 
 def looks_like_labels(name: str, dtype: np.dtype) -> bool:
@@ -137,7 +148,8 @@ def affine_placement(
     axis_names: tuple[str, ...] | None = None,
     squeezed_axes: tuple[int, ...] | None = None,
 ) -> dict[str, list]:
-    """``scale``, ``translate`` and ``axis_labels`` of the spatial layer axes of a display affine.
+    """``scale``, ``translate``, ``axis_labels`` and ``units`` (mm, as the reader gives them) of
+    the spatial layer axes of a display affine.
 
     Which display axes were squeezed comes from ``squeezed_axes``, else from the spatial
     ``axis_names`` (e.g. ("inferior", "right") for coronal slices), else from a 3D shape.
@@ -160,11 +172,17 @@ def affine_placement(
     keep = [a for a in range(3) if a not in set(squeezed_axes)]
     if spatial_shape is not None and len(spatial_shape) != len(keep):
         raise ValueError(f"shape {tuple(spatial_shape)} does not match the {len(keep)} kept axes")
-    return {"scale": scale, "translate": translate, "axis_labels": [display_names[a] for a in keep]}
+    return {
+        "scale": scale,
+        "translate": translate,
+        "axis_labels": [display_names[a] for a in keep],
+        "units": [SPATIAL_UNIT] * len(keep),
+    }
 
 
 def volume_placement(volume) -> dict[str, list]:
-    """``scale``, ``translate`` and ``axis_labels`` of a Volume's spatial axes (no volume axis)."""
+    """``scale``, ``translate``, ``axis_labels`` and ``units`` of a Volume's spatial axes (no
+    volume axis)."""
     return affine_placement(volume.affine, squeezed_axes=tuple(volume.squeezed_axes))
 
 
@@ -229,7 +247,7 @@ def volume_layer_data(
         "translate": translate,
         "metadata": {NAMESPACE: volume_metadata(volume)},
         "axis_labels": list(volume.axis_names),
-        "units": ["pixel" if n == "volume" else "mm" for n in volume.axis_names],
+        "units": layer_units(volume.axis_names),
     }
     if layer_type == "image":
         kwargs["rgb"] = False  # napari would take a last axis of length 3 or 4 for colour

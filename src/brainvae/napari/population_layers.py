@@ -1,7 +1,8 @@
 """Turn a population (prepared dataset or sample folder) into napari layer data.
 
-The stack's first axis walks scans ("scan"); the other axes carry millimetre scale
-and translate from the grid's affine, so the atlas and template overlay it.
+The stack's first axis walks scans ("scan"); the other axes carry millimetre scale,
+translate and units from the grid's affine, so the atlas and template overlay it, and so do
+the files the plugin's reader opens (same units: napari finds them consistent).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ def stack_layer_data(
     images: np.ndarray, name: str, placement: dict[str, Any], metadata: dict[str, Any]
 ) -> LayerData:
     """The scans as one image layer: a "scan" axis in front of the spatial axes."""
-    from brainvae.napari.layer_metadata import contrast_limits
+    from brainvae.napari.layer_metadata import INDEX_UNIT, contrast_limits
 
     step = max(1, len(images) // 16)  # a few scans suffice; a memory map stays unread
+    placement = with_units(placement)
     kwargs = {
         "name": name,
         "colormap": "gray",
@@ -29,15 +31,28 @@ def stack_layer_data(
         "scale": (1.0, *placement["scale"]),
         "translate": (0.0, *placement["translate"]),
         "axis_labels": ("scan", *placement["axis_labels"]),
+        "units": (INDEX_UNIT, *placement["units"]),
         "metadata": {"brainvae": {"kind": "population", **metadata}},
     }
     return images, kwargs, "image"
 
 
+def with_units(placement: dict[str, Any]) -> dict[str, Any]:
+    """The placement with units for its spatial axes: its own, else mm (every placement here
+    comes from a scan's affine, in millimetres)."""
+    from brainvae.napari.layer_metadata import SPATIAL_UNIT
+
+    if "units" in placement:
+        return dict(placement)
+    return {**placement, "units": [SPATIAL_UNIT] * len(placement["scale"])}
+
+
 def atlas_layer_data(
     atlas: np.ndarray, names: dict[int, str], placement: dict[str, Any]
 ) -> LayerData:
-    """An ROI atlas as a labels layer whose features carry the region names (shown on hover)."""
+    """An ROI atlas as a labels layer whose features carry the region names (shown on hover).
+    Its regions are filled at 0.4 opacity in 2D; in 3D, where the outer regions wrap the
+    brain, the docks make it fainter (brainvae.napari.label_view)."""
     import pandas as pd
 
     labels = sorted(set(np.unique(atlas).tolist()) | {0})
@@ -52,7 +67,7 @@ def atlas_layer_data(
         "opacity": 0.4,
         "features": features,
         "metadata": {"brainvae": {"atlas_names": names}},
-        **placement,
+        **with_units(placement),
     }
     return atlas.astype(np.int32), kwargs, "labels"
 

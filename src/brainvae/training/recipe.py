@@ -2,7 +2,7 @@
 and the published recipes as named presets.
 
 The default learns on populations of ~50 to 5,000 scans in 2D and 3D (measured on phantom
-populations unlike the sample: README "Your own population"):
+populations unlike the sample: docs/benchmarks.md "Time to a usable model"):
 - a small conv net (three stride-2 stages, more for large inputs: sized_network) whose few
   parameters a small population can fit;
 - a Gaussian likelihood with sigma 0.05 in [0, 1] grey values: an error of 0.1 on a voxel costs

@@ -19,13 +19,14 @@ from brainvae.napari.widgets.analysis_inputs import (
     population_layers,
     population_table,
 )
+from brainvae.napari.widgets.scroll_dock import ScrollableContainer
 
 
-class AnalysisDock(Container):
+class AnalysisDock(ScrollableContainer):
     """A form whose Run starts one background analysis; subclasses define the rest."""
 
     def __init__(self, napari_viewer: Any, prompt: str) -> None:
-        super().__init__(labels=True)
+        super().__init__()
         self._viewer = napari_viewer
         self._real_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self._worker: Any = None
@@ -45,6 +46,10 @@ class AnalysisDock(Container):
         self.progress = ProgressBar(label="progress", value=0, max=1)
         self.status = Label(label="status", value=prompt)
         self.status.native.setWordWrap(True)
+        from qtpy.QtWidgets import QSizePolicy
+
+        # a long status wraps at the dock's width instead of widening the dock
+        self.status.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
         self.native.destroyed.connect(self._on_destroyed)

@@ -1,8 +1,9 @@
 """What the analysis docks (receptive and projective fields) read from the viewer.
 
 The model (the latent explorer's, or a run folder), the population stack layers and their
-scans' table, the labels layers (painted ROIs first, atlases last) and the grid a population
-layer's scans live on (for NIfTI exports). Plain functions, so both docks ask the same way.
+scans' table, the labels layers (painted ROIs first, atlases last), the placement (scale,
+translate, units) of a layer on a population's grid and the grid its scans live on (for
+NIfTI exports). Plain functions, so both docks ask the same way.
 """
 
 from __future__ import annotations
@@ -75,10 +76,17 @@ def atlas_layers(viewer: Any) -> list[Any]:
 
 
 def labels_layer_names(viewer: Any) -> list[str]:
-    """Every labels layer, painted ROI layers first and atlases last."""
+    """Every labels layer, painted ROI layers first and atlases last (not the highlight of a
+    clicked ROI: it only shows one)."""
     from napari.layers import Labels
 
-    names = [layer.name for layer in viewer.layers if isinstance(layer, Labels)]
+    from brainvae.napari.label_view import is_highlight
+
+    names = [
+        layer.name
+        for layer in viewer.layers
+        if isinstance(layer, Labels) and not is_highlight(layer)
+    ]
     atlas = [layer.name for layer in atlas_layers(viewer)]
     return [name for name in names if name not in atlas] + atlas
 
@@ -93,11 +101,14 @@ def label_names(layer: Any) -> dict[int, str]:
 
 
 def spatial_placement(layer: Any) -> dict[str, Any]:
-    """scale / translate / axis labels of a population stack's scan axes (its first dropped)."""
+    """scale / translate / axis labels / units of a population stack's scan axes (its first
+    dropped): a layer made with them overlays the scans, in the same units (mm), so napari
+    finds the layers' units consistent."""
     return {
         "scale": tuple(layer.scale[1:]),
         "translate": tuple(layer.translate[1:]),
         "axis_labels": tuple(layer.axis_labels[1:]),
+        "units": tuple(layer.units[1:]),
     }
 
 

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
-    Container,
     FileEdit,
     Label,
     LineEdit,
@@ -28,6 +27,7 @@ from magicgui.widgets import (
 from brainvae.data.preprocessing.config import DEFAULT_PRESET, PRESETS
 from brainvae.napari.widgets.paths import optional_path, user_cache_dir
 from brainvae.napari.widgets.preprocess_form import PreprocessForm
+from brainvae.napari.widgets.scroll_dock import ScrollableContainer
 from brainvae.napari.widgets.subject_info import SubjectInfo
 from brainvae.napari.widgets.view import centre_slices
 
@@ -46,12 +46,15 @@ def default_cache_root() -> Path:
     return user_cache_dir("datasets")
 
 
-class DataWidget(Container):
+class DataWidget(ScrollableContainer):
     """Load a population into napari: stack layer, atlas labels and per-scan metadata."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
+        super().__init__()
         self._viewer = napari_viewer
+        from brainvae.napari.label_view import follow_display
+
+        follow_display(napari_viewer)  # the atlas turns faint in 3D even without other docks
         self._worker = None
         self._cancel = threading.Event()
         self._dataset = None

@@ -1,9 +1,12 @@
-"""Latent explorer dock: one slider per latent, decoded live over the template.
+"""Latent explorer dock: a slider per latent (a page at a time), decoded live beside the scan.
 
 It only orchestrates: the numbers come from brainvae.analysis.latent_space (population
-statistics, slider ranges, interpolation, traversal), the live decode from a latest-wins
-background decoder, and long work (encoding the population, traversals, exports) runs in
-napari workers. Layers are touched on the GUI thread only.
+statistics, slider ranges, interpolation, traversal), the sliders from latent_sliders (paged,
+sorted, filtered, so a 1,000-latent model builds one page of widgets), the decode's place from
+decode_placement (beside the scan by default, so the population stays visible), the live
+decode from a latest-wins background decoder, and long work (encoding the population with its
+per-latent summary, traversals, exports) runs in napari workers. Layers are touched on the GUI
+thread only.
 """
 
 from __future__ import annotations
@@ -24,12 +27,23 @@ from magicgui.widgets import (
     SpinBox,
 )
 
+from brainvae.napari.widgets.decode_placement import (
+    BESIDE,
+    PLACEMENT_CHOICES,
+    WHILE_MOVING,
+    DecodePlacement,
+    beside_translate,
+    same_layer,
+)
+from brainvae.napari.widgets.latent_sliders import LatentSliders, LatentSummary, wrapping
 from brainvae.napari.widgets.paths import optional_path
+from brainvae.napari.widgets.scroll_dock import ScrollableContainer
 
 if TYPE_CHECKING:
     import napari
     import pandas as pd
 
+    from brainvae.analysis.latent_activity import LatentActivity
     from brainvae.analysis.latent_space import LatentStatistics, SliderRanges, TraversalGrid
     from brainvae.models.base import LatentModel
 
@@ -44,7 +58,7 @@ RANGE_CHOICES = (
 )
 DECODED_LAYER = "latent decode"
 GRID_LAYER = "traversal grid"
-SLIDER_STEPS = 200  # slider resolution: steps across a latent's range
+SEE_EXPORT = "pan right, or use View > Fit to View (the home button) to see everything."
 
 
 def sample_model_dir(dims: int = 2) -> Path:
@@ -63,15 +77,16 @@ def explorers_of(viewer: Any) -> list[LatentExplorer]:
     return [e for e in list(_OPEN) if not e._closed and e._real_viewer is target]
 
 
-class LatentExplorer(Container):
+class LatentExplorer(ScrollableContainer):
     """Move each latent and watch the decoded brain; encode subjects, interpolate, traverse.
 
     Inputs: set_model (a LatentModel or a run folder) and set_population (images, metadata,
     placement), or the dock's own model choice and a population stack layer in the viewer.
+    The decode goes beside the scan (or over it, or only while a slider moves: "decode shown").
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
+        super().__init__()
         from brainvae.napari.workers.decode import LatestDecoder
 
         self._viewer = napari_viewer
@@ -85,7 +100,6 @@ class LatentExplorer(Container):
         self._population_layer = None
         self._statistics: LatentStatistics | None = None
         self._ranges: SliderRanges | None = None
-        self._code = np.zeros(0)
         self._code_is_initial = True
         self.chosen_latent: int | None = None  # the latent another dock pointed at
         self._endpoint_codes: dict[int, np.ndarray] = {}
@@ -98,6 +112,7 @@ class LatentExplorer(Container):
         self._decoder = LatestDecoder()
         self._decoder.decoded.connect(self._on_decoded)
         self._decoder.failed.connect(self._on_decode_failed)
+        self._placer = DecodePlacement(napari_viewer, self._population_layer_shown)
 
         self.model_source = ComboBox(label="model", choices=MODEL_SOURCES, value=SAMPLE_MODEL)
         self.run_folder = FileEdit(
@@ -111,7 +126,18 @@ class LatentExplorer(Container):
             tooltip="The stack layer whose scans are encoded (ranges, Encode current)",
         )
         self.range_mode = ComboBox(label="slider range", choices=RANGE_CHOICES, value="population")
-        self.sliders = Container(labels=True)
+        self.decode_shown = ComboBox(
+            label="decode shown",
+            choices=PLACEMENT_CHOICES,
+            value=BESIDE,
+            tooltip=(
+                "Where the decoded brain goes: beside the scan (both visible), over the scan "
+                "(covers it), or over the scan only while a slider moves (hidden a second "
+                "after the last change)"
+            ),
+        )
+        self.latents = LatentSliders()  # a page of sliders; the whole code lives there
+        self.sliders = self.latents.sliders  # the page's slider widgets
         self.encode_button = PushButton(
             text="Encode current", tooltip="Sliders to the code of the scan shown in the stack"
         )
@@ -125,13 +151,17 @@ class LatentExplorer(Container):
             layout="horizontal",
             labels=False,
         )
+        code_buttons.margins = (0, 0, 0, 0)
         self.scan_a = SpinBox(label="interpolate from scan", min=0, max=0, value=0)
         self.scan_b = SpinBox(label="to scan", min=0, max=0, value=0)
         self.t = FloatSlider(label="t", min=0.0, max=1.0, step=0.01, value=0.0)
         self.n_frames = SpinBox(label="frames", min=2, max=500, value=10)
         self.interpolation_button = PushButton(text="Export interpolation as stack layer")
         self.n_values = SpinBox(label="values per latent", min=2, max=41, value=7)
-        self.grid_button = PushButton(text="Traversal grid as layer")
+        self.grid_button = PushButton(
+            text="Traversal grid as layer",
+            tooltip="Rows: the latents on the slider page; placed right of the decode",
+        )
         self.export_path = FileEdit(
             label="export to",
             mode="w",
@@ -145,24 +175,31 @@ class LatentExplorer(Container):
         )
         self.status = Label(label="status", value="Load a model to start.")
         for label in (self.status, self.model_info):
-            label.native.setWordWrap(True)  # long messages wrap instead of widening the dock
+            wrapping(label)  # long messages wrap instead of widening the dock
 
+        headings = (
+            _heading("Interpolation between two scans"),
+            _heading("Traversal of the page's latents (rows) over their ranges"),
+        )
         self.extend(
             [
                 self.model_source, self.run_folder, self.load_button, self.model_info,
-                self.population, self.range_mode,
-                _heading("Latents (label: mean KL to the prior)"),
-                self.sliders, code_buttons,
-                _heading("Interpolation between two scans"),
+                self.population, self.range_mode, self.decode_shown,
+                self.latents, code_buttons,
+                headings[0],
                 self.scan_a, self.scan_b, self.t, self.n_frames, self.interpolation_button,
-                _heading("Traversal: rows = latents, columns = values"),
+                headings[1],
                 self.n_values, self.grid_button, self.export_path, export_buttons, self.status,
             ]
         )  # fmt: skip
+        for full_width in (self.latents, code_buttons, export_buttons, *headings):
+            _without_label_column(full_width)
         self.model_source.changed.connect(self._on_model_source_changed)
         self.load_button.changed.connect(self.load_chosen_model)
         self.population.changed.connect(self._on_population_layer_chosen)
         self.range_mode.changed.connect(self._apply_ranges)
+        self.decode_shown.changed.connect(self._on_decode_shown_changed)
+        self.latents.moved.connect(self._on_slider)
         self.encode_button.changed.connect(self.encode_current)
         self.mean_button.changed.connect(self.mean_code)
         self.random_button.changed.connect(self.random_sample)
@@ -176,8 +213,11 @@ class LatentExplorer(Container):
         self.gif_button.changed.connect(lambda *_: self.save_traversal("gif"))
         self._viewer.layers.events.inserted.connect(self._on_layers_changed)
         self._viewer.layers.events.removed.connect(self._on_layers_changed)
+        self._viewer.dims.events.order.connect(self._place_decode)  # left-right may change
         # a weak reference, not self: the dock may be gone when its widget is destroyed
-        self.native.destroyed.connect(partial(_shut_down, weakref.ref(self), self._decoder))
+        self.native.destroyed.connect(
+            partial(_shut_down, weakref.ref(self), self._decoder, self._placer)
+        )
         self._on_model_source_changed()
         self._set_model_dependent_enabled(False)
         self._on_layers_changed()
@@ -191,6 +231,11 @@ class LatentExplorer(Container):
     def code(self) -> np.ndarray:
         """The code the sliders stand for (L,), a copy."""
         return self._code.copy()
+
+    @property
+    def _code(self) -> np.ndarray:
+        """The whole code (L,), kept by the slider panel (latents off its page included)."""
+        return self.latents.values
 
     @property
     def statistics(self) -> LatentStatistics | None:
@@ -228,9 +273,8 @@ class LatentExplorer(Container):
             f"{name}: {config.family}, {config.latent_dim} latents, "
             f"{' x '.join(map(str, config.input_shape))} ({config.dims}D)"
         )
-        self._code = np.zeros(config.latent_dim)
         self._code_is_initial = True  # until the user moves it: then the population's mean
-        self._rebuild_sliders()
+        self.latents.reset(config.latent_dim, point_codes=config.family == "pca")
         self._set_model_dependent_enabled(True)
         self._apply_ranges()  # before the checks below, whose messages must stay visible
         if self._population_fits(report=True):
@@ -255,6 +299,7 @@ class LatentExplorer(Container):
         step = max(1, len(images) // 16)
         self._display_limits = contrast_limits(np.asarray(images[::step]))
         self._population_layer = self._matching_population_layer(images)
+        self._place_decode()  # beside this population's scans now
         self._generation += 1
         self._statistics = None
         self._endpoint_codes.clear()
@@ -292,10 +337,8 @@ class LatentExplorer(Container):
         code = np.asarray(code, dtype=np.float64).reshape(-1)
         if code.shape != (self._model.latent_dim,):
             raise ValueError(f"code must have {self._model.latent_dim} values, got {code.shape}")
-        self._code = code.copy()
+        self.latents.set_values(code)
         self._code_is_initial = False
-        for k, slider in enumerate(self.sliders):
-            _place_slider(slider, *slider.range, float(code[k]))
         self._request_decode()
 
     def encode_current(self, *_args) -> None:
@@ -326,7 +369,7 @@ class LatentExplorer(Container):
     def reset_code(self, *_args) -> None:
         """All latents to 0 and the sliders back to the chosen range."""
         if self._ready():
-            self._code = np.zeros(self._model.latent_dim)
+            self.latents.set_values(np.zeros(self._model.latent_dim))
             self._code_is_initial = False
             self._apply_ranges()
             self._request_decode()
@@ -343,22 +386,13 @@ class LatentExplorer(Container):
             step = self._viewer.dims.current_step[0] if self._viewer.dims.ndim else 0
         return int(np.clip(step, 0, n_scans - 1))
 
-    def _rebuild_sliders(self) -> None:
-        self.sliders.clear()
-        for k in range(self._model.latent_dim):
-            slider = FloatSlider(
-                label=f"z{k + 1}", min=-3.0, max=3.0, step=6.0 / SLIDER_STEPS, value=0.0
-            )
-            slider.changed.connect(partial(self._on_slider, k))
-            self.sliders.append(slider)
-
     def _on_slider(self, k: int, value: float) -> None:
-        self._code[k] = float(value)
+        """The panel stored latent k's new value in the code; decode it."""
         self._code_is_initial = False
         self._request_decode()
 
     def _apply_ranges(self, *_args) -> None:
-        """Slider bounds from the chosen mode; labels show each latent's KL and activity."""
+        """Slider bounds from the chosen mode, for every latent (the page shows its own)."""
         from brainvae.analysis.latent_space import slider_ranges
 
         if self._model is None:
@@ -369,46 +403,22 @@ class LatentExplorer(Container):
             mode = "fixed3"
             note = "Ranges [-3, 3] until a population is encoded."
         self._ranges = slider_ranges(mode, self._model.latent_dim, self._statistics)
-        for k, slider in enumerate(self.sliders):
-            low, high = float(self._ranges.low[k]), float(self._ranges.high[k])
-            value = float(self._code[k])
-            _place_slider(slider, low, high, value, step=(high - low) / SLIDER_STEPS)
-            slider.label = self._slider_label(k)
-            slider.tooltip = self._slider_tooltip(k)
+        self.latents.set_ranges(self._ranges)
         if note:
             self.status.value = note
 
-    def _slider_label(self, k: int) -> str:
-        stats = self._statistics
-        if stats is None:
-            return f"z{k + 1}"
-        activity = f"KL {stats.kl[k]:.2f}" if stats.kl is not None else f"sd {stats.sd[k]:.2f}"
-        return f"z{k + 1}  {activity}" + ("" if stats.active[k] else "  (inactive)")
-
-    def _slider_tooltip(self, k: int) -> str:
-        stats = self._statistics
-        if stats is None:
-            return "Encode a population to see this latent's KL and range"
-        kl = (
-            f"mean KL to the prior {stats.kl[k]:.3f} nats"
-            if stats.kl is not None
-            else "no KL (point codes)"
-        )
-        fallback = self._ranges is not None and bool(self._ranges.prior_fallback[k])
-        return (
-            f"z{k + 1}: population mean {stats.mean[k]:.2f}, sd {stats.sd[k]:.3f}; {kl}"
-            + ("; inactive (code variance <= 0.01)" if not stats.active[k] else "")
-            + ("; range from the prior (dead latent)" if fallback else "")
-        )
+    def slider_for(self, k: int) -> FloatSlider | None:
+        """The slider of latent k when the page shows it, else None."""
+        return self.latents.slider_for(k)
 
     def highlight_latent(self, k: int) -> None:
-        """Bring latent k's slider forward (another dock chose it, e.g. Receptive fields)."""
-        if not 0 <= k < len(self.sliders):
+        """Bring latent k's slider forward (another dock chose it, e.g. Receptive fields):
+        its page comes up, found by name if the filter hid it, and the detail line shows it."""
+        if self._model is None or not 0 <= k < self._model.latent_dim:
             return
-        slider = self.sliders[k]
-        slider.native.setFocus()
+        self.latents.select(k)
         self.chosen_latent = k
-        self.status.value = f"z{k + 1} chosen: {self._slider_tooltip(k)}"
+        self.status.value = f"z{k + 1} chosen: {self.latents.tooltip_of(k)}"
 
     # ---- live decoding -----------------------------------------------------------------
     def _request_decode(self) -> None:
@@ -426,10 +436,54 @@ class LatentExplorer(Container):
         if layer is not None and _can_overwrite(layer, result.image, placement):
             # Our own preview array: copy in and redraw. Half the cost of `layer.data = ...`,
             # whose data-event listeners (thumbnail, dims) took ~10 ms per drag step here.
+            # Only pixels change: never the layer's place, never the camera.
             np.copyto(layer.data, result.image)
-            layer.refresh(extent=False, highlight=False)  # same grid: only pixels changed
+            layer.refresh(extent=False, highlight=False)
+        else:
+            layer = self._add_decode_layer(result.image, placement)
+        self._placer.after_decode(layer)
+
+    def _add_decode_layer(self, image: np.ndarray, placement: dict[str, Any]):
+        """A new decode layer where "decode shown" wants it (beside the scan by default)."""
+        if DECODED_LAYER in self._viewer.layers:
+            self._viewer.layers.remove(DECODED_LAYER)
+        exports = self._export_layers()
+        translate = self._placer.translate_for(image.shape, placement, ignore=exports)
+        layer = self._add_grey_layer(image, DECODED_LAYER, placement, translate)
+        self._placer.place(layer, placement, ignore=exports)  # the camera is fitted once
+        _show_a_slice_of(self._viewer, layer)
+        return layer
+
+    def _place_decode(self, *_args) -> None:
+        """Put the decode layer where the mode wants it (after a change of mode, population
+        or axis order); decodes themselves never move it."""
+        if DECODED_LAYER not in self._viewer.layers or self._closed:
             return
-        self._show_image(DECODED_LAYER, result.image, placement)
+        layer = self._viewer.layers[DECODED_LAYER]
+        placement = self._model_placement()
+        scale = placement.get("scale", np.ones(layer.ndim))
+        if stored_kind(layer) != "latent_explorer" or not np.allclose(layer.scale, scale):
+            return  # a decode on another grid: the next decode replaces it, placed anew
+        self._placer.place(layer, placement, ignore=self._export_layers())
+
+    def _on_decode_shown_changed(self, mode: str) -> None:
+        self._placer.mode = mode
+        self._place_decode()
+        if mode == WHILE_MOVING:
+            self.status.value = "The decode shows over the scan while the code changes."
+
+    def _population_layer_shown(self):
+        """The population layer the decode stands beside, when it is in the viewer."""
+        layer = self._population_layer
+        return layer if layer is not None and layer in self._viewer.layers else None
+
+    def _export_layers(self) -> list:
+        """This dock's layers other than the decode (interpolations, traversal grids)."""
+        return [
+            layer
+            for layer in self._viewer.layers
+            if layer.name != DECODED_LAYER and stored_kind(layer) == "latent_explorer"
+        ]
 
     def _model_placement(self) -> dict[str, Any]:
         """The population's scale/translate/axis labels when its grid is the model's, else none."""
@@ -440,10 +494,9 @@ class LatentExplorer(Container):
         if not self._closed and request.model is self._model:
             self._fail(err)
 
-    def _show_image(
-        self, name: str, data: np.ndarray, placement: dict[str, Any], **kwargs: Any
-    ) -> None:
-        """Update a layer's data in place when its shape allows, else (re)create it."""
+    def _show_export(self, name: str, data: np.ndarray, placement: dict[str, Any]) -> None:
+        """An export (interpolation, traversal grid) as a layer right of the scan and the
+        decode, never over them, and without moving the camera: in place when it exists."""
         layers = self._viewer.layers
         if name in layers:
             layer = layers[name]
@@ -453,21 +506,25 @@ class LatentExplorer(Container):
                 layer.data = data
                 return
             layers.remove(name)
+        anchor = self._population_layer_shown()
+        if anchor is None and DECODED_LAYER in layers:
+            anchor = layers[DECODED_LAYER]
+        translate = beside_translate(self._viewer, data.shape, placement, anchor)
+        self._add_grey_layer(data, name, placement, translate)
+
+    def _add_grey_layer(self, data: np.ndarray, name: str, placement: dict, translate) -> Any:
+        """A grey image layer of ours at `translate`, in the population's contrast when it
+        fits the model, in the scene's units (napari warns when a scene mixes units)."""
         fits = self._display_limits is not None and self._population_fits(report=False)
-        limits = self._display_limits if fits else _robust_limits(data)
-        layer = self._viewer.add_image(
+        return self._viewer.add_image(
             data,
             name=name,
             colormap="gray",
-            contrast_limits=limits,
+            contrast_limits=self._display_limits if fits else _robust_limits(data),
             rgb=False,
             metadata={"brainvae": {"kind": "latent_explorer"}},
-            **{**placement, **kwargs},
+            **{"units": _scene_units(self._viewer, data.ndim), **placement, "translate": translate},
         )
-        if name == DECODED_LAYER:  # a new volume: show its middle, not a leftover edge slice
-            from brainvae.napari.widgets.view import centre_slices
-
-            centre_slices(self._viewer, layer)
 
     # ---- population ----------------------------------------------------------------------
     def _population_layer_names(self, *_args) -> list[str]:
@@ -486,7 +543,7 @@ class LatentExplorer(Container):
         if name is None or name not in self._viewer.layers:
             return
         layer = self._viewer.layers[name]
-        if layer is self._population_layer:
+        if same_layer(layer, self._population_layer):
             return
         try:
             metadata = _layer_table(layer)
@@ -496,6 +553,7 @@ class LatentExplorer(Container):
             "scale": tuple(layer.scale[1:]),
             "translate": tuple(layer.translate[1:]),
             "axis_labels": tuple(layer.axis_labels[1:]),
+            "units": tuple(str(unit) for unit in layer.units[1:]),  # mm: one unit per scene
         }
         self.set_population(layer.data, metadata, placement)
         self._population_layer = layer
@@ -527,29 +585,33 @@ class LatentExplorer(Container):
     def _start_population_encoding(self) -> None:
         from napari.qt.threading import create_worker
 
-        from brainvae.analysis.latent_space import population_latents
+        from brainvae.napari.workers.decode import encode_population
 
         generation = self._generation
         self.status.value = f"Encoding {len(self._images)} scans..."
-        worker = create_worker(population_latents, self._model, self._images)
+        worker = create_worker(encode_population, self._model, self._images)
         worker.returned.connect(partial(self._on_statistics, generation))
         self._run(worker)
 
-    def _on_statistics(self, generation: int, statistics: LatentStatistics) -> None:
+    def _on_statistics(self, generation: int, summary: LatentSummary) -> None:
         if generation != self._generation:
             return
+        statistics = summary.statistics
         self._statistics = statistics
         start = ""
         if self._code_is_initial:  # a code the user has not chosen: start at the mean brain
             # (the prior's 0 may lie far outside a weakly regularised model's codes)
-            self._code = np.asarray(statistics.mean, dtype=np.float64).copy()
+            self.latents.set_values(statistics.mean)
             self._code_is_initial = False
             start = " Sliders at the population's mean code."
+        self.latents.set_summary(summary)  # labels, order and the active-only filter
         self._apply_ranges()
         if start:
             self._request_decode()
+        filtered = bool(self.latents.active_only.value)
         self.status.value = (
-            f"{statistics.n_images} scans encoded; {statistics.activity.describe()}." + start
+            f"{statistics.n_images} scans encoded; {_activity_text(summary.activity, filtered)}."
+            + start
         )
         self._warn_if_preprocessed_differently()
 
@@ -626,15 +688,21 @@ class LatentExplorer(Container):
         if generation != self._generation:
             return
         placement = _with_leading_axis(self._placement, "frame")
-        self._show_image(f"interpolation scan {a} to {b}", frames, placement)
-        self.status.value = f"{len(frames)} frames from scan {a} to scan {b} (axis 'frame')."
+        self._show_export(f"interpolation scan {a} to {b}", frames, placement)
+        self.status.value = (
+            f"{len(frames)} frames from scan {a} to scan {b} (axis 'frame'), placed right of "
+            f"the scan and the decode; {SEE_EXPORT}"
+        )
 
     # ---- traversal ----------------------------------------------------------------------
     def traversal_inputs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(base code, latents, values): every latent swept over its slider range."""
+        """(base code, latents, values): each latent on the slider page (in its order) swept
+        over its slider range; the page bounds the grid (a 1,000-latent model, 16 rows)."""
         from brainvae.analysis.latent_space import traversal_values
 
-        latents = np.arange(self._model.latent_dim)
+        latents = np.asarray(self.latents.shown_latents(), dtype=int)
+        if latents.size == 0:
+            raise ValueError("no latent on the slider page: clear the search or the filter")
         return (
             self._code.copy(),
             latents,
@@ -649,8 +717,13 @@ class LatentExplorer(Container):
 
         if not self._ready():
             return
+        try:
+            inputs = self.traversal_inputs()
+        except ValueError as err:
+            self._fail(err)
+            return
         generation = self._generation
-        worker = create_worker(traversal_grid, self._model, *self.traversal_inputs())
+        worker = create_worker(traversal_grid, self._model, *inputs)
         worker.returned.connect(partial(self._on_traversal, generation))
         self.status.value = "Decoding the traversal grid..."
         self._run(worker)
@@ -661,15 +734,13 @@ class LatentExplorer(Container):
         if generation != self._generation:
             return
         self.last_grid = grid
-        placement = self._model_placement()  # the first tile sits on the decoded brain
-        new_layer = GRID_LAYER not in self._viewer.layers
-        self._show_image(GRID_LAYER, traversal_mosaic(grid), placement)
-        if new_layer:
-            self._viewer.reset_view()  # the mosaic is larger than the brain: show all of it
-        rows, cols = grid.images.shape[:2]
+        # right of the scan and the decode; the camera stays on the brain being inspected
+        self._show_export(GRID_LAYER, traversal_mosaic(grid), self._model_placement())
+        cols = grid.images.shape[1]
         self.status.value = (
-            f"Traversal grid: rows z1..z{rows}, {cols} values each, "
-            "from the slider's low end (left) to its high end (right)."
+            f"Traversal grid: rows {_names(grid.latents)} (top to bottom), {cols} values each "
+            "from the slider's low end (left) to its high end (right); placed right of the "
+            f"decode: {SEE_EXPORT}"
         )
 
     def save_traversal(self, kind: str, path: str | Path | None = None) -> None:
@@ -683,10 +754,15 @@ class LatentExplorer(Container):
             self._fail(ValueError("choose a file in 'export to' first"))
             return
         target = Path(target).with_suffix(f".{kind}")
+        try:
+            inputs = self.traversal_inputs()
+        except ValueError as err:
+            self._fail(err)
+            return
         worker = create_worker(
             _export_traversal,
             self._model,
-            *self.traversal_inputs(),
+            *inputs,
             target,
             kind,
             self._axial_slice(),
@@ -750,31 +826,81 @@ class LatentExplorer(Container):
         self._closed = True
         self._generation += 1  # results of running workers are dropped too
         self._decoder.stop()
+        self._placer.stop()
 
 
-def _shut_down(explorer: weakref.ref, decoder: Any, *_args: Any) -> None:
+def _shut_down(explorer: weakref.ref, decoder: Any, placer: Any, *_args: Any) -> None:
     """The dock's Qt widget was destroyed: drop late worker results and stop the decoder."""
     alive = explorer()
     if alive is not None:
         alive._closed = True
         alive._generation += 1
     decoder.stop(0.5)
+    placer.stop()
+
+
+def stored_kind(layer) -> str | None:
+    """The brainvae kind a layer was made as ("latent_explorer", "population", ...)."""
+    from brainvae.napari.layer_metadata import stored_metadata
+
+    return stored_metadata(layer.metadata).get("kind")
 
 
 def _can_overwrite(layer, image: np.ndarray, placement: dict[str, Any]) -> bool:
-    """True when a layer holds this dock's own writable array of the image's shape and grid."""
-    from brainvae.napari.layer_metadata import stored_metadata
-
+    """True when a layer holds this dock's own writable array of the image's shape and scale
+    (where it stands is the placement's business, not the decode's)."""
     data = layer.data
     return (
-        stored_metadata(layer.metadata).get("kind") == "latent_explorer"
+        stored_kind(layer) == "latent_explorer"
         and isinstance(data, np.ndarray)
         and data.flags.writeable
         and data.shape == image.shape
         and data.dtype == image.dtype
         and np.allclose(layer.scale, placement.get("scale", np.ones(image.ndim)))
-        and np.allclose(layer.translate, placement.get("translate", np.zeros(image.ndim)))
     )
+
+
+def _show_a_slice_of(viewer: Any, layer: Any) -> None:
+    """A new decoded volume: move the depth sliders to its middle only when they stand outside
+    it (a leftover edge slice would show nothing); the scan's own slice is left alone."""
+    from brainvae.napari.widgets.view import centre_slices
+
+    extent = layer.extent.world
+    offset = viewer.dims.ndim - extent.shape[1]
+    hidden = [axis for axis in range(extent.shape[1]) if offset + axis not in viewer.dims.displayed]
+    point = viewer.dims.point
+    if any(not extent[0, a] <= point[offset + a] <= extent[1, a] for a in hidden):
+        centre_slices(viewer, layer)
+
+
+def _activity_text(activity: LatentActivity, filtered: bool) -> str:
+    """How many latents are active; the inactive ones named when few (a 1,000-latent model
+    would fill the dock with names)."""
+    text = f"{activity.n_active} of {activity.latent_dim} latents active"
+    names = activity.inactive_names
+    if not names:
+        return text
+    listed = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return text + (
+        f"; inactive: {listed} (their posterior means vary by <= {activity.threshold:g} over "
+        f"the {activity.n_images} scans, so the decoder cannot use them"
+        + ("; 'active latents only' hides them)" if filtered else ")")
+    )
+
+
+def _names(latents: np.ndarray) -> str:
+    """z-names of a few latents: 'z3, z1, z7', shortened when long."""
+    names = [f"z{k + 1}" for k in np.asarray(latents).tolist()]
+    return ", ".join(names) if len(names) <= 8 else ", ".join(names[:8]) + ", ..."
+
+
+def _scene_units(viewer: Any, ndim: int) -> tuple[str, ...]:
+    """Units for a decode shown before any population: the scene's (napari warns when a
+    scene mixes units), else millimetres, the units of every layer this plugin makes."""
+    for layer in viewer.layers:
+        if layer.name != DECODED_LAYER and len(layer.units) >= ndim:
+            return tuple(str(unit) for unit in layer.units[-ndim:])
+    return ("mm",) * ndim
 
 
 def _heading(text: str) -> Label:
@@ -784,19 +910,12 @@ def _heading(text: str) -> Label:
     return heading
 
 
-def _place_slider(
-    slider: FloatSlider, low: float, high: float, value: float, step: float | None = None
-) -> None:
-    """Show `value` on a slider whose range is [low, high] widened to include it, silently.
-
-    The slider rounds its bounds (6 decimals), so the shown value is clipped to them; the
-    exact code stays with the dock.
-    """
-    with slider.changed.blocked():
-        slider.range = (min(low, value), max(high, value))
-        if step is not None:
-            slider.step = step
-        slider.value = float(np.clip(value, slider.min, slider.max))
+def _without_label_column(widget: Any) -> None:
+    """Let a row of the form span the dock's width: hide its (empty) label cell, which would
+    otherwise indent it by the label column."""
+    labelled = widget._labeled_widget()
+    if labelled is not None:
+        labelled._label_widget.visible = False
 
 
 def _export_traversal(
@@ -826,6 +945,8 @@ def _with_leading_axis(placement: dict[str, Any], name: str) -> dict[str, Any]:
         out["translate"] = (0.0, *out["translate"])
     if "axis_labels" in out:
         out["axis_labels"] = (name, *out["axis_labels"])
+    if "units" in out:
+        out["units"] = ("pixel", *out["units"])  # frames are counted, like the scans
     return out
 
 

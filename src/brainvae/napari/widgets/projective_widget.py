@@ -3,10 +3,19 @@
 It only orchestrates: reads the model (the latent explorer's, or a run folder), the population
 (for the base code and each latent's spread) and an ROI labels layer, runs the sweep in a
 napari worker (brainvae.analysis.projective_field), and shows one latent's colour map at a time
-as an RGB layer with additive blending under the ROI outlines (a legend says what each colour
-means and which colour limits are shown), the ROI x latent enrichment next to the receptive
-impact per ROI voxel when the Receptive fields dock has one on the same ROIs (inactive latents'
-columns greyed), and, at the cursor, the ROI name and the four bands per unit var(c).
+as an RGBA layer (the hue at full brightness, opacity = the strongest band) over the dimmed
+population mean, under ROI outlines in a colour no band takes (a legend in the dock and a line
+on the canvas say what each colour means and which colour limits are shown), the ROI x latent
+enrichment next to the receptive impact per ROI voxel when the Receptive fields dock has one on
+the same ROIs (inactive latents' columns greyed), and, at the cursor, the ROI name and the four
+bands per unit var(c).
+
+In 3D view (viewer.dims.ndisplay == 3) the opaque image and labels volumes would hide the colour
+volume, so while a result is shown they are hidden (and shown again on leaving 3D or when the
+colour layer is removed); the colour volume is rendered as a maximum projection (each ray shows
+its strongest voxel's hue), inside a faint surface of the brain (the population mean at the
+brain-mask level) with the outlined ROIs as surfaces. "Export figure" writes the publication
+figure (brainvae.figures.projective_figure) of the last result in a worker.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ from magicgui.widgets import (
     Slider,
 )
 
+from brainvae.figures.projective_figure import ANATOMY_BRIGHTNESS
 from brainvae.napari.widgets.analysis_dock import AnalysisDock
 from brainvae.napari.widgets.analysis_inputs import (
     label_names,
@@ -39,18 +49,44 @@ if TYPE_CHECKING:
 
 COLOUR_LAYER = "projective field (colour)"
 UNDERLAY_LAYER = "mean brain, dimmed (under the colours)"
-UNDERLAY_BRIGHTNESS = 0.35
-"""The mean brain under the additive colours peaks at this grey, so colours stay readable
-(over a full-brightness scan cyan + magenta + yellow would wash out to white)."""
+UNDERLAY_BRIGHTNESS = ANATOMY_BRIGHTNESS
+"""The mean brain under the colours peaks at this grey (as in the exported figure): context that
+is never mistaken for a colour; the colours are alpha-blended over it, never added."""
 OUTLINE_LAYER = "ROI outlines"
+BRAIN_SURFACE_LAYER = "brain surface (3D context)"
+ROI_SURFACE_LAYER = "ROI outlines (3D surfaces)"
+BRAIN_SURFACE_OPACITY = 0.2
+BRAIN_LEVEL = 0.1
+"""The brain surface sits where the mean reaches this fraction of its maximum (the default
+brain mask's level, brain_mask_from_images)."""
+ROI_SURFACE_OPACITY = 0.35
+EVERY_ROI_OPACITY = 0.05
+"""Every ROI outlined in 3D: their surfaces fill the brain, so each is faint, under the colours."""
+RENDERING_3D = "mip"
+"""The colour volume in 3D: each ray shows its voxel of largest brightness x opacity in that
+voxel's own hue (a translucent blend would mix the hues of a whole ray into grey)."""
+FLOOR_3D = 0.5
+"""In 3D only voxels above this share of their colour limit show (opacity rising from 0 there
+to 1 at the limit): a field spread over the brain otherwise fills the view like fog."""
+KEEP_IN_3D = ("roi_highlight",)
+"""Kinds of other docks' layers that stay shown in 3D: the Receptive fields dock's ROI
+highlight is an outline, not an opaque volume."""
+OWN_KINDS = (
+    "projective_field",
+    "projective_underlay",
+    "projective_outlines",
+    "projective_surface",
+)
+FIGURE_SLICES = (("each latent's largest variance", "largest"), ("through the cursor", "cursor"))
+FIGURE_LATENTS = (("every swept latent", "all"), ("the shown latent", "shown"))
 BASES = (("population mean", "mean"), ("zero (the prior's mean)", "zero"))
 SCHEMES = (
-    ("cyan small +, magenta small -, yellow large |c| (paper)", "paper"),
-    ("red small -, green small +, blue large |c|", "rgb"),
+    ("paper: cyan +, magenta \u2212, yellow large", "paper"),
+    ("rgb: green +, red \u2212, blue large", "rgb"),
 )
 LIMIT_CHOICES = (
-    ("per latent (each latent fills the scale)", "per-latent"),
-    ("shared (colours compare across latents)", "shared"),
+    ("per latent (each fills the scale)", "per-latent"),
+    ("shared (latents compare)", "shared"),
 )
 NO_ROIS = "(no ROIs)"
 
@@ -66,6 +102,12 @@ class ProjectiveFieldWidget(AnalysisDock):
         self._placement: dict[str, Any] = {}  # the last run's grid in the viewer
         self._model: Any = None  # the last run's model (a receptive result must share it)
         self._pending: tuple[dict[str, Any], np.ndarray | None, Any] = ({}, None, None)
+        self._hidden_in_3d: list[Any] = []  # layers this dock hid on entering 3D
+        self._in_3d = False
+        self._brain_surface: tuple[Any, Any] | None = None  # (mean image, (vertices, faces))
+        self._roi_mesh: tuple[Any, Any] | None = None  # ((ROIs, row), (vertices, faces))
+        self._figure_worker: Any = None
+        self._replacing = False  # our own layer swaps are no removal by the user
 
         self.latents = LineEdit(
             label="latents", value="", tooltip="1-based, comma separated (1, 3, 4); empty: all"
@@ -81,7 +123,11 @@ class ProjectiveFieldWidget(AnalysisDock):
             label="units of c",
             choices=(("population sd of the latent", "sd"), ("absolute (prior sd)", "prior")),
         )
-        self.scheme = ComboBox(label="colours", choices=SCHEMES, value="paper")
+        self.scheme = ComboBox(
+            label="colours", choices=SCHEMES, value="paper",
+            tooltip="paper (Fig. 3A): cyan = small positive c, magenta = small negative c, "
+            "yellow = large |c|; rgb: green = small positive, red = small negative, blue = large",
+        )  # fmt: skip
         self.limits = ComboBox(
             label="colour limits", choices=LIMIT_CHOICES, value=DEFAULT_COLOUR_LIMITS
         )
@@ -101,14 +147,26 @@ class ProjectiveFieldWidget(AnalysisDock):
         self.cursor = Label(label="at cursor", value="")
         self.cursor.native.setWordWrap(True)
         self.export_folder = FileEdit(label="export to", mode="d")
-        self.export_button = PushButton(text="Export maps (NIfTI), montage (PNG), matrix (CSV)")
+        self.export_button = PushButton(text="Export maps (NIfTI), figure (PNG), matrix (CSV)")
+        self.figure_file = FileEdit(
+            label="figure file", mode="w", filter="*.png *.pdf *.svg",
+            tooltip="PNG at 300 dpi, or PDF / SVG (vector text) by the suffix; 180 mm wide",
+        )  # fmt: skip
+        self.figure_latents = ComboBox(label="figure of", choices=FIGURE_LATENTS, value="all")
+        self.figure_slices = ComboBox(
+            label="figure slices", choices=FIGURE_SLICES, value="largest",
+            tooltip="3D results: the axial, coronal and sagittal slices drawn per latent, through "
+            "each latent's largest variance or through the point last pointed at on the canvas",
+        )  # fmt: skip
+        self.figure_button = PushButton(text="Export figure...")
         self.extend(
             [
                 self.model_source, self.run_folder, self.population, self.latents, self.base,
                 self.preset, self.low, self.high, self.step, self.split, self.units,
                 self.scheme, self.limits, self.rois, self.buttons, self.progress, self.status,
                 self.shown, self.legend, self.outline_all,
-                self.cursor, self.export_folder, self.export_button,
+                self.cursor, self.figure_file, self.figure_latents, self.figure_slices,
+                self.figure_button, self.export_folder, self.export_button,
             ]
         )  # fmt: skip
 
@@ -123,7 +181,8 @@ class ProjectiveFieldWidget(AnalysisDock):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(self.projective_plot.widget)
         row.addWidget(self.receptive_plot.widget)
-        self.native.layout().addWidget(plots)
+        form = getattr(self, "inner", None) or self.native  # a scrolling dock's form, if any
+        form.layout().addWidget(plots)
         self.projective_plot.on_click = self.select_cell
         self.receptive_plot.on_click = self.select_cell
         self._outlined_row: int | None = None  # ROI row outlined; None: the most enriched
@@ -132,13 +191,16 @@ class ProjectiveFieldWidget(AnalysisDock):
         self.preset.changed.connect(self.apply_preset)
         self.population.changed.connect(lambda *_: self.base.reset_choices())
         self.shown.changed.connect(lambda *_: self._show_colour())
-        self.outline_all.changed.connect(lambda *_: self._show_outlines())
+        self.outline_all.changed.connect(lambda *_: self._refresh_outlines())
         self.scheme.changed.connect(lambda *_: self._recolour())
         self.limits.changed.connect(lambda *_: self._recolour())
         self._show_legend()
         self.export_button.changed.connect(lambda *_: self.export())
+        self.figure_button.changed.connect(lambda *_: self.export_figure())
         self._viewer.layers.events.inserted.connect(self._refresh_choices)
         self._viewer.layers.events.removed.connect(self._refresh_choices)
+        self._viewer.layers.events.removed.connect(self._on_layer_removed)
+        self._viewer.dims.events.ndisplay.connect(self._on_ndisplay)
         self._viewer.mouse_move_callbacks.append(self._on_mouse_move)
 
     # ---- choices ---------------------------------------------------------------------------
@@ -255,11 +317,15 @@ class ProjectiveFieldWidget(AnalysisDock):
         self.shown.enabled = result.n_latents > 1
         self._outlined_row = None
         self.shown.value = 0
-        for name in (COLOUR_LAYER, UNDERLAY_LAYER):  # a new population or grid: made afresh
-            if name in self._viewer.layers:
-                self._viewer.layers.remove(name)
-        if OUTLINE_LAYER in self._viewer.layers:
-            self._viewer.layers.remove(OUTLINE_LAYER)
+        self.figure_slices.enabled = len(result.spatial_shape) == 3
+        self._replacing = True
+        try:  # a new population or grid: made afresh
+            for name in (COLOUR_LAYER, UNDERLAY_LAYER, OUTLINE_LAYER, *SURFACE_LAYERS):
+                if name in self._viewer.layers:
+                    self._viewer.layers.remove(name)
+        finally:
+            self._replacing = False
+        self._brain_surface = self._roi_mesh = None
         self._show_colour()
         self.status.value = result_text(run)
         if run.matrix is not None:
@@ -321,7 +387,8 @@ class ProjectiveFieldWidget(AnalysisDock):
 
     # ---- layers ----------------------------------------------------------------------------
     def _show_legend(self) -> None:
-        """What each colour means, and which colour limits the map shows."""
+        """What each colour means, how opacity reads, which colour limits the map shows and the
+        outline colour."""
         from brainvae.analysis.projective_field import colour_legend
 
         lines = []
@@ -329,9 +396,16 @@ class ProjectiveFieldWidget(AnalysisDock):
             if rgb is None:
                 lines.append(text)
                 continue
-            hex_colour = "#" + "".join(f"{round(255 * v):02x}" for v in rgb)
-            lines.append(f'<span style="color:{hex_colour}">&#9632;&#9632;</span> {text}')
+            lines.append(f'<span style="color:{_hex(rgb)}">&#9632;&#9632;</span> {text}')
+        rgb, name = self._outline_colour()
+        lines.append("opacity over the dimmed mean brain = the strongest band")
+        lines.append(f'<span style="color:{_hex(rgb)}">&#9633;&#9633;</span> {name}: ROI outlines')
         self.legend.value = "<br>".join(lines)
+
+    def _outline_colour(self) -> tuple[tuple[float, float, float], str]:
+        from brainvae.analysis.projective_colour import outline_colour
+
+        return outline_colour(str(self.scheme.value))
 
     def _recolour(self) -> None:
         """New colours for the last sweep (another scheme or limits rule), and the legend."""
@@ -350,6 +424,11 @@ class ProjectiveFieldWidget(AnalysisDock):
             self.last_run, colour=colour, limits=limits, scheme=str(self.scheme.value),
             limits_mode=mode,
         )  # fmt: skip
+        layers = self._viewer.layers
+        if OUTLINE_LAYER in layers:  # the outline colour follows the scheme
+            layers[OUTLINE_LAYER].colormap = _outline_colormap(self._outline_colour()[0])
+        if ROI_SURFACE_LAYER in layers:
+            self._remove_layers(ROI_SURFACE_LAYER)
         self._show_colour()
 
     def show_latent_index(self, index: int) -> None:
@@ -358,11 +437,16 @@ class ProjectiveFieldWidget(AnalysisDock):
             self.shown.value = index
 
     def _show_colour(self) -> None:
-        """The shown latent's colour map as an RGB layer, additive over the brain."""
+        """The shown latent's colour map as an RGBA layer (hue, opacity = strength) over the
+        dimmed mean brain, the outlines above it, the canvas line, and the 3D view's layers."""
+        from brainvae.analysis.projective_colour import rgba_overlay
+
         if self.last_run is None:
             return
         index = int(self.shown.value)
-        image = self.last_run.colour[index]
+        image = rgba_overlay(self.last_run.colour[index])
+        if self._viewer.dims.ndisplay == 3 and image.ndim == 4:
+            image[..., 3] = np.clip((image[..., 3] - FLOOR_3D) / (1.0 - FLOOR_3D), 0.0, 1.0)
         name = self.last_run.result.latent_names[index]
         inactive = "" if self.last_run.active[index] else ", INACTIVE: means little"
         self.shown.label = f"latent shown ({name}{inactive})"
@@ -370,9 +454,7 @@ class ProjectiveFieldWidget(AnalysisDock):
         if COLOUR_LAYER in layers and layers[COLOUR_LAYER].data.shape == image.shape:
             layers[COLOUR_LAYER].data = image
         else:
-            for name in (COLOUR_LAYER, UNDERLAY_LAYER):
-                if name in layers:
-                    layers.remove(name)
+            self._remove_layers(COLOUR_LAYER, UNDERLAY_LAYER)
             mean = self.last_run.mean_image
             peak = float(np.max(mean)) if mean.size else 1.0
             self._viewer.add_image(
@@ -381,18 +463,16 @@ class ProjectiveFieldWidget(AnalysisDock):
                 colormap="gray",
                 contrast_limits=(0.0, (peak / UNDERLAY_BRIGHTNESS) if peak > 0 else 1.0),
                 metadata={"brainvae": {"kind": "projective_underlay"}},
-                scale=self._placement.get("scale"),
-                translate=self._placement.get("translate"),
+                **self._on_grid(),
             )
             layer = self._viewer.add_image(
                 image,
                 name=COLOUR_LAYER,
                 rgb=True,
-                blending="additive",
+                blending="translucent",
                 contrast_limits=(0.0, 1.0),
                 metadata={"brainvae": {"kind": "projective_field"}},
-                scale=self._placement.get("scale"),
-                translate=self._placement.get("translate"),
+                **self._on_grid(),
             )
             if image.ndim == 4:
                 from brainvae.napari.widgets.view import centre_slices
@@ -402,13 +482,33 @@ class ProjectiveFieldWidget(AnalysisDock):
         if OUTLINE_LAYER in layers:  # outlines stay on top of the colours
             layers.move(layers.index(OUTLINE_LAYER), len(layers))
         self._set_cursor_text()
+        self._apply_view()
 
     def select_cell(self, row: int, latent: int) -> None:
         """A heatmap cell was clicked: show that latent's colours and outline that ROI."""
         self._outlined_row = row
         if int(self.shown.value) == latent:
-            self._show_outlines()
+            self._refresh_outlines()
         self.show_latent_index(latent)
+
+    def _refresh_outlines(self) -> None:
+        """Other ROIs outlined: the 2D borders, the 3D surfaces and the canvas line."""
+        self._show_outlines()
+        self._apply_view()
+
+    def _outlined_row_now(self) -> int | None:
+        """The ROI row outlined alone (clicked, else the shown latent's most enriched); None
+        when every ROI is outlined."""
+        run = self.last_run
+        if self.outline_all.value or run is None or run.matrix is None:
+            return None
+        row = self._outlined_row
+        if row is None and not run.active[int(self.shown.value)]:
+            return None  # an inactive latent has no top ROI worth outlining
+        if row is None:
+            column = run.matrix[:, int(self.shown.value)]
+            row = int(np.nanargmax(column)) if np.isfinite(column).any() else 0
+        return row
 
     def outlined_rois(self) -> np.ndarray | None:
         """The labels to outline: every ROI, or one (clicked, else the shown latent's most
@@ -416,39 +516,238 @@ class ProjectiveFieldWidget(AnalysisDock):
         run = self.last_run
         if self._rois is None or run is None:
             return None
-        if self.outline_all.value or run.matrix is None:
-            return self._rois
-        row = self._outlined_row
-        if row is None and not run.active[int(self.shown.value)]:
-            return self._rois  # an inactive latent has no top ROI worth outlining
+        row = self._outlined_row_now()
         if row is None:
-            column = run.matrix[:, int(self.shown.value)]
-            row = int(np.nanargmax(column)) if np.isfinite(column).any() else 0
+            return self._rois
         label = run.roi_labels[row]
         return np.where(self._rois == label, label, 0)
 
     def _show_outlines(self) -> None:
-        """The chosen ROI borders above the colour map, drawn in the displayed planes."""
+        """The chosen ROI borders above the colour map, drawn in the displayed planes in one
+        colour that no band takes."""
         layers = self._viewer.layers
         rois = self.outlined_rois()
         if rois is None:
-            if OUTLINE_LAYER in layers:
-                layers.remove(OUTLINE_LAYER)
+            self._remove_layers(OUTLINE_LAYER)
             return
         outlines = in_plane_outlines(rois)
         if OUTLINE_LAYER in layers and layers[OUTLINE_LAYER].data.shape == outlines.shape:
             layers[OUTLINE_LAYER].data = outlines
             return
-        if OUTLINE_LAYER in layers:
-            layers.remove(OUTLINE_LAYER)
-        self._viewer.add_labels(
+        self._remove_layers(OUTLINE_LAYER)
+        layer = self._viewer.add_labels(
             outlines,
             name=OUTLINE_LAYER,
-            opacity=0.7,
+            opacity=0.9,
             metadata={"brainvae": {"kind": "projective_outlines"}},
-            scale=self._placement.get("scale"),
-            translate=self._placement.get("translate"),
+            **self._on_grid(),
         )
+        layer.colormap = _outline_colormap(self._outline_colour()[0])
+
+    def _on_grid(self) -> dict[str, Any]:
+        """scale, translate and (when the population has them) units of the last run's grid,
+        so our layers overlay the scans and napari finds the units consistent."""
+        keys = ("scale", "translate", "units")
+        return {key: self._placement[key] for key in keys if self._placement.get(key)}
+
+    def _remove_layers(self, *names: str) -> None:
+        """Remove our own layers by name (not a user's removal of the result)."""
+        self._replacing = True
+        try:
+            for name in names:
+                if name in self._viewer.layers:
+                    self._viewer.layers.remove(name)
+        finally:
+            self._replacing = False
+
+    # ---- the canvas line and the 3D view ---------------------------------------------------
+    def canvas_text(self) -> str:
+        """The line on the canvas: which latent, what each colour and the opacity mean, and
+        which ROI the outline shows."""
+        from brainvae.analysis.projective_colour import band_names
+
+        run = self.last_run
+        if run is None:
+            return ""
+        index = int(self.shown.value)
+        name = run.result.latent_names[index]
+        negative, positive, large = band_names(run.scheme)
+        state = "" if run.active[index] else " (INACTIVE: means little)"
+        limits = "per latent" if run.limits_mode == "per-latent" else "shared"
+        opacity = f"opacity = strength (colour limits {limits})"
+        if self._viewer.dims.ndisplay == 3 and len(run.result.spatial_shape) == 3:
+            opacity = f"3D: brightest voxel per ray, from {FLOOR_3D:.0%} of its limit; grey: brain"
+        text = (
+            f"Projective field {name}{state}\n"
+            f"{positive} = small + c, {negative} = small \u2212 c, {large} = large |c|, "
+            f"grey/white = all alike\n{opacity}"
+        )
+        if self._rois is not None and run.roi_names:
+            row = self._outlined_row_now()
+            what = "every ROI" if row is None else run.roi_names[row]
+            text += f"; {self._outline_colour()[1]} outline: {what}"
+        return text
+
+    def _update_canvas_text(self, shown: bool) -> None:
+        overlay = _text_overlay(self._viewer)
+        if overlay is None:
+            return
+        if not shown:
+            if overlay.text.startswith("Projective field"):
+                overlay.text, overlay.visible = "", False
+            return
+        overlay.text = self.canvas_text()
+        overlay.position = "top_left"
+        overlay.font_size = 9
+        overlay.color = (1.0, 1.0, 1.0, 1.0)
+        overlay.visible = True
+
+    def _on_ndisplay(self, *_args) -> None:
+        """Entering or leaving 3D: the colours' opacity rule and the layers shown change."""
+        if self._closed:
+            return
+        if self.last_run is not None and COLOUR_LAYER in self._viewer.layers:
+            self._show_colour()
+        else:
+            self._apply_view()
+
+    def _on_layer_removed(self, event: Any) -> None:
+        """The user removed the colour layer: the result is no longer shown, so the layers
+        hidden for 3D come back and the 3D surfaces and canvas line go."""
+        from brainvae.napari.layer_metadata import stored_metadata
+
+        layer = getattr(event, "value", None)
+        if self._replacing or self._closed or layer is None:
+            return
+        if stored_metadata(layer.metadata).get("kind") == "projective_field":
+            self._leave_3d()
+            self._update_canvas_text(False)
+
+    def _apply_view(self) -> None:
+        """2D or 3D as the viewer is, for the result shown (nothing without one)."""
+        shown = self.last_run is not None and COLOUR_LAYER in self._viewer.layers
+        self._update_canvas_text(shown)
+        if shown and self._viewer.dims.ndisplay == 3:
+            self._enter_3d()
+        else:
+            self._leave_3d()
+
+    def _enter_3d(self) -> None:
+        """Hide the opaque volumes (once, on entering), render the colours as a maximum
+        projection, and draw the brain and the outlined ROIs as surfaces."""
+        from napari.layers import Image, Labels
+
+        from brainvae.napari.layer_metadata import stored_metadata
+
+        layers = self._viewer.layers
+        colour = layers[COLOUR_LAYER]
+        volume = colour.ndim == 3
+        own_2d = () if not volume else ("projective_underlay", "projective_outlines")
+        entering = not self._in_3d
+        self._in_3d = True
+        for layer in list(layers):
+            kind = stored_metadata(layer.metadata).get("kind")
+            # others' volumes once, on entering (a user may show one again); ours each time
+            # (a new result or outline layer is made visible)
+            hide = kind in own_2d or (
+                entering
+                and kind not in (*OWN_KINDS, *KEEP_IN_3D)
+                and isinstance(layer, Image | Labels)
+            )
+            if hide and layer.visible:
+                layer.visible = False
+                self._hidden_in_3d.append(layer)
+        if entering:
+            self._frame(colour)
+        colour.rendering = RENDERING_3D
+        if not volume:
+            return
+        self._show_brain_surface()
+        self._show_roi_surface()
+
+    def _frame(self, layer: Any) -> None:
+        """Fit the 3D view to the result (a hidden decode may sit beside the brain and would
+        shrink it): napari's fit to all layers, then centred and zoomed on this one."""
+        viewer = self._viewer
+        viewer.reset_view()
+        offset = viewer.dims.ndim - layer.ndim
+        displayed = [axis - offset for axis in viewer.dims.displayed if axis >= offset]
+        if len(displayed) != 3:
+            return
+        every = np.asarray(viewer.layers.extent.world)[:, list(viewer.dims.displayed)]
+        own = np.asarray(layer.extent.world)[:, displayed]
+        size = float(np.max(own[1] - own[0]))
+        camera = viewer.scene.camera if hasattr(viewer, "scene") else viewer.camera  # napari 0.9
+        if size > 0:
+            camera.center = tuple(float(v) for v in own.mean(axis=0))
+            camera.zoom = camera.zoom * float(np.max(every[1] - every[0])) / size
+
+    def _leave_3d(self) -> None:
+        """Show again what entering 3D hid (if still there) and drop the 3D surfaces."""
+        self._remove_layers(*SURFACE_LAYERS)
+        hidden, self._hidden_in_3d = self._hidden_in_3d, []
+        for layer in hidden:
+            if layer in self._viewer.layers:
+                layer.visible = True
+        self._in_3d = False
+
+    def _show_brain_surface(self) -> None:
+        """The population mean's surface at the brain-mask level, faint, as context."""
+        mean = self.last_run.mean_image  # kept by a new colouring of the same sweep
+        if self._brain_surface is None or self._brain_surface[0] is not mean:
+            self._brain_surface = (mean, brain_surface(mean))
+        mesh = self._brain_surface[1]
+        if mesh is None or BRAIN_SURFACE_LAYER in self._viewer.layers:
+            return
+        self._add_surface(mesh, BRAIN_SURFACE_LAYER, (0.8, 0.8, 0.8), BRAIN_SURFACE_OPACITY, True)
+
+    def _show_roi_surface(self) -> None:
+        """The outlined ROIs (one, or each of all) as surfaces in the outline colour; the mesh
+        is kept while the same ROIs stay outlined (a fine atlas takes a moment)."""
+        rois = self.outlined_rois()
+        self._remove_layers(ROI_SURFACE_LAYER)
+        if rois is None:
+            return
+        key = (id(self._rois), self._outlined_row_now())
+        if self._roi_mesh is None or self._roi_mesh[0] != key:
+            self._roi_mesh = (key, labels_surface(rois))
+        mesh = self._roi_mesh[1]
+        if mesh is None:
+            return
+        colour = self._outline_colour()[0]
+        if key[1] is None:  # every ROI: they fill the brain, so faint and under the colours
+            self._add_surface(mesh, ROI_SURFACE_LAYER, colour, EVERY_ROI_OPACITY, True)
+        else:
+            self._add_surface(mesh, ROI_SURFACE_LAYER, colour, ROI_SURFACE_OPACITY, False)
+
+    def _add_surface(
+        self,
+        mesh: tuple[np.ndarray, np.ndarray],
+        name: str,
+        rgb: tuple,
+        opacity: float,
+        below: bool,
+    ) -> None:
+        """A one-colour surface on the result's grid, under the colour volume (context) or
+        above it (outlines)."""
+        from napari.utils.colormaps import Colormap
+
+        vertices, faces = mesh
+        flat = Colormap([[*rgb, 1.0], [*rgb, 1.0]], name=f"brainvae {name}")
+        layer = self._viewer.add_surface(
+            (vertices, faces, np.ones(len(vertices), dtype=np.float32)),
+            name=name,
+            colormap=flat,
+            contrast_limits=(0.0, 1.0),
+            opacity=opacity,
+            blending="translucent_no_depth",
+            shading="smooth",
+            metadata={"brainvae": {"kind": "projective_surface"}},
+            **self._on_grid(),
+        )
+        if below:
+            layers = self._viewer.layers
+            layers.move(layers.index(layer), layers.index(COLOUR_LAYER))
 
     # ---- cursor ----------------------------------------------------------------------------
     def _on_mouse_move(self, _viewer: Any, _event: Any) -> None:
@@ -532,6 +831,7 @@ class ProjectiveFieldWidget(AnalysisDock):
                 limits_mode=run.limits_mode,
                 activity=run.activity,
                 asymmetry=run.asymmetry,
+                mean_image=run.mean_image,
             )
         except Exception as err:  # noqa: BLE001 - a full disk or a read-only folder
             self.fail(err)
@@ -539,9 +839,99 @@ class ProjectiveFieldWidget(AnalysisDock):
         self.status.value = f"Saved maps, montage and tables in {target}"
         return target
 
+    def figure_options(self) -> dict[str, Any]:
+        """What projective_figure draws from the last result: which latents, which slices
+        (None: each latent's largest variance), over the mean brain on the population's grid."""
+        from brainvae.napari.widgets.analysis_inputs import population_grid
+
+        run = self.last_run
+        affine, squeezed = population_grid(self._population_layer())
+        latents = None
+        if self.figure_latents.value == "shown":
+            latents = [int(self.shown.value)]
+        slices = None
+        if self.figure_slices.value == "cursor" and len(run.result.spatial_shape) == 3:
+            slices = self.cursor_slices()
+        return {
+            "scheme": run.scheme,
+            "limits_mode": run.limits_mode,
+            "mean_image": run.mean_image,
+            "affine": affine,
+            "squeezed_axes": squeezed,
+            "active": run.active,
+            "slices": slices,
+            "latents": latents,
+        }
+
+    def cursor_slices(self) -> tuple[int, ...]:
+        """The grid indices of the point last pointed at (clipped into the grid)."""
+        shape = self.last_run.result.spatial_shape
+        layer = self._viewer.layers[COLOUR_LAYER] if COLOUR_LAYER in self._viewer.layers else None
+        if layer is None:
+            raise ValueError("the colour map is not shown: run again to pick slices there")
+        position = np.asarray(layer.world_to_data(self._viewer.cursor.position))
+        index = np.round(position[-len(shape) :]).astype(int)
+        return tuple(int(np.clip(i, 0, n - 1)) for i, n in zip(index, shape, strict=True))
+
+    def export_figure(self, path: str | Path | None = None) -> Any:
+        """Write the publication figure of the last result (PNG at 300 dpi, PDF or SVG by the
+        suffix) in a worker; returns the worker (None when nothing could start)."""
+        from napari.qt.threading import create_worker
+
+        from brainvae.figures.projective_figure import FIGURE_SUFFIXES, save_projective_figure
+
+        if self.last_run is None:
+            self.fail(ValueError("run the analysis first"))
+            return None
+        if self._figure_worker is not None:
+            return None
+        chosen = optional_path(path if path is not None else self.figure_file.value)
+        if chosen is None or chosen.is_dir():
+            self.fail(ValueError("choose a figure file (.png, .pdf or .svg) first"))
+            return None
+        if chosen.suffix.lower() not in FIGURE_SUFFIXES:
+            chosen = chosen.with_suffix(".png")
+        run = self.last_run
+        try:
+            options = self.figure_options()
+        except Exception as err:  # noqa: BLE001 - no population, or no colour layer
+            self.fail(err)
+            return None
+        self.figure_button.enabled = False
+        self.status.value = f"Drawing the figure into {chosen}..."
+        self._figure_worker = create_worker(
+            save_projective_figure,
+            chosen,
+            run.result,
+            run.colour,
+            run.limits,
+            **options,
+            _connect={
+                "returned": self._figure_saved,
+                "errored": self.fail,
+                "finished": self._figure_finished,
+            },
+        )
+        return self._figure_worker
+
+    def _figure_saved(self, path: Path) -> None:
+        if not self._closed:
+            self.status.value = f"Saved the figure {path}"
+
+    def _figure_finished(self) -> None:
+        self._figure_worker = None
+        if not self._closed:
+            self.figure_button.enabled = True
+
     def closing(self) -> None:
         if self._on_mouse_move in self._viewer.mouse_move_callbacks:
             self._viewer.mouse_move_callbacks.remove(self._on_mouse_move)
+        self._viewer.dims.events.ndisplay.disconnect(self._on_ndisplay)
+        self._viewer.layers.events.removed.disconnect(self._on_layer_removed)
+        self._leave_3d()
+        self._update_canvas_text(False)
+        if self._figure_worker is not None:
+            self._figure_worker.quit()
 
 
 def result_text(run: Any) -> str:
@@ -577,6 +967,82 @@ def result_text(run: Any) -> str:
     if ratios:
         text += f"Far sides, large - / large + per unit var(c): {', '.join(ratios)}."
     return text.strip()
+
+
+SURFACE_LAYERS = (BRAIN_SURFACE_LAYER, ROI_SURFACE_LAYER)
+
+
+def _hex(rgb: Any) -> str:
+    return "#" + "".join(f"{round(255 * v):02x}" for v in rgb)
+
+
+def _outline_colormap(rgb: tuple[float, float, float]) -> Any:
+    """Every label in one colour, the background transparent."""
+    from napari.utils.colormaps import DirectLabelColormap
+
+    return DirectLabelColormap(color_dict={None: [*rgb, 1.0], 0: [0.0, 0.0, 0.0, 0.0]})
+
+
+def _text_overlay(viewer: Any) -> Any:
+    """The canvas's text overlay (viewer.canvas.overlays.text from napari 0.9, before that
+    viewer.text_overlay); None when this napari has neither."""
+    overlays = getattr(getattr(viewer, "canvas", None), "overlays", None)
+    text = getattr(overlays, "text", None)
+    return text if text is not None else getattr(viewer, "text_overlay", None)
+
+
+def _surface(volume: np.ndarray, level: float, outside: float) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices, faces) in voxel coordinates of `volume` at `level`; padded by one voxel of
+    `outside` (below the level) so the surface closes at the grid's edge."""
+    from skimage.measure import marching_cubes
+
+    padded = np.pad(volume, 1, constant_values=outside)
+    vertices, faces, _normals, _values = marching_cubes(padded, level=level)
+    return (vertices - 1.0).astype(np.float32), faces.astype(np.int64)
+
+
+def mask_surface(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(vertices, faces) in voxel coordinates of a 3D mask's boundary; None if it is empty."""
+    mask = np.asarray(mask, dtype=np.float32)
+    if mask.ndim != 3 or not mask.any():
+        return None
+    return _surface(mask, 0.5, 0.0)
+
+
+def labels_surface(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """One mesh of every label's own boundary (each cut out by its bounding box, so a fine
+    atlas stays fast; neighbours' shared borders drawn once for each); None without labels."""
+    labels = np.asarray(labels)
+    if labels.ndim != 3:
+        return None
+    from scipy.ndimage import find_objects
+
+    vertices, faces, count = [], [], 0
+    for label, box in enumerate(find_objects(labels.astype(np.int64)), start=1):
+        if box is None:
+            continue
+        mesh = mask_surface(labels[box] == label)
+        if mesh is None:
+            continue
+        vertices.append(mesh[0] + np.array([part.start for part in box], dtype=np.float32))
+        faces.append(mesh[1] + count)
+        count += len(mesh[0])
+    if not vertices:
+        return None
+    return np.concatenate(vertices), np.concatenate(faces)
+
+
+def brain_surface(mean_image: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """The brain's outer surface: the population mean, smoothed by one voxel, at the brain
+    mask's level (10 % of its maximum, as brain_mask_from_images); None for a 2D image or a
+    mean with no positive voxel."""
+    from scipy.ndimage import gaussian_filter
+
+    mean = np.asarray(mean_image, dtype=np.float32)
+    if mean.ndim != 3 or not np.any(mean > 0):
+        return None
+    smooth = gaussian_filter(mean, 1.0)
+    return _surface(smooth, BRAIN_LEVEL * float(smooth.max()), min(float(smooth.min()), 0.0))
 
 
 def in_plane_outlines(labels: np.ndarray) -> np.ndarray:

@@ -4,8 +4,11 @@ population, and see which latents answer.
 It only orchestrates: reads the ROI labels layer, the population stack and a model (the latent
 explorer's, or a run folder), runs brainvae.analysis.receptive_field in a napari worker, and
 shows the ROI x latent impact matrix (inactive latents greyed), the latent x latent covariance
-with both scores over the active latents, and one (ROI, latent)'s Gaussians across weights. Clicking an impact cell selects that ROI's label in
-the ROI layer and that latent in the explorer.
+with both scores over the active latents, and one (ROI, latent)'s Gaussians across weights.
+With many latents (256) the heatmaps show those with the largest impact (32 by default, or all
+in a sideways-scrolling plot). Clicking an impact cell (or an ROI's name beside it, or choosing
+an atlas region) outlines that ROI on top of the canvas and moves the sliders to its centre
+slice; a cell also selects that latent in the explorer.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from magicgui.widgets import (
     FileEdit,
     LineEdit,
     PushButton,
+    SpinBox,
 )
 
 from brainvae.napari.widgets.analysis_dock import AnalysisDock
@@ -28,7 +32,9 @@ from brainvae.napari.widgets.analysis_inputs import (
     atlas_layers,
     label_names,
     labels_layer_names,
+    spatial_placement,
 )
+from brainvae.napari.widgets.heatmap import top_columns
 from brainvae.napari.widgets.paths import optional_path
 
 if TYPE_CHECKING:
@@ -44,14 +50,22 @@ KINDS = (
 )
 TRUST_NOTE = (
     "separation: 1 = every latent answers to its own ROIs, 0 = all to the same ones; the "
-    "published s gives -1 to a perfectly local model (README: 'Which score to read')"
+    "published s gives -1 to a perfectly local model (docs/analysis_details.md: 'Which score to read')"
 )
+DEFAULT_LATENTS_SHOWN = 32
+"""Latents the heatmaps show by default: the largest impacts; more make unreadable columns in
+a dock (all of them scroll sideways when asked)."""
 IMPACT_VIEWS = (
     ("KL per ROI voxel (what separation scores)", "per_voxel"),
     ("raw KL (nats)", "raw"),
     ("each ROI's row scaled to its largest", "row_scaled"),
 )
 
+
+IMPACT_TITLE = "Impact (KL) of each ROI on each latent"
+COVARIANCE_TITLE = "Covariance A of the latents' impact profiles"
+NAMES_LISTED = 8  # latent names a status line lists before "and N more"
+MIN_CELL_WIDTH = 14  # pixels per column when every latent is shown (the plot scrolls)
 
 _OPEN: weakref.WeakSet = weakref.WeakSet()
 
@@ -69,6 +83,8 @@ class ReceptiveFieldWidget(AnalysisDock):
         super().__init__(napari_viewer, "Paint ROIs or add atlas regions, then Run.")
         _OPEN.add(self)
         self._roi_labels: tuple[int, ...] = ()  # label value of each result row
+        self._run_rois: tuple[Any, np.ndarray] | None = None  # (ROI layer, labels) of the run
+        self._shown_latents = np.zeros(0, dtype=int)  # latent index of each heatmap column
         self._watched_layer: Any = None
 
         self.scans = ComboBox(label="scans", choices=self._scan_choices)
@@ -93,6 +109,15 @@ class ReceptiveFieldWidget(AnalysisDock):
             "per voxel divides by the ROI's size; scaled rows show which latents answer to "
             "each ROI. Hover shows the raw KL. Greyed columns are inactive latents.",
         )
+        self.latents_shown = SpinBox(
+            label="latents shown",
+            value=DEFAULT_LATENTS_SHOWN,
+            min=1,
+            max=4096,
+            tooltip="The heatmaps show the latents with the largest impact on any ROI (in "
+            "latent order); hover a cell for its ROI, latent and value.",
+        )
+        self.all_latents = CheckBox(label="all latents (scroll sideways)", value=False)
         self.export_folder = FileEdit(label="export to", mode="d")
         self.export_button = PushButton(text="Export tables (CSV, JSON) and plots (PNG)")
         self.extend(
@@ -100,7 +125,8 @@ class ReceptiveFieldWidget(AnalysisDock):
                 self.model_source, self.run_folder, self.population, self.scans,
                 self.roi_layer, self.new_rois_button, self.atlas_region,
                 self.add_region_button, self.roi_names, self.kind, self.weights,
-                self.one_sided, self.rerun, self.buttons, self.impact_view, self.progress, self.status,
+                self.one_sided, self.rerun, self.buttons, self.impact_view,
+                self.latents_shown, self.all_latents, self.progress, self.status,
                 self.export_folder, self.export_button,
             ]
         )  # fmt: skip
@@ -108,15 +134,26 @@ class ReceptiveFieldWidget(AnalysisDock):
         from brainvae.napari.widgets.gaussians_plot import GaussiansPlot
         from brainvae.napari.widgets.heatmap import Heatmap
 
-        self.impact_plot = Heatmap("Impact: KL per ROI (rows) and latent (columns)")
+        self.impact_plot = Heatmap(IMPACT_TITLE, row_name="ROI", column_name="latent")
         self.covariance_plot = Heatmap(
-            "Covariance A of the latents' impact profiles", colormap="CET-D1", symmetric=True
+            COVARIANCE_TITLE,
+            colormap="CET-D1",
+            symmetric=True,
+            row_name="latent",
+            column_name="latent",
         )
         self.gaussians_plot = GaussiansPlot()
-        for plot in (self.impact_plot, self.covariance_plot, self.gaussians_plot):
-            self.native.layout().addWidget(plot.widget)
-        self.impact_plot.on_click = self.select_cell
+        form = getattr(self, "inner", None) or self.native  # a scrolling dock's form, if any
+        layout = form.layout()
+        layout.addWidget(self.impact_plot.scroll_area)
+        layout.addWidget(self.covariance_plot.scroll_area)
+        layout.addWidget(self.gaussians_plot.widget)
+        self.impact_plot.on_click = self._on_impact_click
+        self.impact_plot.on_row_click = self.select_row
         self.impact_view.changed.connect(lambda *_: self._show_impact())
+        self.latents_shown.changed.connect(lambda *_: self._show_impact())
+        self.all_latents.changed.connect(self._on_all_latents)
+        self.atlas_region.native.activated.connect(lambda *_: self.show_atlas_region())
 
         self.population.changed.connect(lambda *_: self.scans.reset_choices())
         self.roi_layer.changed.connect(self._watch_roi_layer)
@@ -126,6 +163,9 @@ class ReceptiveFieldWidget(AnalysisDock):
         self._viewer.layers.events.inserted.connect(self._refresh_choices)
         self._viewer.layers.events.removed.connect(self._refresh_choices)
         self._watch_roi_layer()
+        from brainvae.napari.label_view import follow_display
+
+        follow_display(self._viewer)  # the atlas faint in 3D, a highlighted ROI on top
 
     # ---- choices ---------------------------------------------------------------------------
     def _scan_choices(self, *_args) -> list[str]:
@@ -202,10 +242,8 @@ class ReceptiveFieldWidget(AnalysisDock):
         layer = self._viewer.add_labels(
             np.zeros(shape, dtype=np.int32),
             name=ROI_LAYER,
-            scale=tuple(population.scale[1:]),
-            translate=tuple(population.translate[1:]),
-            axis_labels=tuple(population.axis_labels[1:]),
             metadata={"brainvae": {"kind": "rois", "roi_names": {}}},
+            **spatial_placement(population),  # the population's grid and units (mm)
         )
         layer.selected_label = 1
         layer.mode = "paint"
@@ -232,13 +270,22 @@ class ReceptiveFieldWidget(AnalysisDock):
         data = np.array(layer.data, copy=True)
         data[mask & (data == 0)] = label
         layer.data = data
-        name = atlas.metadata["brainvae"]["atlas_names"].get(region) or atlas.metadata["brainvae"][
-            "atlas_names"
-        ].get(str(region), f"region {region}")
+        name = _atlas_name(atlas, region)
         _roi_names(layer)[label] = str(name)
         _refresh_features(layer)
         self.roi_layer.value = ROI_LAYER
         self.status.value = f"Added {name} as ROI {label} ({int(mask.sum())} voxels)."
+
+    def show_atlas_region(self) -> Any:
+        """Outline the atlas region chosen in the list (before adding it as an ROI)."""
+        atlases = self._atlas_layers()
+        if not atlases or self.atlas_region.value is None:
+            return None
+        from brainvae.napari.label_view import highlight_roi
+
+        region = int(self.atlas_region.value)
+        name = _atlas_name(atlases[0], region)
+        return highlight_roi(self._viewer, atlases[0], region, name)
 
     def _watch_roi_layer(self, *_args) -> None:
         """Re-run after each paint stroke when asked (Labels' paint event ends a stroke)."""
@@ -284,6 +331,7 @@ class ReceptiveFieldWidget(AnalysisDock):
             self.fail(err)
             return
         self._roi_labels = tuple(sorted(names))
+        self._run_rois = (self._viewer.layers[self.roi_layer.value], np.array(rois, copy=True))
         self.start(
             receptive_run,
             model,
@@ -298,28 +346,63 @@ class ReceptiveFieldWidget(AnalysisDock):
         )
 
     def show_result(self, run: Any) -> None:
-        result, scores = run.result, run.scores
+        result = run.result
         self._show_impact()
-        if scores is not None:
-            self.covariance_plot.set_matrix(
-                scores.covariance, result.latent_names, result.latent_names, ~result.active
-            )
-        self.status.value = result_text(result, scores)
+        self.status.value = result_text(result, run.scores)
         active = np.flatnonzero(result.active)
         first = int(active[np.argmax(result.impact[0, active])]) if active.size else 0
         self.show_gaussians(0, first)
 
-    def _show_impact(self) -> None:
-        """The impact heatmap, raw or with each row scaled to its largest value."""
-        if self.last_run is None:
-            return
+    def shown_latent_indices(self) -> np.ndarray:
+        """The latents the heatmaps show, in latent order: every one when asked, else those
+        with the largest shown impact on any ROI (latents_shown of them)."""
+        count = None if self.all_latents.value else int(self.latents_shown.value)
+        return top_columns(self._impact_shown(), count)
+
+    def _impact_shown(self) -> np.ndarray:
+        """The impact matrix as chosen: per ROI voxel, raw KL, or each row scaled to 1."""
         result = self.last_run.result
         shown = result.impact_per_voxel if self.impact_view.value == "per_voxel" else result.impact
         if self.impact_view.value == "row_scaled":
             peak = np.max(np.abs(shown), axis=1, keepdims=True)
             shown = np.divide(shown, peak, out=np.zeros_like(shown), where=peak > 0)
-        self.impact_plot.set_matrix(shown, result.roi_names, result.latent_names, ~result.active)
-        self.impact_plot.raw = result.impact
+        return shown
+
+    def _on_all_latents(self, *_args) -> None:
+        self.latents_shown.enabled = not self.all_latents.value
+        self._show_impact()
+
+    def _show_impact(self) -> None:
+        """The impact heatmap (and the covariance) over the shown latents."""
+        if self.last_run is None:
+            return
+        result, scores = self.last_run.result, self.last_run.scores
+        shown = self.shown_latent_indices()
+        self._shown_latents = shown
+        names = [result.latent_names[k] for k in shown]
+        inactive = ~np.asarray(result.active)[shown]
+        part = (
+            ""
+            if shown.size == len(result.latent_names)
+            else f" ({shown.size} of {len(result.latent_names)} latents: the largest impacts)"
+        )
+        self.impact_plot.set_title(IMPACT_TITLE + part)
+        self.impact_plot.set_matrix(
+            self._impact_shown()[:, shown], result.roi_names, names, inactive
+        )
+        self.impact_plot.raw = result.impact[:, shown]
+        if scores is None:
+            self.covariance_plot.clear()
+        else:
+            self.covariance_plot.set_title(COVARIANCE_TITLE + part)
+            self.covariance_plot.set_matrix(
+                np.asarray(scores.covariance)[np.ix_(shown, shown)], names, names, inactive
+            )
+        cell = None
+        if self.all_latents.value:  # every name readable, the plot scrolls sideways
+            cell = max(self.impact_plot.label_cell_width() + 6, MIN_CELL_WIDTH)
+        self.impact_plot.set_cell_width(cell)
+        self.covariance_plot.set_cell_width(cell)
 
     def show_gaussians(self, row: int, latent: int) -> None:
         """The fitted Gaussians of one (ROI, latent) across the weights."""
@@ -333,20 +416,46 @@ class ReceptiveFieldWidget(AnalysisDock):
             variance_floor=float(result.variance_floor[latent]),
         )
 
+    def _on_impact_click(self, row: int, column: int) -> None:
+        """A heatmap cell: its column is the column-th latent shown."""
+        if 0 <= column < len(self._shown_latents):
+            self.select_cell(row, int(self._shown_latents[column]))
+
     def select_cell(self, row: int, latent: int) -> None:
-        """An impact cell was clicked: show its Gaussians, select the ROI and the latent."""
+        """An impact cell was clicked: show its Gaussians, outline the ROI and select it, and
+        select the latent in the explorer."""
         if self.last_run is None:
             return
         self.show_gaussians(row, latent)
-        name = self.roi_layer.value
-        if name in self._viewer.layers and row < len(self._roi_labels):
-            layer = self._viewer.layers[name]
-            layer.selected_label = self._roi_labels[row]
-            self._viewer.layers.selection.active = layer
+        self.select_row(row, gaussians=False)
         from brainvae.napari.widgets.latent_explorer import explorers_of
 
         for explorer in explorers_of(self._viewer):
             explorer.highlight_latent(latent)
+
+    def select_row(self, row: int, gaussians: bool = True) -> Any:
+        """An ROI of the last run was chosen (its row's name clicked): outline it on top of the
+        canvas at its centre slice and select its label in the ROI layer; the Gaussians show
+        its most affected active latent. Returns the highlight layer."""
+        if self.last_run is None or not 0 <= row < len(self._roi_labels):
+            return None
+        result = self.last_run.result
+        if gaussians:
+            self.show_gaussians(row, int(result.most_affected_latents(row)[0]))
+        label = self._roi_labels[row]
+        layer, labels = self._run_rois if self._run_rois is not None else (None, None)
+        if layer is None or layer not in self._viewer.layers:
+            return None
+        layer.selected_label = label
+        self._viewer.layers.selection.active = layer
+        from brainvae.napari.label_view import highlight_roi
+
+        highlight = highlight_roi(self._viewer, layer, label, result.roi_names[row], labels)
+        self.status.value = (
+            f"{result.roi_names[row]} (ROI {label}) outlined in green on the canvas. "
+            + result_text(result, self.last_run.scores)
+        )
+        return highlight
 
     # ---- exports ---------------------------------------------------------------------------
     def export(self, folder: str | Path | None = None) -> Path | None:
@@ -379,12 +488,18 @@ class ReceptiveFieldWidget(AnalysisDock):
         return target
 
 
+def _atlas_name(atlas: Any, region: int) -> str:
+    """An atlas region's name (stored with int or str keys), else 'region N'."""
+    names = atlas.metadata["brainvae"]["atlas_names"]
+    return str(names.get(region) or names.get(str(region)) or f"region {region}")
+
+
 def result_text(result: Any, scores: Any) -> str:
     """The status after a run: activity first (what the fields can mean), the most affected
     active latent per ROI, encoder-only latents, then the scores over the active latents."""
     from brainvae.analysis.receptive_report import receptive_scores
 
-    parts = [f"{result.n_images} scans, kind {result.kind}. {result.activity.describe()}."]
+    parts = [f"{result.n_images} scans, kind {result.kind}. {activity_text(result.activity)}."]
     if result.activity.n_active == 0:
         parts.append(
             "No latent is active: the model has collapsed, and these fields measure noise the "
@@ -400,7 +515,7 @@ def result_text(result: Any, scores: Any) -> str:
     if encoder_only:
         parts.append(
             f"Encoder-only (strong impact, but the decoder does not use them): "
-            f"{', '.join(encoder_only)}."
+            f"{name_list(encoder_only)}."
         )
     values = receptive_scores(result)
     if scores is None:
@@ -416,6 +531,26 @@ def result_text(result: Any, scores: Any) -> str:
     if result.any_floor_hit:
         parts.append("Some variances hit the floor (latents constant after perturbing).")
     return " ".join(parts)
+
+
+def activity_text(activity: Any) -> str:
+    """Which latents are active, in one line even with 256 latents (a few inactive ones
+    named, the rest counted)."""
+    inactive = list(activity.inactive_names)
+    if len(inactive) <= NAMES_LISTED:
+        return activity.describe()
+    return (
+        f"{activity.n_active} of {activity.latent_dim} latents active; {len(inactive)} inactive: "
+        f"{name_list(inactive)} (their posterior means vary by <= {activity.threshold:g} over "
+        f"the {activity.n_images} scans, so the decoder cannot use them)"
+    )
+
+
+def name_list(names: list[str]) -> str:
+    """Names joined by commas; past NAMES_LISTED, the first ones and how many more."""
+    if len(names) <= NAMES_LISTED:
+        return ", ".join(names)
+    return f"{', '.join(names[:NAMES_LISTED])} and {len(names) - NAMES_LISTED} more"
 
 
 def _roi_names(layer: Any) -> dict:

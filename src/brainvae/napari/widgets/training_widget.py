@@ -2,7 +2,9 @@
 
 It only orchestrates: reads the form into a ModelChoice and a TrainConfig, runs
 brainvae.napari.workers.train.train_run in a napari worker, and turns what it yields into
-plot points, a progress bar and a layer of validation images beside their reconstructions.
+plot points, a progress bar and, in the dock's reconstructions tab, validation images above
+their reconstructions. The viewer's camera never moves: the reconstructions go into the
+viewer only when the user asks (a layer beside the brain, the view left as it was).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ from magicgui.widgets import (
     SpinBox,
 )
 
+from brainvae.napari.widgets.collapsible import CollapsibleSection, align_label_widths
 from brainvae.napari.widgets.paths import optional_path, user_cache_dir
+from brainvae.napari.widgets.scrolling import scroll_body
 
 if TYPE_CHECKING:
     import napari
@@ -38,8 +42,14 @@ REDRAW_S = 1.0
 napari window repaints it whole while holding the GIL (28-47 ms with software OpenGL under
 Xvfb); redrawing per batch slowed training in the dock 4x (benchmarks/bench_training_dock.py)."""
 PREVIEW_S = 5.0
-"""Validation previews replace the layer at most this often (a canvas redraw each)."""
+"""New reconstructions replace the shown ones at most this often (a redraw each)."""
 PREVIEW_LAYER = "validation previews (top: input, below: reconstruction)"
+RECONSTRUCTIONS_TAB = 1
+"""The results tabs: the loss plot (0), then the reconstructions (1)."""
+PCA_PLACEHOLDER = (
+    "PCA is fitted in one go, so it has no loss curve: its reconstructions are in the "
+    "reconstructions tab."
+)
 
 
 def default_runs_root() -> Path:
@@ -51,7 +61,7 @@ class TrainingWidget(Container):
     """Train a beta-VAE, VAE, Soft-IntroVAE or PCA on a prepared population, with live plots."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self._viewer = napari_viewer
         self._worker = None
         self._cancel = threading.Event()
@@ -71,7 +81,10 @@ class TrainingWidget(Container):
         self._redraw_timer = QTimer()
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.timeout.connect(self._redraw)
-        self._preview_placement: dict[str, Any] = {}
+        self._preview_placement: dict[str, Any] = {}  # the population's grid
+        self._dataset_path: Path | None = None  # the dataset of the run being shown
+        self._sample_width = 0  # its scans' width in pixels
+        self._preview_mosaic: tuple[Any, int] | None = None  # the newest shown, with its epoch
 
         # Every default is the library's default recipe (training.recipe.DEFAULT_RECIPE), the
         # same as `brainvae train` and TrainConfig(): it learns on 50 to 5,000 scans. Imported
@@ -133,6 +146,7 @@ class TrainingWidget(Container):
         self.lr.native.setDecimals(6)
         self.device = ComboBox(label="device", choices=self._device_choices, value="auto")
         self.device_info = Label(label="", value="")
+        _wrapping(self.device_info)  # a long torch build note must not widen the dock
         self.run_folder = FileEdit(
             label="run folder",
             mode="d",
@@ -140,58 +154,103 @@ class TrainingWidget(Container):
             tooltip="Where config.json, weights, history.csv and checkpoints/ go",
         )
         self.checkpoint_every = SpinBox(
-            label="checkpoint every (epochs)",
+            label="checkpoint every",
             min=1,
             value=5,
             tooltip="Stop and closing always write one; each costs a disk write of the model",
         )
-        self.preview_every = SpinBox(label="preview every (epochs)", min=1, value=1)
+        self.preview_every = SpinBox(
+            label="preview every",
+            min=1,
+            value=1,
+            tooltip="How often the reconstructions tab gets new reconstructions",
+        )
+        for folder in (self.dataset_folder, self.run_folder):
+            folder.choose_btn.text = "Choose..."  # not "Choose directory": the dock stays narrow
         self.start_button = PushButton(text="Start")
         self.stop_button = PushButton(text="Stop", enabled=False)
         self.resume_button = PushButton(text="Resume")
         self.reset_button = PushButton(text="Reset")
-        self.load_button = PushButton(text="Load run")
+        self.load_button = PushButton(
+            text="Load run", tooltip="Show the loss history of the run in the run folder"
+        )
         buttons = Container(
-            widgets=[self.start_button, self.stop_button, self.resume_button, self.reset_button],
+            widgets=[
+                self.start_button, self.stop_button, self.resume_button, self.reset_button,
+                self.load_button,
+            ],
             layout="horizontal",
             labels=False,
-        )
-        self.log_scale = CheckBox(label="log scale", value=False)
+        )  # fmt: skip
+        buttons.margins = (0, 0, 0, 0)
+        self.log_scale = CheckBox(text="log scale", value=False)
         self.progress = ProgressBar(label="epoch progress", value=0, max=1)
         self.status = Label(label="status", value="Choose a dataset and press Start.")
         _fixed_lines(self.status, lines=5)
 
+        # What a new user sets stays in sight; the recipe's knobs fold away (issue 14: the
+        # dock fits a 1366 x 768 screen).
+        self.form = Container(
+            widgets=[
+                self.dataset, self.dataset_folder, self.family, self.latent, self.beta,
+                self.length_unit, self.steps, self.epochs, self.run_folder,
+            ],
+            labels=True,
+        )  # fmt: skip
+        self.advanced = CollapsibleSection(
+            "advanced settings",
+            [
+                self.architecture, self.likelihood, self.sigma, self.batch, self.lr,
+                self.device, self.device_info, self.checkpoint_every, self.preview_every,
+            ],
+            tooltip="Network, likelihood, batch size, learning rate, device, checkpoints: "
+            "the defaults are the library's recipe",
+        )  # fmt: skip
+        monitor = Container(widgets=[self.progress, self.status], labels=True)
+        for part in (self.form, monitor):
+            part.margins = (0, 0, 0, 0)
+        align_label_widths([self.form, self.advanced.fields, monitor])
+
         from brainvae.napari.widgets.loss_plot import LossPlot
+        from brainvae.napari.widgets.preview_panel import PreviewPanel
 
         self.plot = LossPlot()
-        self.extend(
-            [
-                self.dataset, self.dataset_folder, self.family, self.architecture, self.latent,
-                self.beta, self.likelihood, self.sigma, self.length_unit, self.steps, self.epochs,
-                self.batch, self.lr, self.device,
-                self.device_info, self.run_folder, self.checkpoint_every, self.preview_every,
-                buttons, self.load_button, self.log_scale, self.progress, self.status,
-            ]
-        )  # fmt: skip
-        self.native.layout().addWidget(self.plot.widget)
+        self.previews = PreviewPanel(
+            "After each epoch, validation scans (top row) and their reconstructions (below) "
+            "appear here; the viewer's view of the brain stays as it is."
+        )
+        self.results = _results_tabs(self.plot.panel, self.previews, self.log_scale)
+        self.body = Container(widgets=[self.form, self.advanced, buttons, monitor], labels=False)
+        self.body.margins = (4, 4, 4, 4)
+        self.append(self.body)
+        self.body.native.layout().addWidget(self.results, 1)  # the plot takes spare height
+        # Not Container(scrollable=True): napari docks self.native and leaves that scroll area
+        # behind, still resizing the dock's widget to its own 638 x 478 viewport (the right of
+        # the dock was cut off). The scroll area goes inside self.native instead.
+        self.scroll_area = scroll_body(self, self.body)
+        self.margins = (0, 0, 0, 0)
 
         self.dataset.changed.connect(self._on_dataset_changed)
         self.family.changed.connect(self._on_family_changed)
         self.likelihood.changed.connect(self._on_family_changed)
         self.length_unit.changed.connect(self._on_family_changed)
         self.device.changed.connect(self._show_device)
+        for field in (self.family, self.likelihood, self.length_unit, self.latent):
+            field.changed.connect(self._label_plot)
         self.start_button.changed.connect(self.start)
         self.stop_button.changed.connect(self.stop)
         self.resume_button.changed.connect(self.resume)
         self.reset_button.changed.connect(self.reset)
         self.load_button.changed.connect(self.load_run)
         self.log_scale.changed.connect(lambda value: self.plot.set_log(value))
+        self.previews.show_in_viewer.clicked.connect(self.show_preview_layer)
         self._viewer.layers.events.inserted.connect(self._refresh_datasets)
         self._viewer.layers.events.removed.connect(self._refresh_datasets)
         self.native.destroyed.connect(self._stop_when_closed)
         self._on_dataset_changed()
         self._on_family_changed()
         self._show_device()
+        self._label_plot()
 
     # ---- form ------------------------------------------------------------
     def _dataset_choices(self, *_args) -> list[str]:
@@ -218,6 +277,7 @@ class TrainingWidget(Container):
         family = self.family.value
         neural = family != "pca"
         self.beta.visible = family == "beta_vae"
+        self.advanced.visible = neural  # PCA has none of these settings
         for widget in (
             self.architecture, self.likelihood, self.length_unit, self.batch, self.lr,
             self.device, self.device_info, self.checkpoint_every, self.preview_every,
@@ -227,6 +287,21 @@ class TrainingWidget(Container):
         self.steps.visible = neural and self.length_unit.value == "steps"
         self.epochs.visible = neural and self.length_unit.value == "epochs"
         self.resume_button.enabled = neural and self._worker is None
+
+    def _label_plot(self, *_args) -> None:
+        """Axis titles and the placeholder follow the form until a run's curves are drawn;
+        then only the x unit does (it switches the drawn curves between steps and epochs)."""
+        from brainvae.napari.widgets.loss_plot import loss_axis_label
+
+        if self.plot.has_points:
+            self.plot.set_axes(self.length_unit.value)
+            return
+        self.plot.set_placeholder(PCA_PLACEHOLDER if self.family.value == "pca" else None)
+        self.plot.set_axes(
+            self.length_unit.value,
+            loss_axis_label(self.likelihood.value, float(self.sigma.value)),
+            latent_dim=int(self.latent.value),
+        )
 
     def _device_choices(self, *_args) -> list[str]:
         import torch
@@ -317,6 +392,9 @@ class TrainingWidget(Container):
             self.status.value = "Stop training before Reset."
             return
         self.plot.clear()
+        self.previews.clear()
+        self._preview_mosaic = None
+        self.results.setTabText(RECONSTRUCTIONS_TAB, "reconstructions")
         self.progress.value = 0
         self.run_folder.value = _new_run_folder()
         self._run_dir = None
@@ -333,6 +411,7 @@ class TrainingWidget(Container):
         if history is None or not history.is_file():
             self._fail(ValueError(f"{folder}: no {HISTORY_FILE} here; choose a run folder"))
             return
+        self.plot.set_axes(self.length_unit.value, *_run_axes(folder))
         self.plot.load_history(pd.read_csv(history))
         self._run_dir = folder
         self.status.value = f"Loaded {folder.name}: {len(pd.read_csv(history))} epoch(s)."
@@ -341,6 +420,7 @@ class TrainingWidget(Container):
     def _launch(self, resume: bool) -> None:
         from napari.qt.threading import create_worker
 
+        from brainvae.napari.population_layers import dataset_placement
         from brainvae.napari.workers.train import train_run
 
         if self._worker is not None:
@@ -356,13 +436,14 @@ class TrainingWidget(Container):
         except Exception as err:  # noqa: BLE001 - any form error goes to the user
             self._fail(err)
             return
-        if not resume:
-            self.plot.clear()
-        elif (run_dir / "history.csv").is_file():
+        self.plot.clear()
+        self._label_plot()  # the form's units, for this run's curves
+        if resume and (run_dir / "history.csv").is_file():
             import pandas as pd
 
             self.plot.load_history(pd.read_csv(run_dir / "history.csv"))
-        self._preview_placement = _preview_placement(opened)
+        self._preview_placement = dict(dataset_placement(opened))
+        self._dataset_path, self._sample_width = opened.path, int(opened.sample_shape[-1])
         self._cancel = threading.Event()
         self._verdict = None
         self._started = time.monotonic()
@@ -463,12 +544,49 @@ class TrainingWidget(Container):
             self._last_preview_shown = self._last_draw
 
     def _show_preview(self, preview: Any) -> None:
-        """Replace the preview layer's data in place (or add it, beside the population)."""
-        data = preview.mosaic()
+        """Draw the reconstructions in the dock (the viewer's camera stays on the brain); keep
+        the viewer's preview layer current if the user asked for one."""
+        mosaic = preview.mosaic()
+        self._preview_mosaic = (mosaic, preview.epoch)
+        when = "PCA fit" if preview.epoch == 0 else f"Epoch {preview.epoch}"
+        self.previews.show(
+            mosaic,
+            f"{when}: {preview.split} scans (top) and their reconstructions (below).",
+            pixel_size=tuple(self._preview_placement["scale"][-2:]),
+        )
+        tab = "reconstructions" + ("" if preview.epoch == 0 else f" (epoch {preview.epoch})")
+        self.results.setTabText(RECONSTRUCTIONS_TAB, tab)
+        if not self.plot.has_points:  # PCA: nothing to plot; the reconstructions are the news
+            self.results.setCurrentIndex(RECONSTRUCTIONS_TAB)
+        if PREVIEW_LAYER in self._viewer.layers:  # the user asked for it: keep it current
+            self.show_preview_layer()
+
+    def show_preview_layer(self, *_args) -> None:
+        """Put the latest reconstructions in the viewer as a layer beside the brain, on its
+        grid, without moving the camera; later previews update it in place."""
+        if self._preview_mosaic is None:
+            return
+        layer = self._put_preview_layer()
+        beside = len(self._viewer.layers) > 1
+        self.previews.caption.setText(
+            self.previews.caption.text().split(" Also in the viewer")[0]
+            + (" Also in the viewer, right of the brain: zoom out or press Home." if beside
+               else " Also in the viewer.")
+        )  # fmt: skip
+        self.previews.caption.setToolTip(f"The viewer's layer: '{layer.name}'")
+
+    def _put_preview_layer(self) -> Any:
+        """Replace the preview layer's data in place (or add it beside the population) and
+        leave the camera where it was: napari frames the first layer added, and only that."""
+        data, epoch = self._preview_mosaic
         name = PREVIEW_LAYER
+        camera = _camera(self._viewer)
+        view = (tuple(camera.center), camera.zoom, tuple(camera.angles))
+        others = [layer for layer in self._viewer.layers if layer.name != name]
         if name in self._viewer.layers and self._viewer.layers[name].data.shape == data.shape:
             layer = self._viewer.layers[name]
             layer.data = data
+            layer.contrast_limits = _limits(data)
         else:
             if name in self._viewer.layers:
                 self._viewer.layers.remove(name)
@@ -478,12 +596,40 @@ class TrainingWidget(Container):
                 name=name,
                 colormap="gray",
                 contrast_limits=_limits(data),
-                **self._preview_placement,
+                **self._beside_population(data.shape),
             )
             layer.metadata["brainvae"] = {"kind": "training_preview"}
             self._viewer.layers.selection = selected  # the user's selection stays
-            self._viewer.reset_view()  # the previews sit beside the brain: show both
-        layer.metadata["brainvae"]["epoch"] = preview.epoch
+        if others:  # the brain being inspected keeps its size and place on the screen
+            camera.center, camera.zoom, camera.angles = view
+        layer.metadata["brainvae"]["epoch"] = epoch
+        return layer
+
+    def _beside_population(self, shape: tuple[int, ...]) -> dict[str, Any]:
+        """The population's grid, moved right of its layer and clear of any other layer
+        there (the explorer's decoded brain), so the previews hide nothing; without such a
+        layer, one image width and a margin right of the grid's origin."""
+        from brainvae.napari.widgets.decode_placement import beside_translate
+
+        placement = dict(self._preview_placement)
+        population = self._population_layer()
+        if population is not None:
+            placement["translate"] = beside_translate(self._viewer, shape, placement, population)
+            return placement
+        scale = tuple(placement["scale"])
+        translate = list(placement.get("translate", (0.0,) * len(scale)))
+        translate[-1] += (self._sample_width + 8) * scale[-1]
+        placement["translate"] = tuple(translate)
+        return placement
+
+    def _population_layer(self) -> Any:
+        """The viewer's layer of the dataset being trained on, if one is open."""
+        for layer in self._viewer.layers:
+            found = _layer_dataset(layer)
+            if found is not None and self._dataset_path is not None:
+                if Path(found).resolve() == Path(self._dataset_path).resolve():
+                    return layer
+        return None
 
     def _on_finished(self, result: Any) -> None:
         if self._closed:  # the dock is gone; the worker's last signals have no widget
@@ -578,6 +724,60 @@ class TrainingWidget(Container):
         return self._run_dir
 
 
+def _results_tabs(plot_panel: Any, previews: Any, log_scale: CheckBox) -> Any:
+    """The loss plot and the reconstructions as two tabs (one stretchy area under the form);
+    the tab bar's corner holds the shown tab's one control (log scale; show in viewer)."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QHBoxLayout, QTabWidget, QWidget
+
+    class ResultsTabs(QTabWidget):
+        """Asks for its least height only, for any width: the scroll area sizes a form with
+        wrapping labels by its preferred height, and a plot's (or image's) 480-pixel wish
+        would make the dock scroll where they could shrink. Spare height still goes to them
+        (layout stretch)."""
+
+        def sizeHint(self):  # noqa: N802 - Qt's name
+            hint = super().sizeHint()
+            hint.setHeight(self.minimumSizeHint().height())
+            return hint
+
+        def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt's name
+            return False
+
+    tabs = ResultsTabs()
+    tabs.addTab(plot_panel, "loss")
+    tabs.addTab(previews.widget, "reconstructions")
+    corner = QWidget()
+    layout = QHBoxLayout(corner)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(log_scale.native)
+    layout.addWidget(previews.show_in_viewer)
+    tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
+
+    def show_controls(index: int) -> None:
+        log_scale.native.setVisible(index == 0)
+        previews.show_in_viewer.setVisible(index == RECONSTRUCTIONS_TAB)
+
+    tabs.currentChanged.connect(show_controls)
+    show_controls(0)
+    return tabs
+
+
+def _run_axes(folder: Path) -> tuple[str | None, int | None]:
+    """A saved run's loss axis title (from its likelihood) and latent count, read from its
+    config.json; (None, None) when unreadable (the plot keeps its titles)."""
+    from brainvae.models.config import ModelConfig
+    from brainvae.models.serialization import CONFIG_FILE
+    from brainvae.napari.widgets.loss_plot import loss_axis_label
+
+    try:
+        config = ModelConfig.from_json((folder / CONFIG_FILE).read_text())
+    except Exception:  # noqa: BLE001 - no config (a run stopped early) or an older one
+        return None, None
+    label = loss_axis_label(config.likelihood, config.gaussian_sigma, config.learn_sigma)
+    return label, config.latent_dim
+
+
 def _wait_until_done(worker: Any, seconds: float) -> None:
     """Block until the worker's thread ends (it stops within one batch once cancelled)."""
     deadline = time.monotonic() + seconds
@@ -587,13 +787,47 @@ def _wait_until_done(worker: Any, seconds: float) -> None:
 
 def _fixed_lines(label: Label, lines: int) -> None:
     """Wrap a label's text within a fixed height and the dock's width, so a new status text
-    never re-lays out the dock (each layout pass is one more window repaint)."""
+    never re-lays out the dock (each layout pass is one more window repaint). The height
+    follows the label's font: napari's stylesheet sets it only once the dock is shown."""
+    from qtpy.QtCore import QEvent, QObject, QRect, Qt
     from qtpy.QtWidgets import QSizePolicy
 
     native = label.native
     native.setWordWrap(True)
+    native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
     native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-    native.setFixedHeight(native.fontMetrics().lineSpacing() * lines + 4)
+
+    def fit() -> None:  # laid-out lines are whole pixels: measure them, not lineSpacing * n
+        text = native.fontMetrics().boundingRect(
+            QRect(0, 0, 10_000, 10_000), Qt.TextFlag.TextWordWrap, "\n".join(["Xg"] * lines)
+        )
+        margins = native.contentsMargins()
+        padding = margins.top() + margins.bottom() + 2 * native.margin() + 4
+        native.setFixedHeight(text.height() + padding)
+
+    class FontWatcher(QObject):
+        def eventFilter(self, watched, event):  # noqa: N802 - Qt's name
+            if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
+                fit()
+            return False
+
+    native._font_watcher = FontWatcher(native)  # kept alive with the label
+    native.installEventFilter(native._font_watcher)
+    fit()
+
+
+def _camera(viewer: Any) -> Any:
+    """The viewer's camera (napari 0.9 moved it to viewer.scene; older napari has no scene)."""
+    scene = getattr(viewer, "scene", None)
+    return scene.camera if scene is not None else viewer.camera
+
+
+def _wrapping(label: Label) -> None:
+    """Wrap a label's text within the dock's width instead of widening the dock."""
+    from qtpy.QtWidgets import QSizePolicy
+
+    label.native.setWordWrap(True)
+    label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
 
 def _window(viewer: Any) -> Any:
@@ -617,19 +851,6 @@ def _layer_dataset(layer: Any) -> str | None:
 
 def _new_run_folder() -> Path:
     return default_runs_root() / time.strftime("run-%Y%m%d-%H%M%S")
-
-
-def _preview_placement(dataset: Any) -> dict[str, Any]:
-    """The population's millimetre grid, moved right by one image and a margin, so the
-    previews sit beside the brain (and share its depth slider in 3D)."""
-    from brainvae.napari.population_layers import dataset_placement
-
-    placement = dict(dataset_placement(dataset))
-    scale = tuple(placement["scale"])
-    translate = list(placement.get("translate", (0.0,) * len(scale)))
-    translate[-1] += (dataset.sample_shape[-1] + 8) * scale[-1]
-    placement["translate"] = tuple(translate)
-    return placement
 
 
 def _duration(seconds: float) -> str:

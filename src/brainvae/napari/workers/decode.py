@@ -1,4 +1,9 @@
-"""Live decoding for sliders: at most one pending request, latest wins.
+"""The latent explorer's background work: the population's per-latent summary, and live
+decoding for the sliders (at most one pending request, latest wins).
+
+encode_population runs in a napari worker: the scans' codes and every per-latent number the
+sliders show (KL or sd, activity, the ranking their order uses) are computed there, so a
+1,000-latent model does not hold up the GUI.
 
 A slider emits many values per second while dragged; decoding each in turn would pile up
 behind the mouse. Here a new request replaces the one still waiting (it is counted as
@@ -6,9 +11,9 @@ dropped) and only the newest code is decoded. A model whose decode is cheap (mea
 most INLINE_BUDGET_S of CPU) is decoded on the GUI thread: at once when the GUI has been
 idle at least as long as a decode takes, else once the event loop has delivered the moves
 still queued (a 0 ms timer), so a fast drag coalesces. Handing a 2 ms decode to a thread
-cost 10 ms of wake-up and GIL hand-over per step here. Larger models are decoded on one background thread,
-whose results reach the GUI thread through a Qt signal (a queued connection); that thread
-never touches a layer or widget.
+cost 10 ms of wake-up and GIL hand-over per step here. Larger models are decoded on one
+background thread, whose results reach the GUI thread through a Qt signal (a queued
+connection); that thread never touches a layer or widget.
 """
 
 from __future__ import annotations
@@ -19,10 +24,22 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from qtpy.QtCore import QObject, QTimer, Signal
+
+if TYPE_CHECKING:
+    from brainvae.napari.widgets.latent_sliders import LatentSummary
+
+
+def encode_population(model: Any, images: np.ndarray) -> LatentSummary:
+    """Worker body: encode the population and summarise each latent for the sliders."""
+    from brainvae.analysis.latent_space import population_latents
+    from brainvae.napari.widgets.latent_sliders import summarise_latents
+
+    return summarise_latents(population_latents(model, images))
+
 
 INLINE_BUDGET_S = 0.025
 """Decodes whose last measured CPU time is at most this run on the GUI thread (2D 128 x 160

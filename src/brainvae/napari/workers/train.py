@@ -1,7 +1,7 @@
 """Train a model in the background: the engine's progress reports, plus reconstruction previews.
 
 The generator runs in a napari worker thread; it never touches a layer or a widget. The
-dock turns what it yields into plot points, progress and a preview layer.
+dock turns what it yields into plot points, progress and a preview image in the dock.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class Preview:
     epoch: int
     images: np.ndarray  # (k, *spatial): inputs
     reconstructions: np.ndarray  # (k, *spatial)
+    split: str = "validation"  # the images' split ("training" when there is no validation one)
 
     def mosaic(self, gap: int = 2) -> np.ndarray:
         """(*spatial[:-2], 2 H + gap, k W + (k - 1) gap): the inputs along the top row, each
@@ -90,7 +91,7 @@ def train_run(
     model = build_model(model_config)
     if choice.family == "pca":
         return (yield from _fit_pca(model, dataset, run_dir, overwrite))
-    preview_rows = _preview_rows(dataset)
+    preview_rows, preview_split = _preview_rows(dataset)
     cancel = cancel if cancel is not None else threading.Event()
     generator = train(
         model, dataset, config, run_dir, resume=resume, overwrite=overwrite, cancel=cancel
@@ -107,7 +108,7 @@ def train_run(
                     return result
                 yield report
                 if isinstance(report, EpochReport) and report.epoch % preview_every == 0:
-                    yield preview(model, dataset, preview_rows, report.epoch)
+                    yield preview(model, dataset, preview_rows, report.epoch, preview_split)
         except GeneratorExit:  # napari quits workers when the viewer closes: stop cleanly
             cancel.set()
             for _ in generator:  # the engine stops within a batch and writes its checkpoint
@@ -115,7 +116,9 @@ def train_run(
             raise
 
 
-def preview(model: Any, dataset: Any, rows: np.ndarray, epoch: int) -> Preview:
+def preview(
+    model: Any, dataset: Any, rows: np.ndarray, epoch: int, split: str = "validation"
+) -> Preview:
     """Reconstruct the preview rows in eval mode, then put the model back in training mode."""
     images = np.asarray(dataset.images[rows], dtype=np.float32)
     was_training = model.training
@@ -124,15 +127,16 @@ def preview(model: Any, dataset: Any, rows: np.ndarray, epoch: int) -> Preview:
         reconstructions = np.asarray(model.reconstruct(images), dtype=np.float32)
     finally:
         model.train(was_training)
-    return Preview(epoch, images, reconstructions)
+    return Preview(epoch, images, reconstructions, split)
 
 
-def _preview_rows(dataset: Any) -> np.ndarray:
-    """The first few validation images (training ones when there is no validation split)."""
-    rows = dataset.indices("val")
+def _preview_rows(dataset: Any) -> tuple[np.ndarray, str]:
+    """The first few validation images (training ones when there is no validation split),
+    and which split they come from."""
+    rows, split = dataset.indices("val"), "validation"
     if len(rows) == 0:
-        rows = dataset.indices("train")
-    return np.asarray(rows[:PREVIEW_IMAGES])
+        rows, split = dataset.indices("train"), "training"
+    return np.asarray(rows[:PREVIEW_IMAGES]), split
 
 
 def _fit_pca(model: Any, dataset: Any, run_dir: Path, overwrite: bool) -> Generator[Any, None, Any]:
@@ -156,5 +160,6 @@ def _fit_pca(model: Any, dataset: Any, run_dir: Path, overwrite: bool) -> Genera
             TRAINING_DATA_KEY: dataset_fingerprint(dataset),
         },
     )
-    yield preview(model, dataset, _preview_rows(dataset), 0)
+    rows, split = _preview_rows(dataset)
+    yield preview(model, dataset, rows, 0, split)
     return run_dir
