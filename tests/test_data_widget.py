@@ -42,6 +42,8 @@ def test_sample_population_loads_as_stack_with_atlas(
     atlas = viewer.layers["ROI atlas"]
     assert atlas.data.shape == layer.data.shape[1:]
     assert set(atlas.features["name"]) >= {"ventricles", "hippocampus", "thalamus"}
+    # outlines; on the 4 mm grid they cover most of each region, so the atlas is fainter
+    assert atlas.contour == 1 and atlas.opacity == (0.4 if ndim == 2 else 0.2)
     assert f"{layer.data.shape[0]} samples" in widget.status.value
     # a file opened with the plugin's reader (the sample's own atlas) agrees on units: mm
     folder = "population_2d" if ndim == 2 else "population_3d"
@@ -309,3 +311,14 @@ def test_a_volume_opens_on_its_middle_slice(make_napari_viewer, qtbot, cache_hom
     inferior = viewer.dims.ndim - 3
     middle = layer.extent.world[:, 1].mean()
     assert abs(viewer.dims.point[inferior] - middle) <= layer.scale[1]
+
+
+def test_border_share_measures_how_much_of_an_atlas_its_outlines_cover():
+    from brainvae.napari.widgets.data_widget import border_share
+
+    blocks = np.zeros((40, 40), int)
+    blocks[:, :20], blocks[:, 20:] = 1, 2  # two large regions: only the seam is border
+    assert border_share(blocks) == pytest.approx(2 * 40 / 1600)
+    stripes = np.tile(np.array([1, 2]), (40, 20))  # one-voxel regions: all border
+    assert border_share(stripes) == 1.0
+    assert border_share(np.zeros((5, 5), int)) == 0.0

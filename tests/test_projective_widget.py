@@ -93,7 +93,8 @@ def test_sweep_shows_colour_map_outlines_and_enrichment(dock, qtbot, tmp_path):
     overlay = viewer.canvas.overlays.text
     assert overlay.visible and overlay.text == widget.canvas_text()
     assert overlay.text.startswith("Projective field z1")
-    assert "cyan = small + c, magenta = small \u2212 c, yellow = large |c|" in overlay.text
+    assert "cyan = small + c, magenta = small \u2212 c\nyellow = large |c|" in overlay.text
+    assert max(len(line) for line in overlay.text.splitlines()) <= 50  # fits a laptop canvas
     assert f"green outline: {run.roi_names[top_label - 1]}" in overlay.text
     widget.outline_all.value = True
     assert set(np.unique(outlines.data)) == {0, 1, 2, 3}

@@ -86,9 +86,12 @@ def build_viewer(dims: int = 2, load_sample: bool = True, size: tuple[int, int] 
 
 def raise_dock(viewer, name: str) -> None:
     """Bring one of the plugin's tabbed docks to the front."""
+    from qtpy.QtWidgets import QApplication
+
     docks = getattr(viewer.window, "_brainvae_qt_docks", {})
     if name not in docks:
         raise ValueError(f"no dock {name!r}; docks: {', '.join(docks)}")
+    QApplication.processEvents()  # the tab bar exists once the window is laid out
     docks[name].raise_()
 
 

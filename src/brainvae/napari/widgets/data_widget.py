@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -44,6 +45,28 @@ SOURCES = (SAMPLE_2D, SAMPLE_3D, FOLDER, PREPARED)
 def default_cache_root() -> Path:
     """Where prepared datasets are cached unless the user picks a folder."""
     return user_cache_dir("datasets")
+
+
+COARSE_ATLAS_OPACITY = 0.2
+"""Opacity of an atlas whose outlines cover most of its regions (a 4 mm grid)."""
+
+
+def border_share(labels: np.ndarray) -> float:
+    """Share of labelled voxels on a region's border in the displayed plane (a neighbour along
+    one of the last two axes has another label): how much of the atlas its outlines cover."""
+    labels = np.asarray(labels)
+    if labels.ndim < 2 or not labels.any():
+        return 0.0
+    border = np.zeros(labels.shape, dtype=bool)
+    for axis in (-1, -2):
+        differs = np.diff(labels, axis=axis) != 0
+        head = [slice(None)] * labels.ndim
+        tail = [slice(None)] * labels.ndim
+        head[axis], tail[axis] = slice(None, -1), slice(1, None)
+        border[tuple(head)] |= differs
+        border[tuple(tail)] |= differs
+    labelled = labels > 0
+    return float((border & labelled).sum() / labelled.sum())
 
 
 class DataWidget(ScrollableContainer):
@@ -306,6 +329,8 @@ class DataWidget(ScrollableContainer):
                 self._stack_layer = layer
             else:
                 layer.contour = 1  # outlines keep the anatomy underneath readable
+                if border_share(data) > 0.5:  # a coarse grid: outlines cover most regions
+                    layer.opacity = min(float(layer.opacity), COARSE_ATLAS_OPACITY)
         self._viewer.layers.selection.active = self._stack_layer
         self._viewer.reset_view()
         self._viewer.dims.set_current_step(0, 0)

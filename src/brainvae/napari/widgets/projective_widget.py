@@ -576,16 +576,17 @@ class ProjectiveFieldWidget(AnalysisDock):
         limits = "per latent" if run.limits_mode == "per-latent" else "shared"
         opacity = f"opacity = strength (colour limits {limits})"
         if self._viewer.dims.ndisplay == 3 and len(run.result.spatial_shape) == 3:
-            opacity = f"3D: brightest voxel per ray, from {FLOOR_3D:.0%} of its limit; grey: brain"
+            opacity = f"3D: brightest voxel per ray, from {FLOOR_3D:.0%} of its limit\ngrey: brain"
+        # short lines: the canvas of a laptop screen is about 500 pixels wide
         text = (
             f"Projective field {name}{state}\n"
-            f"{positive} = small + c, {negative} = small \u2212 c, {large} = large |c|, "
-            f"grey/white = all alike\n{opacity}"
+            f"{positive} = small + c, {negative} = small \u2212 c\n"
+            f"{large} = large |c|, grey/white = all alike\n{opacity}"
         )
         if self._rois is not None and run.roi_names:
             row = self._outlined_row_now()
             what = "every ROI" if row is None else run.roi_names[row]
-            text += f"; {self._outline_colour()[1]} outline: {what}"
+            text += f"\n{self._outline_colour()[1]} outline: {what}"
         return text
 
     def _update_canvas_text(self, shown: bool) -> None:
