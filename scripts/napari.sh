@@ -7,6 +7,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   echo "napari: no display found, running under Xvfb (pass --screenshot FILE to see it)"
-  exec xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python -m brainvae.napari.launch "$@"
+  exec xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python -m brainvae.napari.launch "$@"
 fi
 exec .venv/bin/python -m brainvae.napari.launch "$@"
