@@ -7,35 +7,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from brainvae.cli import main
 from brainvae.data.dataset import PreparedDataset
 from brainvae.errors import DataFileError
-
-SHAPE = (6, 8, 5)
-
-
-def _scan(path, seed: int) -> None:
-    """A tiny phantom volume: a bright box in noise."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.random.default_rng(seed).random(SHAPE).astype(np.float32)
-    data[1:5, 2:6, 1:4] += 2.0
-    nib.save(nib.Nifti1Image(data, np.eye(4)), str(path))
-
-
-def _prepare(src, out, *extra: str) -> int:
-    return main(["prepare", str(src), "--workers", "1", "--quiet", "--out", str(out), *extra])
+from tiny_scans import SHAPE, prepare, write_scan
 
 
 def test_participants_tsv_with_bids_ids_matches_bids_file_names(tmp_path, capsys):
     src = tmp_path / "scans"
     for i in range(1, 5):
-        _scan(src / f"sub-0{i}_T1w.nii.gz", i)
+        write_scan(src / f"sub-0{i}_T1w.nii.gz", i)
     tsv = tmp_path / "participants.tsv"
     tsv.write_text(
         "participant_id\tage\tdiagnosis\n"
         + "".join(f"sub-0{i}\t{40 + i}\t{'MS' if i % 2 else 'HC'}\n" for i in range(1, 5))
     )
-    assert _prepare(src, tmp_path / "ds", "--csv", str(tsv)) == 0
+    assert prepare(src, tmp_path / "ds", "--csv", str(tsv)) == 0
     out = capsys.readouterr().out
     assert "Metadata columns: id participant_id (as subject_id); known: age, diagnosis" in out
     table = PreparedDataset.open(tmp_path / "ds").metadata
@@ -47,10 +33,10 @@ def test_participants_tsv_with_bids_ids_matches_bids_file_names(tmp_path, capsys
 def test_subject_column_is_found_without_being_named(tmp_path):
     src = tmp_path / "scans"
     for name in ("p1", "p2", "p3"):
-        _scan(src / f"{name}.nii.gz", len(name))
+        write_scan(src / f"{name}.nii.gz", len(name))
     csv = tmp_path / "meta.csv"
     csv.write_text("subject,age\np1,30\np2,31\np3,32\n")
-    assert _prepare(src, tmp_path / "ds", "--csv", str(csv)) == 0
+    assert prepare(src, tmp_path / "ds", "--csv", str(csv)) == 0
     table = PreparedDataset.open(tmp_path / "ds").metadata
     assert table.set_index("subject_id").loc["p2", "age"] == 31
 
@@ -58,13 +44,13 @@ def test_subject_column_is_found_without_being_named(tmp_path):
 def test_id_column_named_on_the_command_line(tmp_path, capsys):
     src = tmp_path / "scans"
     for name in ("a", "b", "c"):
-        _scan(src / f"{name}.nii.gz", ord(name))
+        write_scan(src / f"{name}.nii.gz", ord(name))
     csv = tmp_path / "meta.csv"
     csv.write_text("my_id,age\na,50\nb,51\nc,52\n")
-    assert _prepare(src, tmp_path / "refused", "--csv", str(csv)) == 2
+    assert prepare(src, tmp_path / "refused", "--csv", str(csv)) == 2
     err = capsys.readouterr().err
     assert "subject_id (or participant_id or subject" in err and "--id-column" in err
-    assert _prepare(src, tmp_path / "ds", "--csv", str(csv), "--id-column", "my_id") == 0
+    assert prepare(src, tmp_path / "ds", "--csv", str(csv), "--id-column", "my_id") == 0
     assert "id my_id (as subject_id)" in capsys.readouterr().out
     table = PreparedDataset.open(tmp_path / "ds").metadata
     assert table.set_index("subject_id").loc["c", "age"] == 52
@@ -98,10 +84,10 @@ def test_id_column_named_but_missing_is_refused(tmp_path):
 def test_typo_column_is_listed_in_the_summary(tmp_path, capsys):
     src = tmp_path / "scans"
     for name in ("s1", "s2", "s3"):
-        _scan(src / f"{name}.nii.gz", int(name[1]))
+        write_scan(src / f"{name}.nii.gz", int(name[1]))
     csv = tmp_path / "meta.csv"
     csv.write_text("subject_id,age,diagnosos,scanner\ns1,30,MS,A\ns2,31,HC,B\ns3,32,MS,A\n")
-    assert _prepare(src, tmp_path / "ds", "--csv", str(csv)) == 0
+    assert prepare(src, tmp_path / "ds", "--csv", str(csv)) == 0
     out = capsys.readouterr().out
     line = next(x for x in out.splitlines() if x.startswith("Metadata columns:"))
     assert "known: age, scanner" in line
@@ -114,7 +100,7 @@ def _bids_tree(root):
     """3 subjects x 2 sessions of anat T1w, a functional file, participants and sessions tables."""
     for s in range(1, 4):
         for v in (1, 2):
-            _scan(root / f"sub-0{s}/ses-{v}/anat/sub-0{s}_ses-{v}_T1w.nii.gz", 10 * s + v)
+            write_scan(root / f"sub-0{s}/ses-{v}/anat/sub-0{s}_ses-{v}_T1w.nii.gz", 10 * s + v)
         (root / f"sub-0{s}" / f"sub-0{s}_sessions.tsv").write_text(
             "session_id\tage\tscanner_field\n"
             + "".join(f"ses-{v}\t{60 + s + 2 * v}\t3T\n" for v in (1, 2))
@@ -132,7 +118,7 @@ def _bids_tree(root):
 
 def test_bids_root_is_prepared_with_participants_and_sessions(tmp_path, capsys):
     root = _bids_tree(tmp_path / "bids")
-    assert _prepare(root, tmp_path / "ds", "--preset", "identity") == 0
+    assert prepare(root, tmp_path / "ds", "--preset", "identity") == 0
     out = capsys.readouterr().out
     assert "Prepared 6 samples" in out and "of 3 subjects" in out
     assert "Metadata columns: id participant_id (as subject_id); known: age, sex, diagnosis" in out
@@ -159,7 +145,7 @@ def test_subject_level_table_claims_every_session_of_a_subject(tmp_path):
     src = tmp_path / "scans"
     for s in (1, 2):
         for v in (1, 2):
-            _scan(src / f"sub-0{s}_ses-{v}_FLAIR.nii.gz", 10 * s + v)
+            write_scan(src / f"sub-0{s}_ses-{v}_FLAIR.nii.gz", 10 * s + v)
     tsv = tmp_path / "participants.tsv"
     tsv.write_text("participant_id\tage\n01\t30\nsub-02\t40\nsub-09\t50\n")
     result = match_files(read_metadata(tsv), find_image_files(src), tmp_path)
@@ -189,7 +175,7 @@ def test_table_with_both_id_names_keeps_subject_id(tmp_path):
 def test_bids_scans_without_a_participants_row_are_kept_and_named(tmp_path, capsys):
     root = _bids_tree(tmp_path / "bids")
     (root / "participants.tsv").write_text("participant_id\tsex\nsub-01\tF\nsub-02\tM\n")
-    assert _prepare(root, tmp_path / "ds", "--preset", "identity") == 0
+    assert prepare(root, tmp_path / "ds", "--preset", "identity") == 0
     out = capsys.readouterr().out
     assert "Prepared 6 samples" in out
     assert (

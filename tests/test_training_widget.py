@@ -282,3 +282,13 @@ def test_the_dock_fits_a_small_screen_and_advanced_settings_fold(make_napari_vie
     assert short >= MIN_HEIGHT
     window.resize(1000, 1100)
     qtbot.waitUntil(lambda: widget.plot.widget.height() >= short + 300)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\xff\x10binary\x00" * 40])
+def test_load_run_on_a_damaged_history_is_a_message(widget, tmp_path, content):
+    run = tmp_path / "damaged_run"
+    run.mkdir()
+    (run / "history.csv").write_bytes(content)
+    widget.run_folder.value = run
+    widget.load_run()  # no exception escapes to the GUI
+    assert widget.status.value.startswith("Error:") and "history.csv" in widget.status.value

@@ -25,3 +25,10 @@ class DatasetError(BrainVAEError, ValueError):
 
 class MemoryBudgetError(BrainVAEError, MemoryError):
     """A volume or dataset that would exceed the configured memory budget."""
+
+
+class DatasetFileError(DataFileError, DatasetError):
+    """A damaged file inside a prepared dataset (truncated images.npy, metadata.csv without
+    split): names the file like a DataFileError and is a DatasetError, so code that tries
+    several dataset folders (a run's recorded locations) treats it as a dataset that does
+    not open."""

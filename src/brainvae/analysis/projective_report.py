@@ -218,6 +218,7 @@ def write_projective_results(
     summary into `out` at once (a temporary folder renamed into place); `also(folder)` may add
     files (the dock's plots) before the rename."""
     from brainvae.analysis.projective_maps import projective_table
+    from brainvae.data.csv_safety import neutralised
     from brainvae.figures.projective_figure import save_projective_figure
 
     info = projective_summary(
@@ -234,7 +235,7 @@ def write_projective_results(
         )  # fmt: skip
         if matrix is not None:
             table = projective_table(matrix, roi_names, result.latent_names, active=active)
-            table.to_csv(folder / "projective.csv", float_format="%.8g")
+            neutralised(table).to_csv(folder / "projective.csv", float_format="%.8g")
         (folder / "summary.json").write_text(json.dumps(info, indent=2) + "\n", "utf-8")
         if also is not None:
             also(folder)

@@ -113,21 +113,23 @@ def latent_table(result: ReceptiveField) -> pd.DataFrame:
 def write_receptive_tables(folder: Path, result: ReceptiveField, info: dict[str, Any]) -> None:
     """Write impact.csv, impact_per_voxel.csv, latents.csv, covariance.csv (>= 2 ROIs),
     gaussians.csv and summary.json."""
-    result.impact_table().to_csv(folder / "impact.csv", float_format="%.8g")
+    from brainvae.data.csv_safety import neutralised
+
+    neutralised(result.impact_table()).to_csv(folder / "impact.csv", float_format="%.8g")
     per_voxel = result.impact_table().copy()
     per_voxel.loc[:, :] = result.impact_per_voxel
-    per_voxel.to_csv(folder / "impact_per_voxel.csv", float_format="%.8g")
-    latent_table(result).to_csv(folder / "latents.csv", float_format="%.8g")
+    neutralised(per_voxel).to_csv(folder / "impact_per_voxel.csv", float_format="%.8g")
+    neutralised(latent_table(result)).to_csv(folder / "latents.csv", float_format="%.8g")
     if result.n_rois >= 2:
         names = list(result.latent_names)
         covariance = pd.DataFrame(impact_covariance(result.impact), index=names, columns=names)
         covariance.index.name = "latent"
-        covariance.to_csv(folder / "covariance.csv", float_format="%.8g")
+        neutralised(covariance).to_csv(folder / "covariance.csv", float_format="%.8g")
     gaussians = result.gaussian_table()
     gaussians["active"] = gaussians["latent"].map(
         dict(zip(result.latent_names, result.active.tolist(), strict=True))
     )
-    gaussians.to_csv(folder / "gaussians.csv", index=False, float_format="%.8g")
+    neutralised(gaussians).to_csv(folder / "gaussians.csv", index=False, float_format="%.8g")
     (folder / "summary.json").write_text(json.dumps(info, indent=2) + "\n", "utf-8")
 
 
@@ -143,6 +145,7 @@ def write_receptive_results(
 def read_impact(path: str | Path, roi_names: Sequence[str], latent_names: Sequence[str]) -> Any:
     """(R, K) impacts from an impact.csv written by a receptive run, in the order of the given
     ROI and latent names; a DataFileError names the file and what does not match."""
+    from brainvae.data.csv_safety import restored
     from brainvae.errors import DataFileError
 
     try:
@@ -150,6 +153,7 @@ def read_impact(path: str | Path, roi_names: Sequence[str], latent_names: Sequen
     except (OSError, ValueError) as error:
         raise DataFileError(path, f"cannot read the receptive impact CSV ({error})") from error
     table.index = table.index.astype(str)
+    table = restored(table)
     missing_rois = [name for name in roi_names if name not in table.index]
     missing_latents = [name for name in latent_names if name not in table.columns]
     if missing_rois or missing_latents:

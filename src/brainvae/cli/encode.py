@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     """Encode the dataset in batches and write the CSV."""
     from pathlib import Path
 
+    from brainvae.data.csv_safety import neutralised
     from brainvae.data.dataset import PreparedDataset
     from brainvae.models import load_model
     from brainvae.training import resolve_device
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.with_name(f".{out.name}.tmp")
-    table.to_csv(temporary, index=False, float_format="%.8g")
+    neutralised(table).to_csv(temporary, index=False, float_format="%.8g")
     temporary.replace(out)
     print(
         f"Encoded {len(table)} samples of {dataset.path} with {args.run_dir} "

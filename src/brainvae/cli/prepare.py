@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from brainvae.data.preprocessing.config import (
     DEFAULT_PRESET,
@@ -12,6 +13,19 @@ from brainvae.data.preprocessing.config import (
 )
 
 PRESET_NAMES = tuple(PRESETS)
+
+
+def _megabytes(text: str) -> float:
+    """Parse a memory budget in MiB: a finite number above 0 (nan, inf and 0 are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of MiB, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number of MiB above 0 (e.g. 2000), got {text!r}"
+        )
+    return value
 
 
 def _slice_range(text: str) -> tuple[int, int]:
@@ -89,7 +103,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, metavar="N", help="processes (default: up to 2)")
     parser.add_argument("--seed", type=int, help="split seed (default: the config's, 0)")
     parser.add_argument(
-        "--max-mb", type=float, metavar="MB", help="refuse files larger than this as float32"
+        "--max-mb",
+        type=_megabytes,
+        metavar="MB",
+        help="refuse files larger than this as float32 (default: half the available memory)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing DATASET")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -217,4 +234,7 @@ def columns_line(columns: dict) -> str:
     parts.append("known: " + (", ".join(columns["known"]) or "none"))
     if other:
         parts.append("other (kept as they are; check the spelling): " + ", ".join(other))
+    read_as = columns.get("table_format")
+    if read_as:
+        parts.append(f"read as {read_as['separator']}-separated {read_as['encoding']}")
     return "Metadata columns: " + "; ".join(parts)

@@ -113,7 +113,9 @@ def bids_table(
         "not_anatomical_files": ignored,
         "sessions_tables": len(list(root.glob("sub-*/sub-*_sessions.tsv"))),
     }
-    return merged.reset_index(drop=True), record
+    merged = merged.reset_index(drop=True)
+    merged.attrs["table_format"] = participants.attrs.get("table_format")
+    return merged, record
 
 
 def describe_missing(record: dict[str, Any]) -> str | None:

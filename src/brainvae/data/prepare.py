@@ -95,7 +95,9 @@ def _process_file(
             if config.mask not in _MASKS:
                 _MASKS[config.mask] = load_mask(config.mask)
             mask = _MASKS[config.mask]
-        image = preprocess_volume(read_image(path, max_bytes=max_bytes), config, mask)
+        # A 4D file gives only the chosen volume: the others are never held in memory.
+        volume = read_image(path, max_bytes=max_bytes, volume_index=config.volume_index)
+        image = preprocess_volume(volume, config, mask)
         return _Outcome(index, path, image)
     except MemoryBudgetError as err:
         return _Outcome(index, path, None, "memory", str(err).removeprefix(f"{path}: "), str(err))
@@ -578,11 +580,22 @@ def warnings(
 
 
 def _matching_warnings(record: dict[str, Any]) -> list[str]:
-    """Notes from reading the metadata: BIDS scans without a participants.tsv row."""
+    """Notes from reading the metadata: BIDS scans without a participants.tsv row, and a
+    table that was not UTF-8 (read as latin-1: accented names may need checking)."""
     from brainvae.data.bids import describe_missing
+    from brainvae.data.metadata import ENCODINGS
 
+    notes = []
     missing = describe_missing(record)
-    return [missing] if missing else []
+    if missing:
+        notes.append(missing)
+    read_as = record.get("columns", {}).get("table_format", {})
+    if read_as.get("encoding") == ENCODINGS[-1]:
+        notes.append(
+            f"the metadata table is not UTF-8; it was read as {ENCODINGS[-1]} (Western "
+            "European): check accented names in metadata.csv, or save the table as UTF-8"
+        )
+    return notes
 
 
 def _write_files(
@@ -601,10 +614,11 @@ def _write_files(
 ) -> None:
     """metadata.csv, dataset.json, report.json and preprocess.json into the build folder."""
     from brainvae import __version__
+    from brainvae.data.csv_safety import neutralised
 
     first = collected.first
     assert first is not None
-    metadata.to_csv(tmp / "metadata.csv", index=False)
+    neutralised(metadata).to_csv(tmp / "metadata.csv", index=False)
     config.save(tmp / "preprocess.json")
     split_counts = {
         name: int((metadata["split"] == name).sum()) for name in ("train", "val", "test")

@@ -187,23 +187,18 @@ class LatentModel(nn.Module, abc.ABC):
         return model
 
     def load_tensors(self, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
-        """Copy weights in after checking names, shapes and values; errors name the file."""
-        expected = self.state_dict()
-        missing = sorted(set(expected) - set(tensors))
-        unexpected = sorted(set(tensors) - set(expected))
-        if missing or unexpected:
-            raise DataFileError(
-                path,
-                f"weights do not match a {self.family!r} model of this configuration: "
-                f"missing {_few(missing)}; unexpected {_few(unexpected)}",
-            )
+        """Copy weights in after checking names, shapes, dtypes and values; errors name the file."""
+        from brainvae.models.serialization import check_tensor_layout
+
+        layout = {
+            name: (tuple(tensor.shape), tensor.dtype)
+            for name, tensor in tensors.items()
+            if isinstance(tensor, torch.Tensor)
+        }
+        if len(layout) != len(tensors):
+            raise DataFileError(path, "weights must all be tensors")
+        check_tensor_layout(layout, self.state_dict(), path)
         for name, tensor in tensors.items():
-            if tuple(tensor.shape) != tuple(expected[name].shape):
-                raise DataFileError(
-                    path,
-                    f"weight {name!r} has shape {tuple(tensor.shape)}, the config needs "
-                    f"{tuple(expected[name].shape)}",
-                )
             if tensor.is_floating_point() and not torch.isfinite(tensor).all():
                 raise DataFileError(path, f"weight {name!r} contains NaN or Inf values")
         self.load_state_dict(tensors, strict=True)
@@ -228,10 +223,3 @@ def _check_finite(x: torch.Tensor, what: str) -> None:
 
 def _memory_format(dims: int) -> torch.memory_format:
     return torch.channels_last if dims == 2 else torch.channels_last_3d
-
-
-def _few(names: list[str], limit: int = 4) -> str:
-    if not names:
-        return "none"
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")

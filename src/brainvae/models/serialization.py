@@ -12,6 +12,7 @@ import torch
 from brainvae.errors import DataFileError
 from brainvae.file_modes import give_usual_modes, temporary_folder
 from brainvae.models.config import FORMAT_NAME, ModelConfig
+from brainvae.models.config_schema import check_config_dict, read_json_file
 from brainvae.models.errors import ModelError
 
 CONFIG_FILE = "config.json"
@@ -70,10 +71,11 @@ def read_config(folder: str | Path, families: Iterable[str]) -> ModelConfig:
     config_path = folder / CONFIG_FILE
     if not config_path.is_file():
         raise DataFileError(config_path, "is missing: this folder is not a saved brainvae model")
+    data = read_json_file(config_path)  # size and nesting depth limited
+    if isinstance(data, dict) and data.get("format") == FORMAT_NAME:
+        check_config_dict(data, config_path)  # each field's type and range, naming it
     try:
-        config = ModelConfig.from_json(config_path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise DataFileError(config_path, f"is not text ({error})") from error
+        config = ModelConfig.from_dict(data)
     except ModelError as error:
         raise DataFileError(config_path, str(error)) from error
     known = sorted(families)
@@ -84,8 +86,14 @@ def read_config(folder: str | Path, families: Iterable[str]) -> ModelConfig:
     return config
 
 
-def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of weights.safetensors; anything safetensors rejects, or a pickle, is refused."""
+def read_weights(
+    folder: str | Path, expected: dict[str, torch.Tensor] | None = None
+) -> dict[str, torch.Tensor]:
+    """Tensors of weights.safetensors; anything safetensors rejects, or a pickle, is refused.
+
+    expected (a state dict, e.g. of a model built on the meta device): the file's header is
+    checked against its names, shapes and dtypes before any tensor is read.
+    """
     from safetensors.torch import load_file
 
     folder = Path(folder)
@@ -99,12 +107,85 @@ def read_weights(folder: str | Path) -> dict[str, torch.Tensor]:
             weights_path,
             f"holds a pickle or torch.save archive, not safetensors; {NEVER_UNPICKLED}",
         )
+    if expected is not None:
+        check_tensor_layout(tensor_layout(weights_path), expected, weights_path)
     try:
         return load_file(str(weights_path))
     except Exception as error:  # safetensors raises its own error types; all mean "unusable"
         raise DataFileError(
             weights_path, f"is not a valid safetensors file (truncated or corrupt?): {error}"
         ) from error
+
+
+SAFETENSORS_DTYPES = {
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
+STORED_FLOAT_DTYPES = (torch.float32, torch.bfloat16)
+"""What a float32 parameter may be stored as: float32, or bfloat16 (widened exactly on load)."""
+
+
+def tensor_layout(path: Path) -> dict[str, tuple[tuple[int, ...], torch.dtype | str]]:
+    """Name -> (shape, dtype) from a safetensors header, reading no tensor data."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            layout = {}
+            for name in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                piece = handle.get_slice(name)
+                dtype = piece.get_dtype()
+                layout[name] = (tuple(piece.get_shape()), SAFETENSORS_DTYPES.get(dtype, dtype))
+            return layout
+    except Exception as error:  # safetensors raises its own error types; all mean "unusable"
+        raise DataFileError(
+            path, f"is not a valid safetensors file (truncated or corrupt?): {error}"
+        ) from error
+
+
+def check_tensor_layout(
+    found: dict[str, tuple[tuple[int, ...], torch.dtype | str]],
+    expected: dict[str, torch.Tensor],
+    path: str | Path,
+) -> None:
+    """Same names, shapes and dtypes as the model's state dict (float32 may come as bfloat16)."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    if missing or unexpected:
+        raise DataFileError(
+            path,
+            "weights do not match the model this configuration describes: "
+            f"missing {_few(missing)}; unexpected {_few(unexpected)}",
+        )
+    for name, (shape, dtype) in found.items():
+        want = expected[name]
+        if tuple(shape) != tuple(want.shape):
+            raise DataFileError(
+                path,
+                f"weight {name!r} has shape {tuple(shape)}, the config needs {tuple(want.shape)}",
+            )
+        allowed = STORED_FLOAT_DTYPES if want.dtype == torch.float32 else (want.dtype,)
+        if dtype not in allowed:
+            raise DataFileError(
+                path,
+                f"weight {name!r} is stored as {dtype}; this model keeps it as "
+                f"{' or '.join(str(a) for a in allowed)}",
+            )
+
+
+def _few(names: list[str], limit: int = 4) -> str:
+    if not names:
+        return "none"
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def looks_pickled(path: Path) -> bool:

@@ -39,7 +39,26 @@ def get_reader(path: PathLike | Sequence[PathLike]) -> ReaderFunction | None:
 def read_nifti_layers(path: PathLike | Sequence[PathLike]) -> list[LayerData]:
     """Read each file into one image or labels layer; a bad file raises DataFileError."""
     from brainvae.data.io.nifti import read_nifti
+    from brainvae.errors import DataFileError
     from brainvae.napari.layer_metadata import volume_layer_data
 
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
-    return [volume_layer_data(read_nifti(os.fspath(p))) for p in paths]
+    layers = []
+    for p in paths:
+        try:
+            layers.append(volume_layer_data(read_nifti(os.fspath(p))))
+        except DataFileError as err:
+            raise _named_first(err) from err
+    return layers
+
+
+def _named_first(err: Any) -> Exception:
+    """The error with the file's name and the problem first and its folder last: napari's
+    pop-up shows the start of a message, which for a full path is only folders."""
+    from brainvae.errors import DataFileError
+
+    if err.path is None:
+        return err
+    named = DataFileError(None, f"{err.path.name}: {err.problem} (in {err.path.parent})")
+    named.path = err.path
+    return named

@@ -23,8 +23,17 @@ import torch
 
 from brainvae.errors import DataFileError
 from brainvae.file_modes import give_usual_modes, temporary_folder
+from brainvae.models.config_schema import read_json_file
 from brainvae.models.errors import ModelError
 from brainvae.models.serialization import looks_pickled
+from brainvae.training.checkpoint_checks import (
+    check_cuda_state,
+    check_generator_state,
+    check_loop_state,
+    check_numpy_random,
+    check_optimizer_state,
+    check_python_random,
+)
 
 if TYPE_CHECKING:
     from brainvae.training.adversarial import OptimizerPair
@@ -43,6 +52,8 @@ STATE_FILE = "state.json"
 FILES = (MODEL_FILE, OPTIMIZER_FILE, OPTIMIZER_STRUCTURE_FILE, RNG_FILE, STATE_FILE)
 NAME_PATTERN = re.compile(r"^epoch-(\d+)(?:-batch-(\d+))?$")
 NEVER_UNPICKLED = "brainvae never loads pickles or torch.save files, which can run code when read"
+MAX_STATE_BYTES = 256 * 2**20
+"""state.json and optimizer.json grow with epochs and layers; a real one is well below this."""
 
 
 @dataclass
@@ -117,14 +128,22 @@ def checkpoint_name(epoch: int, batch: int) -> str:
 
 
 def list_checkpoints(run_dir: str | Path) -> list[Path]:
-    """Complete checkpoint folders, oldest first (temporary folders are not listed)."""
+    """Complete checkpoint folders, oldest first (temporary folders are not listed).
+
+    A checkpoints entry that is a file, not a folder, is refused rather than skipped: skipping
+    it would quietly resume from an older checkpoint, or start the run again.
+    """
     folder = Path(run_dir) / CHECKPOINTS_DIR
+    if folder.exists() and not folder.is_dir():
+        raise DataFileError(folder, "is a file; a run keeps its checkpoints in this folder")
     if not folder.is_dir():
         return []
     found = []
     for path in folder.iterdir():
         match = NAME_PATTERN.match(path.name)
-        if match and path.is_dir():
+        if match and not path.is_dir():
+            raise DataFileError(path, "is a file; a checkpoint is a folder (remove or rename it)")
+        if match:
             found.append(((int(match.group(1)), int(match.group(2) or 0)), path))
     return [path for _, path in sorted(found)]
 
@@ -149,6 +168,8 @@ def save_checkpoint(
     from safetensors.torch import save_file
 
     parent = Path(run_dir) / CHECKPOINTS_DIR
+    if parent.exists() and not parent.is_dir():
+        raise DataFileError(parent, "is a file; a run keeps its checkpoints in this folder")
     parent.mkdir(parents=True, exist_ok=True)
     final = parent / checkpoint_name(state.epoch, state.batch)
     temporary = temporary_folder(parent, prefix=".tmp-")
@@ -212,8 +233,14 @@ class LoadedCheckpoint:
 
 
 def read_checkpoint(folder: str | Path) -> LoadedCheckpoint:
-    """Read every file of a checkpoint, refusing pickles and corrupt or truncated files."""
+    """Read every file of a checkpoint, refusing pickles and corrupt or truncated files.
+
+    Counts, history rows, running sums, the data order and every random state are checked
+    here (checkpoint_checks), each refusal naming the file and the field.
+    """
     folder = Path(folder)
+    if not folder.is_dir():
+        raise DataFileError(folder, "is not a folder; a checkpoint is a folder of files")
     for name in FILES:
         if not (folder / name).is_file():
             raise DataFileError(folder / name, "is missing: this checkpoint is incomplete")
@@ -232,6 +259,21 @@ def read_checkpoint(folder: str | Path) -> LoadedCheckpoint:
             f"checkpoint format version {version!r} is not one this brainvae reads "
             f"(1..{FORMAT_VERSION}): upgrade napari-brainvae to resume it",
         )
+    check_loop_state(data, rng_tensors.get("epoch_order"), state_path, folder / RNG_FILE)
+    rng_path = folder / RNG_FILE
+    for name in ("torch_cpu", "data_order"):
+        check_generator_state(rng_tensors.get(name), rng_path, name, torch.get_rng_state())
+    for name in rng_tensors:
+        if name.startswith("cuda_"):
+            if not name[5:].isdigit():
+                raise DataFileError(rng_path, f"{name}: not a CUDA device's state")
+            check_cuda_state(rng_tensors[name], rng_path, name)
+    unknown = sorted(set(rng_tensors) - {"torch_cpu", "data_order", "epoch_order"})
+    unknown = [name for name in unknown if not name.startswith("cuda_")]
+    if unknown:
+        raise DataFileError(rng_path, f"unknown entries {', '.join(unknown)}")
+    check_python_random(data.get("python_random"), state_path)
+    check_numpy_random(data.get("numpy_random"), state_path)
     try:
         optimizer_state = _decode(structure, optimizer_tensors)
         state = TrainingState(
@@ -255,16 +297,19 @@ def read_checkpoint(folder: str | Path) -> LoadedCheckpoint:
         )
     except (KeyError, TypeError, ValueError) as error:
         raise DataFileError(folder, f"checkpoint contents are malformed: {error!r}") from error
-    if state.batch and state.epoch_order is None:
-        raise DataFileError(folder, "mid-epoch checkpoint lacks the epoch's data order")
     return LoadedCheckpoint(folder, state, randomness, model_tensors, optimizer_state)
 
 
 def apply_checkpoint(
     loaded: LoadedCheckpoint, model: Any, optimizer: torch.optim.Optimizer | OptimizerPair
 ) -> None:
-    """Copy weights (checked by the model) and optimiser state (one Adam or a pair) into place."""
+    """Copy weights (checked by the model) and optimiser state (one Adam or a pair) into place.
+
+    The optimiser state is checked against the live parameters first: a moment of another
+    shape would make the fused Adam kernel write out of bounds on the next step.
+    """
     model.load_tensors(loaded.model_tensors, loaded.folder / MODEL_FILE)
+    check_optimizer_fits(loaded, optimizer)
     try:
         optimizer.load_state_dict(loaded.optimizer_state)
     except (KeyError, ValueError, TypeError, IndexError) as error:
@@ -277,6 +322,24 @@ def apply_checkpoint(
             match_parameter_layout(single)
     if isinstance(optimizer, torch.optim.Optimizer):
         match_parameter_layout(optimizer)
+
+
+def check_optimizer_fits(
+    loaded: LoadedCheckpoint, optimizer: torch.optim.Optimizer | OptimizerPair
+) -> None:
+    """Each saved Adam state (one, or the encoder's and the decoder's) fits its optimiser."""
+    path, tensors_path = loaded.folder / OPTIMIZER_STRUCTURE_FILE, loaded.folder / OPTIMIZER_FILE
+    state = loaded.optimizer_state
+    if isinstance(optimizer, torch.optim.Optimizer):
+        check_optimizer_state(state, optimizer, path, tensors_path)
+        return
+    parts = {"encoder": optimizer.encoder, "decoder": optimizer.decoder}
+    if not isinstance(state, dict) or set(state) != set(parts):
+        raise DataFileError(
+            path, "optimizer: must hold an 'encoder' and a 'decoder' state (this model trains both)"
+        )
+    for name, single in parts.items():
+        check_optimizer_state(state[name], single, path, tensors_path, f"optimizer.{name}")
 
 
 def match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
@@ -361,10 +424,7 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
 def _read_json(path: Path) -> Any:
     if looks_pickled(path):
         raise DataFileError(path, f"holds a pickle or torch.save archive; {NEVER_UNPICKLED}")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataFileError(path, f"is not valid JSON (truncated or corrupt?): {error}") from error
+    return read_json_file(path, MAX_STATE_BYTES)  # size and nesting depth limited
 
 
 def _write_json(path: Path, data: Any) -> None:

@@ -11,11 +11,15 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from brainvae.errors import DataFileError
 from brainvae.training.progress import EpochReport
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HISTORY_FILE = "history.csv"
 
@@ -91,11 +95,55 @@ def write_history(rows: list[dict[str, Any]], run_dir: str | Path) -> Path:
     columns = list(BASE_COLUMNS) + sorted(
         {k for row in rows for k in row if k.startswith("kl_")}, key=lambda k: int(k[3:])
     )
+    from brainvae.data.csv_safety import neutralised
+
     table = pd.DataFrame(rows, columns=columns)
     temporary = path.with_name(f".{path.name}.tmp")
-    table.to_csv(temporary, index=False, float_format="%.10g")
+    neutralised(table).to_csv(temporary, index=False, float_format="%.10g")
     os.replace(temporary, path)
     return path
+
+
+def read_history(path: str | Path) -> pd.DataFrame:
+    """A run's history.csv (give the run folder or the file) as numbers, one row per epoch.
+
+    A file that is empty, binary, not a table, without an epoch column or with text where
+    numbers belong is a DataFileError naming it, so Load run and other readers say what
+    is wrong instead of failing inside pandas or a plot.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / HISTORY_FILE
+    if not path.is_file():
+        raise DataFileError(path, f"no {HISTORY_FILE} here; choose a run folder")
+    with open(path, "rb") as handle:
+        head = handle.read(8192)
+    if not head.strip():
+        raise DataFileError(path, "is empty: the run has not finished an epoch, or it was cut")
+    if b"\x00" in head:
+        raise DataFileError(path, "is not a text table (binary content): not a brainvae history")
+    try:
+        table = pd.read_csv(path, encoding="utf-8")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        raise DataFileError(path, f"not a readable history table ({type(err).__name__})") from err
+    if "epoch" not in table.columns:
+        found = ", ".join(str(c) for c in table.columns[:8])
+        raise DataFileError(path, f"missing the epoch column (found: {found}): not a history")
+    numeric = [c for c in table.columns if c in BASE_COLUMNS or str(c).startswith("kl_")]
+    for column in numeric:
+        values = pd.to_numeric(table[column], errors="coerce")
+        text = table[column].notna() & values.isna()
+        if text.any():
+            line = int(np.flatnonzero(text.to_numpy())[0]) + 2
+            raise DataFileError(
+                path,
+                f"column {column} holds {table[column][text].iloc[0]!r} on line {line}, "
+                "not a number",
+            )
+        table[column] = values
+    return table
 
 
 def finite_or_none(value: float | None) -> float | None:

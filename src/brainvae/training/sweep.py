@@ -158,8 +158,11 @@ def write_table(rows: list[dict[str, Any]], out_dir: str | Path) -> Path:
     """Write sweep.csv atomically (temporary file, then rename)."""
     import pandas as pd
 
+    from brainvae.data.csv_safety import neutralised
+
     path = Path(out_dir) / SWEEP_FILE
     temporary = path.with_name(f".{path.name}.tmp")
-    pd.DataFrame(rows, columns=list(COLUMNS)).to_csv(temporary, index=False, float_format="%.6g")
+    table = neutralised(pd.DataFrame(rows, columns=list(COLUMNS)))
+    table.to_csv(temporary, index=False, float_format="%.6g")
     os.replace(temporary, path)
     return path

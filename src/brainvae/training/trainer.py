@@ -36,6 +36,7 @@ from brainvae.training.adversarial import (
 )
 from brainvae.training.checkpoint import (
     CHECKPOINTS_DIR,
+    RNG_FILE,
     LoadedCheckpoint,
     TrainingState,
     apply_checkpoint,
@@ -45,6 +46,7 @@ from brainvae.training.checkpoint import (
     restore_random_state,
     save_checkpoint,
 )
+from brainvae.training.checkpoint_checks import check_epoch_order_fits
 from brainvae.training.config import TrainConfig
 from brainvae.training.device import autocast_dtype, describe_device, resolve_device
 from brainvae.training.history import (
@@ -113,6 +115,8 @@ def train(
         state = TrainingState(0, 0, 0, [], config.to_dict(), _model_identity(model))
     else:
         apply_checkpoint(loaded, model, optimizer)
+        # a mid-epoch order indexes this dataset's training rows (on every rank)
+        check_epoch_order_fits(loaded.state.epoch_order, len(train_rows), loaded.folder / RNG_FILE)
         for group in optimizer.param_groups:
             group["lr"] = config.lr
         restore_random_state(loaded.randomness, data_generator)

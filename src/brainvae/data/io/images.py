@@ -27,12 +27,18 @@ def image_stem(path: str | Path) -> str:
     return Path(path).stem
 
 
-def read_image(path: str | Path, max_bytes: int | None = None) -> Volume:
-    """Read a NIfTI, .npy or .tif file as a display-orientation Volume."""
+def read_image(
+    path: str | Path, max_bytes: int | None = None, volume_index: int | None = None
+) -> Volume:
+    """Read a NIfTI, .npy or .tif file as a display-orientation Volume.
+
+    ``volume_index`` picks one volume of a 4D NIfTI file and reads only that one (the
+    other formats hold 2D/3D arrays only and ignore it).
+    """
     path = Path(path)
     lower = path.name.lower()
     if is_nifti_path(path):
-        return read_nifti(path, max_bytes=max_bytes)
+        return read_nifti(path, max_bytes=max_bytes, volume_index=volume_index)
     if lower.endswith(NPY_SUFFIXES):
         return read_npy(path, max_bytes=max_bytes)
     if lower.endswith(TIF_SUFFIXES):

@@ -13,7 +13,9 @@ file's own voxel order, shape, affine, qform/sform codes and (where lossless) vo
 
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,6 @@ import numpy as np
 DISPLAY_AXCODES: tuple[str, str, str] = ("I", "P", "R")
 AXIS_NAMES = {"I": "inferior", "P": "posterior", "R": "right"}
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-# Deflate never compresses better than 1032:1, so a .nii.gz whose header claims more
-# voxel bytes than this many times its size on disk cannot hold that data.
-_MAX_GZIP_RATIO = 1100
-_NIFTI_HEADER_BYTES = 348
 
 
 def display_affine(zooms: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
@@ -153,45 +151,11 @@ def _header_summary(header) -> dict[str, Any]:
     return out
 
 
-def _check_size(img, path: Path, max_bytes: int | None) -> None:
-    """Refuse, before reading voxels, data the file cannot hold or the budget cannot afford."""
-    from brainvae.errors import DataFileError, MemoryBudgetError
-
-    shape = tuple(int(n) for n in img.shape)
-    if len(shape) < 2 or len(shape) > 4:
-        raise DataFileError(path, f"has {len(shape)} dimensions {shape}; expected 2, 3 or 4")
-    if min(shape) < 1:
-        raise DataFileError(path, f"has an empty dimension (shape {shape})")
-    n_voxels = int(np.prod(shape, dtype=np.float64))
-    nbytes = n_voxels * 4
-    if max_bytes is not None and nbytes > max_bytes:
-        raise MemoryBudgetError(
-            f"{path}: volume of shape {shape} needs {nbytes / 2**20:.0f} MiB as float32, "
-            f"over the memory budget of {max_bytes / 2**20:.0f} MiB"
-        )
-    stored = n_voxels * img.header.get_data_dtype().itemsize
-    on_disk = path.stat().st_size
-    if str(path).lower().endswith(".gz"):
-        if stored > on_disk * _MAX_GZIP_RATIO:
-            raise DataFileError(
-                path,
-                f"header claims shape {shape} ({stored / 2**20:.0f} MiB of voxels) but the "
-                f"compressed file ({on_disk} bytes) cannot hold that much: corrupt header",
-            )
-        return
-    offset = max(int(img.header.get_data_offset()), _NIFTI_HEADER_BYTES)
-    if offset + stored > on_disk:
-        raise DataFileError(
-            path,
-            f"truncated: header claims shape {shape} ({offset + stored} bytes with the header) "
-            f"but the file holds {on_disk} bytes",
-        )
-
-
-def _load_image(path: Path, max_bytes: int | None):
-    """Open the header (no voxels yet), turning every nibabel failure into a DataFileError."""
+def _load_image(path: Path, max_bytes: int | None, volume_index: int | None):
+    """Open and check the header (no voxels yet), turning every nibabel failure into a DataFileError."""
     import nibabel as nib
 
+    from brainvae.data.io.nifti_integrity import check_header, check_size, gzip_problem
     from brainvae.errors import DataFileError
 
     if not path.exists():
@@ -202,64 +166,55 @@ def _load_image(path: Path, max_bytes: int | None):
         raise DataFileError(path, "not a NIfTI file name (expected .nii or .nii.gz)")
     try:
         img = nib.load(str(path), mmap=False)
-    except MemoryError:
-        raise
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:  # damage early in a .nii.gz
+        raise DataFileError(path, gzip_problem(err)) from err
     except Exception as err:  # noqa: BLE001 - nibabel raises many types for bad files
         raise DataFileError(
             path, f"not a readable NIfTI file ({type(err).__name__}: {err})"
         ) from err
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise DataFileError(path, f"not a NIfTI image (nibabel read it as {type(img).__name__})")
-    _check_size(img, path, max_bytes)
+    check_header(img, path)
+    check_size(img, path, max_bytes, volume_index)
     return img
 
 
-def _read_array(img, path: Path) -> np.ndarray:
-    """Voxel values in native byte order: unscaled integers stay integers (labels), else float32."""
-    from brainvae.errors import DataFileError
+def _usable_affine(img, path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The file's affine and the one to use: a diagonal one from the voxel sizes when the
+    file's is singular (e.g. an unset sform); a non-finite or absurd one is refused."""
+    from brainvae.data.io.nifti_integrity import check_affine
 
-    header = img.header
-    dtype = header.get_data_dtype()
-    if dtype.fields is not None or dtype.kind not in "biuf":
-        raise DataFileError(path, f"unsupported voxel type {dtype} (expected integers or floats)")
-    # After loading, nibabel keeps the scaling on the array proxy, not on the header.
-    slope = float(getattr(img.dataobj, "slope", 1.0))
-    inter = float(getattr(img.dataobj, "inter", 0.0))
-    unscaled = slope == 1.0 and inter == 0.0
-    try:
-        if unscaled and dtype.kind in "biu":
-            arr = np.asarray(img.dataobj.get_unscaled())
-            if arr.dtype.kind == "b":
-                arr = arr.astype(np.uint8)
-            return arr.astype(arr.dtype.newbyteorder("="), copy=False)
-        return np.asarray(img.get_fdata(dtype=np.float32))
-    except MemoryError:
-        raise
-    except Exception as err:  # noqa: BLE001 - zlib, EOF, OS and value errors alike
-        raise DataFileError(
-            path, f"truncated or corrupt voxel data ({type(err).__name__}: {err})"
-        ) from err
-
-
-def _usable_affine(affine: np.ndarray, zooms: tuple[float, ...]) -> tuple[np.ndarray, bool]:
-    """The file's affine, or a diagonal one from the voxel sizes when it is singular or not finite."""
-    linear = affine[:3, :3]
-    if np.all(np.isfinite(affine)) and abs(np.linalg.det(linear)) > 1e-12:
-        return affine, False
+    affine = np.asarray(img.affine, dtype=np.float64)
+    if check_affine(affine, img.header, path):
+        return affine, affine, False
+    zooms = img.header.get_zooms()
     sizes = [float(z) if np.isfinite(z) and z > 0 else 1.0 for z in (list(zooms) + [1.0] * 3)[:3]]
-    return np.diag([*sizes, 1.0]), True
+    return affine, np.diag([*sizes, 1.0]), True
 
 
-def read_nifti(path: str | Path, *, squeeze: bool = True, max_bytes: int | None = None) -> Volume:
-    """Read a .nii/.nii.gz file into display orientation; errors name the file and problem."""
+def read_nifti(
+    path: str | Path,
+    *,
+    squeeze: bool = True,
+    max_bytes: int | None = None,
+    volume_index: int | None = None,
+) -> Volume:
+    """Read a .nii/.nii.gz file into display orientation; errors name the file and problem.
+
+    The header is checked before any voxel is read (data offset, shape, geometry, the
+    size against the file and against ``max_bytes`` as float32, by default half the
+    available memory), and a .nii.gz is verified to the end of its gzip stream (CRC-32,
+    length). With ``volume_index`` a 4D file gives only that volume, read alone.
+    """
     import nibabel as nib
     from nibabel.orientations import axcodes2ornt, inv_ornt_aff, io_orientation, ornt_transform
 
+    from brainvae.data.io.nifti_integrity import read_voxels
+
     path = Path(path)
-    img = _load_image(path, max_bytes)
-    data = _read_array(img, path)
-    file_affine = np.asarray(img.affine, dtype=np.float64)
-    affine, replaced = _usable_affine(file_affine, img.header.get_zooms())
+    img = _load_image(path, max_bytes, volume_index)
+    file_affine, affine, replaced = _usable_affine(img, path)
+    data = read_voxels(img, path, volume_index)
     if data.ndim == 2:  # a bare 2D NIfTI: treat as (i, j, 1)
         data = data[:, :, None]
     original_axcodes = tuple(str(c) for c in nib.aff2axcodes(affine))
@@ -289,7 +244,9 @@ def read_nifti(path: str | Path, *, squeeze: bool = True, max_bytes: int | None 
     header["scl_slope"] = float(getattr(img.dataobj, "slope", 1.0))
     header["scl_inter"] = float(getattr(img.dataobj, "inter", 0.0))
     if replaced:
-        header["affine_replaced"] = "singular or non-finite affine; used voxel sizes only"
+        header["affine_replaced"] = "singular affine; used voxel sizes only"
+    if volume_index is not None and len(img.shape) == 4:
+        header["volume_index"] = int(volume_index)
     return Volume(
         data=np.ascontiguousarray(data),
         affine=display_affine,

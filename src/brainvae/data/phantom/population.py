@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from brainvae.data.csv_safety import neutralised_row
 from brainvae.data.phantom.atlas import ATLAS_LABELS
 from brainvae.data.phantom.factors import Lesion, PopulationConfig, ScanFactors, sample_population
 from brainvae.data.phantom.grid import PhantomGrid, get_grid
@@ -153,11 +154,13 @@ def build_population(
     with open(folder / "atlas_labels.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["label", "name"])
-        writer.writerows(ATLAS_LABELS.items())
+        writer.writerows(neutralised_row(list(item)) for item in ATLAS_LABELS.items())
     with open(folder / "subjects.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(
+            dict(zip(row, neutralised_row(list(row.values())), strict=True)) for row in rows
+        )
     metadata = {
         "format_version": FORMAT_VERSION,
         "package": "napari-brainvae",

@@ -402,19 +402,23 @@ class TrainingWidget(Container):
 
     def load_run(self, *_args) -> None:
         """Show a finished or stopped run's loss history (the run folder field says which)."""
-        import pandas as pd
-
         from brainvae.training import HISTORY_FILE
+        from brainvae.training.history import read_history
 
         folder = optional_path(self.run_folder.value)
         history = None if folder is None else folder / HISTORY_FILE
         if history is None or not history.is_file():
             self._fail(ValueError(f"{folder}: no {HISTORY_FILE} here; choose a run folder"))
             return
+        try:
+            rows = read_history(history)  # an empty or damaged file: a message, not a crash
+        except Exception as err:  # noqa: BLE001 - DataFileError naming the file
+            self._fail(err)
+            return
         self.plot.set_axes(self.length_unit.value, *_run_axes(folder))
-        self.plot.load_history(pd.read_csv(history))
+        self.plot.load_history(rows)
         self._run_dir = folder
-        self.status.value = f"Loaded {folder.name}: {len(pd.read_csv(history))} epoch(s)."
+        self.status.value = f"Loaded {folder.name}: {len(rows)} epoch(s)."
 
     # ---- running ---------------------------------------------------------
     def _launch(self, resume: bool) -> None:
@@ -439,9 +443,13 @@ class TrainingWidget(Container):
         self.plot.clear()
         self._label_plot()  # the form's units, for this run's curves
         if resume and (run_dir / "history.csv").is_file():
-            import pandas as pd
+            from brainvae.training.history import read_history
 
-            self.plot.load_history(pd.read_csv(run_dir / "history.csv"))
+            try:
+                self.plot.load_history(read_history(run_dir / "history.csv"))
+            except Exception as err:  # noqa: BLE001 - a damaged history: say so, don't resume
+                self._fail(err)
+                return
         self._preview_placement = dict(dataset_placement(opened))
         self._dataset_path, self._sample_width = opened.path, int(opened.sample_shape[-1])
         self._cancel = threading.Event()
