@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 
@@ -32,3 +34,79 @@ class DatasetFileError(DataFileError, DatasetError):
     split): names the file like a DataFileError and is a DatasetError, so code that tries
     several dataset folders (a run's recorded locations) treats it as a dataset that does
     not open."""
+
+
+# errno values that mean "no room to write": the disk is full (ENOSPC), the user's quota is
+# spent (EDQUOT), or the file hit a size limit such as ulimit -f (EFBIG).
+NO_ROOM_ERRNOS = frozenset(
+    code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None), errno.EFBIG) if code
+)
+
+
+def free_bytes(path: str | Path) -> int | None:
+    """Free bytes on the filesystem holding `path` (its nearest existing folder), or None."""
+    import shutil
+
+    place = Path(path)
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        return shutil.disk_usage(place).free
+    except OSError:
+        return None
+
+
+def readable_bytes(count: int) -> str:
+    """A byte count as a person reads it (1.4 GB, 512 KB)."""
+    size = float(count)
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1000
+    raise AssertionError("unreachable")
+
+
+class DiskFullError(BrainVAEError, OSError):
+    """No room to write a file (disk full, quota spent, file-size limit): names the file,
+    the bytes free there and, when known, the bytes needed. An OSError too, so code that
+    already handles write failures keeps working."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        needed: int | None = None,
+        free: int | None = None,
+        code: int = errno.ENOSPC,
+    ):
+        self.path = Path(path)
+        self.needed = needed
+        self.free = free_bytes(self.path) if free is None else free
+        self.code = code
+        OSError.__init__(self, code, os.strerror(code), str(self.path))
+
+    def __str__(self) -> str:
+        if self.needed is not None:
+            problem = f"needs about {readable_bytes(self.needed)} ({self.needed} bytes)"
+        elif self.code == errno.EFBIG:
+            problem = "could not be written: file too large for this filesystem or process limit"
+        else:
+            problem = "could not be written: no space left on the disk"
+        free = "" if self.free is None else f", {readable_bytes(self.free)} free there"
+        advice = "free some space or choose another folder"
+        if self.code == errno.EFBIG and self.needed is None:
+            advice = "raise the file-size limit (ulimit -f) or choose another filesystem"
+        return f"{self.path}: {problem}{free}; {advice}"
+
+
+def is_no_room(error: BaseException) -> bool:
+    """Whether an error means there was no room to write (ENOSPC, EDQUOT, EFBIG)."""
+    return isinstance(error, OSError) and error.errno in NO_ROOM_ERRNOS
+
+
+def as_disk_full(error: OSError, path: str | Path | None = None) -> DiskFullError:
+    """The DiskFullError for a no-room OSError, naming `path` (else the error's own file)."""
+    if isinstance(error, DiskFullError):
+        return error
+    named = path if path is not None else (error.filename or "(unknown file)")
+    return DiskFullError(named, code=error.errno or errno.ENOSPC)

@@ -38,14 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one subcommand; a BrainVAEError prints one clear line and exits with 2."""
-    from brainvae.errors import BrainVAEError
+    """Run one subcommand; a BrainVAEError prints one clear line and exits with 2, and so
+    does no room to write (disk full, quota, file-size limit) wherever it happens."""
+    from brainvae.errors import BrainVAEError, as_disk_full, is_no_room
 
     args = build_parser().parse_args(argv)
     try:
         result = args.func(args)
     except BrainVAEError as err:
         print(f"brainvae {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        if not is_no_room(err):
+            raise
+        print(f"brainvae {args.command}: error: {as_disk_full(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"brainvae {args.command}: interrupted", file=sys.stderr)

@@ -6,6 +6,8 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pandas as pd
 
     from brainvae.data.dataset import PreparedDataset
@@ -110,24 +112,52 @@ def warn_if_prepared_differently(model: LatentModel, dataset: PreparedDataset) -
         print(f"brainvae encode: {label}: {note}", file=sys.stderr)
 
 
+def warn_if_stale(run_dir: str | Path, model: LatentModel) -> None:
+    """One stderr line when the run's history.csv goes past the saved model: a resumed run
+    that was killed leaves the model files of the earlier, shorter run."""
+    import sys
+    from pathlib import Path
+
+    from brainvae.errors import BrainVAEError
+    from brainvae.training.history import HISTORY_FILE, read_history
+
+    saved = (model.config.training or {}).get("epochs_completed")
+    path = Path(run_dir) / HISTORY_FILE
+    if saved is None or not path.is_file():
+        return  # a bare model folder, or a model saved outside a run
+    try:
+        history = read_history(path)
+    except (OSError, ValueError, BrainVAEError):
+        return  # an unreadable history is the history's problem, not this model's
+    last = int(history["epoch"].max()) if len(history) else 0
+    if last > int(saved):
+        print(
+            f"brainvae encode: Warning: {run_dir}: stale model: the saved model is from epoch "
+            f"{saved} but history.csv reaches epoch {last} (training was interrupted); "
+            "finish it with `brainvae train ... --resume` to save the newer model",
+            file=sys.stderr,
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Encode the dataset in batches and write the CSV."""
     from pathlib import Path
 
     from brainvae.data.csv_safety import neutralised
     from brainvae.data.dataset import PreparedDataset
+    from brainvae.data.io.output_folder import atomic_file
     from brainvae.models import load_model
     from brainvae.training import resolve_device
 
     model = load_model(args.run_dir).to(resolve_device(args.device))
+    warn_if_stale(args.run_dir, model)
     dataset = PreparedDataset.open(args.dataset)
     warn_if_prepared_differently(model, dataset)
     table = encode_dataset(model, dataset, args.batch)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(f".{out.name}.tmp")
-    neutralised(table).to_csv(temporary, index=False, float_format="%.8g")
-    temporary.replace(out)
+    with atomic_file(out) as temporary:  # a full disk: DiskFullError, no temporary left
+        neutralised(table).to_csv(temporary, index=False, float_format="%.8g")
     print(
         f"Encoded {len(table)} samples of {dataset.path} with {args.run_dir} "
         f"(L = {model.latent_dim}) into {out}"

@@ -85,7 +85,10 @@ def add_parser(subparsers) -> None:
     )
     parser.add_argument("--workers", type=_positive, default=2, help="rendering processes")
     parser.add_argument(
-        "--overwrite", action="store_true", help="replace the phantom files of an existing folder"
+        "--overwrite",
+        action="store_true",
+        help="replace the phantom files of an existing folder (its other files stay; the old "
+        "population stays whole until the new one is written)",
     )
     parser.set_defaults(func=run)
 

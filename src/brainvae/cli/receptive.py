@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from brainvae.data.dataset import PreparedDataset
 
 SPLITS = ("all", "train", "val", "test")
+LONG_RUN_S = 60.0
+"""A run estimated to take longer than this is announced (with how to shorten it)."""
+TIMED_CALLS, TIMED_S = 20, 1.0
+"""Encoder passes are timed (after the first, which warms up) until this many or this long."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -126,6 +131,72 @@ def subject_rows(dataset: PreparedDataset, subjects: str) -> np.ndarray:
     return np.asarray(known.isin(wanted))
 
 
+def about(seconds: float) -> str:
+    """A duration as a person says it: 45 s, 18 min, 2 h 05 min."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def long_run_note(seconds: float, n_rois: int, n_weights: int, n_images: int) -> str:
+    """One line: how long the run will take and what it grows with."""
+    return (
+        f"about {about(seconds)} for {n_rois} ROIs x {n_weights} weights x {n_images} images; "
+        "fewer ROIs (a coarser atlas) or fewer images are faster"
+    )
+
+
+class LongRunTimer:
+    """Times encoder passes from receptive_field_steps' reports, as they arrive.
+
+    The time per pass is measured on this model, device and batch after the first pass (which
+    warms up) and multiplied by the passes left (ROIs x perturbed weights x batches).
+    """
+
+    def __init__(self, over_s: float | None = None) -> None:
+        import time
+
+        self.clock = time.perf_counter
+        self.begun = self.clock()
+        self.over_s = LONG_RUN_S if over_s is None else over_s
+        self.timed_from: tuple[float, int] | None = None
+        self.decided = False
+
+    def long_run_s(self, report: Any) -> float | None:
+        """Once enough passes were timed: the whole run's estimated seconds if over over_s.
+        None before, after, and for a short run (the answer is given once)."""
+        if self.decided:
+            return None
+        now = self.clock()
+        if self.timed_from is None:
+            self.timed_from = (now, report.done)
+            return None
+        passes, spent = report.done - self.timed_from[1], now - self.timed_from[0]
+        if passes < TIMED_CALLS and spent < TIMED_S:
+            return None
+        self.decided = True
+        total_s = now - self.begun + spent / passes * (report.total - report.done)
+        return total_s if total_s > self.over_s else None
+
+
+def announce_long_run(steps, say, over_s: float | None = None):
+    """Pass `steps` through; say(seconds) once if the run will take longer than over_s.
+    Returns the steps' result."""
+    timer = LongRunTimer(over_s)
+    while True:
+        try:
+            report = next(steps)
+        except StopIteration as finished:
+            return finished.value
+        seconds = timer.long_run_s(report)
+        if seconds is not None:
+            say(seconds)
+        yield report
+
+
 def run(args: argparse.Namespace) -> int:
     """Load, check, compute with progress on stderr, write."""
     import numpy as np
@@ -190,6 +261,13 @@ def run(args: argparse.Namespace) -> int:
         model, dataset.images, masks, roi_names, weights, args.kind, args.one_sided,
         args.batch, amplitude=args.amplitude, indices=indices,
     )  # fmt: skip
+    note = partial(
+        long_run_note, n_rois=len(roi_names), n_weights=len(weights), n_images=len(indices)
+    )
+    if not args.quiet:  # \r: over the progress line's start
+        steps = announce_long_run(
+            steps, lambda seconds: print(f"\rbrainvae receptive: {note(seconds)}", file=sys.stderr)
+        )
     result = drive(steps, args.quiet, lambda r: (r.done, r.total, "receptive fields"))
     extra = {
         "run": str(args.run_dir),

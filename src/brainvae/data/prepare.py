@@ -3,13 +3,15 @@
 `prepare_dataset` is a generator of PrepareProgress updates so the napari worker and
 the CLI progress bar drive the same code. Files are preprocessed in worker processes
 with a bounded number of tasks in flight, results are written in order into a
-float32 .npy through short-lived memory maps (so resident memory stays flat however
-many volumes there are), and the dataset is built in a hidden sibling folder that
-is renamed into place only when complete: an error or a cancel leaves nothing.
+float32 .npy with ordinary file writes (resident memory stays flat however many volumes
+there are; free space is checked before the first row, and a full disk is an error naming
+the file, never a crash), and the dataset is built in a hidden sibling folder that is
+renamed into place only when complete: an error, a cancel or a full disk leaves nothing.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -25,11 +27,21 @@ import numpy as np
 
 from brainvae.data.dataset import FORMAT_NAME, FORMAT_VERSION
 from brainvae.data.io.images import IMAGE_SUFFIXES, read_image
+from brainvae.data.io.output_folder import no_room_names
 from brainvae.data.preprocessing import PreprocessConfig, PreprocessedImage, preprocess_volume
 from brainvae.data.preprocessing.pipeline import load_mask
 from brainvae.data.preprocessing.steps import equalise_brightness
 from brainvae.data.split import SPLIT_NAMES
-from brainvae.errors import BrainVAEError, DataFileError, DatasetError, MemoryBudgetError
+from brainvae.errors import (
+    BrainVAEError,
+    DataFileError,
+    DatasetError,
+    DiskFullError,
+    MemoryBudgetError,
+    as_disk_full,
+    free_bytes,
+    is_no_room,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,6 +49,7 @@ if TYPE_CHECKING:
     from brainvae.data.dataset import PreparedDataset
 
 CHUNK_BYTES = 8 * 2**20  # rows are written / equalised in chunks of about this size
+SPACE_MARGIN_BYTES = 16 * 2**20  # free space asked beyond the images, for tables and reports
 ADDED_COLUMNS = ("source", "slice_index", "split")
 NO_CSV_RULE = (
     "no CSV: subject from sub-<label> (and session from ses-<label>) in the file stem, "
@@ -148,7 +161,13 @@ def _outcomes(
 
 
 class _RowWriter:
-    """Writes sample rows in order into a .npy file, mapping it only briefly per chunk."""
+    """Writes sample rows in order into a .npy file through a file handle.
+
+    Rows are appended with ordinary writes (no memory map over unwritten space), so a full
+    disk is an OSError, reported as a DiskFullError naming the file, not a SIGBUS that kills
+    the process. The header states `capacity` rows until `finish` shrinks it to the rows
+    written.
+    """
 
     def __init__(self, path: Path, capacity: int, sample_shape: tuple[int, ...]):
         self.path = path
@@ -156,10 +175,11 @@ class _RowWriter:
         self.rows = 0
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
-        array = np.lib.format.open_memmap(
-            path, mode="w+", dtype=np.float32, shape=(capacity, *sample_shape)
-        )
-        del array
+        header = _npy_header((capacity, *sample_shape))
+        self._header_length = len(header)
+        with no_room_names(path):
+            self._file = open(path, "wb")  # noqa: SIM115 - closed by finish() / close()
+            self._file.write(header)
 
     def write(self, samples: np.ndarray) -> None:
         self._buffer.append(samples)
@@ -168,61 +188,99 @@ class _RowWriter:
             self.flush()
 
     def flush(self) -> None:
-        if not self._buffer:
-            return
-        array = np.load(self.path, mmap_mode="r+")
-        for block in self._buffer:
-            array[self.rows : self.rows + len(block)] = block
-            self.rows += len(block)
-        array.flush()
-        del array
+        with no_room_names(self.path):
+            for block in self._buffer:
+                self._file.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+                self.rows += len(block)
+            self._file.flush()
         self._buffer, self._buffered = [], 0
 
     def finish(self) -> None:
-        """Flush, and shrink the file to the rows written when files were skipped."""
+        """Flush, state the rows written in the header (fewer when files were skipped), close."""
         self.flush()
-        source = np.load(self.path, mmap_mode="r")
-        if len(source) == self.rows:
-            return
-        partial = self.path.with_name(f"{self.path.stem}.partial.npy")
-        del source
-        os.replace(self.path, partial)
-        source = np.load(partial, mmap_mode="r")
-        target = np.lib.format.open_memmap(
-            self.path, mode="w+", dtype=np.float32, shape=(self.rows, *self.sample_shape)
-        )
-        for start, stop in _chunks(self.rows, self.sample_shape):
-            target[start:stop] = source[start:stop]
-        target.flush()
-        del target, source
-        partial.unlink()
+        header = _npy_header((self.rows, *self.sample_shape), self._header_length)
+        with no_room_names(self.path):
+            self._file.truncate(self._header_length + self.rows * _row_bytes(self.sample_shape))
+            self._file.seek(0)
+            self._file.write(header)
+            self._file.close()
+
+    def close(self) -> None:
+        """Close without finishing (the file is about to be removed)."""
+        self._file.close()
+
+
+def _npy_header(shape: tuple[int, ...], length: int | None = None) -> bytes:
+    """A float32 .npy header for `shape`, padded with spaces to `length` bytes when given
+    (so a header rewritten with fewer rows keeps the data where it is)."""
+    import io
+    import struct
+
+    buffer = io.BytesIO()
+    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    written = buffer.getvalue()
+    if length is None or len(written) == length:
+        return written
+    prefix, text = written[:8], written[10:]
+    text = text[:-1] + b" " * (length - len(written)) + b"\n"
+    return prefix + struct.pack("<H", len(text)) + text
+
+
+def _row_bytes(sample_shape: tuple[int, ...]) -> int:
+    """Bytes of one float32 sample."""
+    return int(np.prod(sample_shape)) * 4
+
+
+def check_free_space(folder: str | Path, needed: int) -> None:
+    """Refuse to start writing `needed` bytes into `folder` when its disk has less free.
+
+    Raises DiskFullError naming the folder, the bytes needed and the bytes free.
+    """
+    free = free_bytes(folder)
+    if free is not None and needed > free:
+        raise DiskFullError(folder, needed=needed, free=free)
+
+
+def _needed_bytes(rows: int, sample_shape: tuple[int, ...]) -> int:
+    """Bytes a dataset of `rows` samples takes: the images plus a margin for the tables."""
+    images = rows * _row_bytes(sample_shape)
+    return images + max(SPACE_MARGIN_BYTES, images // 100)
 
 
 def _chunks(rows: int, sample_shape: tuple[int, ...]) -> Iterator[tuple[int, int]]:
-    per_row = int(np.prod(sample_shape)) * 4
+    per_row = _row_bytes(sample_shape)
     step = max(1, CHUNK_BYTES // max(per_row, 1))
     for start in range(0, rows, step):
         yield start, min(rows, start + step)
 
 
 def _equalise(path: Path, means: np.ndarray, config: PreprocessConfig) -> Iterator[int]:
-    """Second pass: brightness equalisation over the cached array, chunk by chunk."""
+    """Second pass: brightness equalisation over the cached array, chunk by chunk.
+
+    Chunks are read through a read-only memory map and written back with ordinary writes,
+    so a filesystem that allocates on rewrite (copy-on-write) reports a full disk as an error.
+    """
     population_mean = float(np.mean(means))
     array = np.load(path, mmap_mode="r")
-    rows, shape = len(array), array.shape[1:]
+    rows, shape, offset = len(array), array.shape[1:], array.offset
     del array
-    for start, stop in _chunks(rows, shape):
-        array = np.load(path, mmap_mode="r+")
-        array[start:stop] = equalise_brightness(
-            np.asarray(array[start:stop]),
-            means[start:stop],
-            population_mean,
-            config.brightness_k,  # type: ignore[arg-type]
-            config.brightness_normalise,
-        )
-        array.flush()
-        del array
-        yield stop
+    with no_room_names(path), open(path, "r+b") as file:
+        for start, stop in _chunks(rows, shape):
+            array = np.load(path, mmap_mode="r")
+            chunk = np.array(array[start:stop])
+            del array
+            equalised = equalise_brightness(
+                chunk,
+                means[start:stop],
+                population_mean,
+                config.brightness_k,  # type: ignore[arg-type]
+                config.brightness_normalise,
+            )
+            file.seek(offset + start * _row_bytes(shape))
+            file.write(np.ascontiguousarray(equalised, dtype="<f4").tobytes())
+            file.flush()
+            yield stop
 
 
 def _default_workers(workers: int | None) -> int:
@@ -338,10 +396,14 @@ class _Collected:
     warnings: list[str] = field(default_factory=list)
 
 
-def _new_group(images_path: Path, number: int, capacity: int, outcome: _Outcome) -> _Group:
-    """A group for a shape not seen before, with its own (sparse) row file."""
+def _new_group(
+    images_path: Path, number: int, capacity: int, outcome: _Outcome, rows_taken: int
+) -> _Group:
+    """A group for a shape not seen before, with its own row file; refused up front when the
+    disk has no room for the remaining rows at this shape (plus a margin for the tables)."""
     image = outcome.image
     assert image is not None
+    check_free_space(images_path.parent, _needed_bytes(capacity - rows_taken, image.sample_shape))
     path = images_path.with_name(f"{images_path.stem}.shape{number}.npy")
     return _Group(_RowWriter(path, capacity, image.sample_shape), image, outcome.path)
 
@@ -376,8 +438,9 @@ def _preprocess_pass(
                 skipped.append((outcome.index, SkippedFile(outcome.path, outcome.reason)))
             else:
                 if image.sample_shape not in groups:
+                    taken = sum(len(group.rows) for group in groups.values())
                     groups[image.sample_shape] = _new_group(
-                        images_path, len(groups), capacity, outcome
+                        images_path, len(groups), capacity, outcome, taken
                     )
                 groups[image.sample_shape].add(outcome, image)
             collected.skipped = [s for _, s in skipped]
@@ -393,6 +456,7 @@ def _preprocess_pass(
         collected.skipped = [s for _, s in sorted(skipped, key=lambda item: item[0])]
     finally:
         for group in groups.values():
+            group.writer.close()
             group.writer.path.unlink(missing_ok=True)
 
 
@@ -483,8 +547,9 @@ def prepare_dataset(
         load_mask(config.mask)  # a bad mask is everyone's problem: fail before starting
     timing["scan_s"] = time.perf_counter() - started
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    from brainvae.data.partial_folders import new_partial_folder
+
+    tmp = new_partial_folder(out)  # removes those killed runs left behind
     try:
         collected = _Collected()
         tick = time.perf_counter()
@@ -521,12 +586,32 @@ def prepare_dataset(
             timing,
         )
         _commit(tmp, out, overwrite)
+    except OSError as error:
+        if is_no_room(error):
+            raise _disk_full_in(out, tmp, error) from error
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     yield PrepareProgress(
         "done", 1, 1, str(out), skipped, dataset=out, warnings=tuple(collected.warnings)
     )
+
+
+def _disk_full_in(out: Path, tmp: Path, error: OSError) -> DiskFullError:
+    """The DiskFullError for a failed write in the build folder, naming where the file would
+    have been in `out` (the build folder is removed); a per-shape row file is images.npy."""
+    path = Path(os.fsdecode(error.filename)) if error.filename else tmp
+    try:
+        relative = path.relative_to(tmp)
+    except ValueError:
+        return as_disk_full(error)
+    named = out / relative
+    if named.name.startswith("images.shape"):
+        named = named.with_name("images.npy")
+    if isinstance(error, DiskFullError):
+        return DiskFullError(named, needed=error.needed, free=error.free, code=error.code)
+    return DiskFullError(named, code=error.errno or errno.ENOSPC)
 
 
 def _metadata(table: pd.DataFrame, collected: _Collected, config: PreprocessConfig) -> pd.DataFrame:

@@ -10,10 +10,21 @@ workers only run library functions, so the main module is hidden from them while
 starts: multiprocessing.spawn.get_preparation_data sends a worker the main module's
 `__spec__.name` or `__file__` to import, and sends nothing when both are absent (as in an
 interactive session).
+
+Workers also die with their parent: if the parent is killed (SIGKILL, SIGBUS, out of memory)
+it cannot shut the pool down, and its workers - and multiprocessing's resource tracker,
+which lives until the last of them exits - would otherwise stay alive forever, holding the
+caller's pipes open. Each worker watches multiprocessing's parent sentinel (a pipe on POSIX,
+a process handle on Windows, ready when the parent is gone) on a daemon thread and exits.
+This is used rather than Linux's prctl(PR_SET_PDEATHSIG) because that signal fires when the
+*thread* that started the worker ends (a napari thread_worker, the pool's manager thread),
+not the process, and exists only on Linux.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -66,9 +77,28 @@ class MainlessSpawnContext(SpawnContext):
     Process = MainlessSpawnProcess
 
 
+def _exit_when_parent_dies() -> None:
+    """Block until the parent process is gone, then end this worker at once."""
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+    wait([parent.sentinel])
+    os._exit(1)  # no cleanup: the parent that wanted the results is gone
+
+
+def die_with_parent() -> None:
+    """Pool initializer: watch the parent from a daemon thread, so the job itself runs on."""
+    threading.Thread(target=_exit_when_parent_dies, name="parent-watch", daemon=True).start()
+
+
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of `workers` spawned processes that run library functions only.
 
     Jobs and their arguments must come from importable modules, not from the user's script.
+    The workers exit on their own if this process dies without shutting the pool down.
     """
-    return ProcessPoolExecutor(max_workers=workers, mp_context=MainlessSpawnContext())
+    return ProcessPoolExecutor(
+        max_workers=workers, mp_context=MainlessSpawnContext(), initializer=die_with_parent
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
 from collections.abc import Iterable
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from brainvae.errors import DataFileError
+from brainvae.errors import NO_ROOM_ERRNOS, DataFileError, DiskFullError, as_disk_full, is_no_room
 from brainvae.file_modes import give_usual_modes, temporary_folder
 from brainvae.models.config import FORMAT_NAME, ModelConfig
 from brainvae.models.config_schema import check_config_dict, read_json_file
@@ -21,15 +22,32 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib")
 NEVER_UNPICKLED = "brainvae never loads pickles or torch.save files, which can run code when read"
 
 
+def save_safetensors(
+    tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None
+) -> None:
+    """safetensors' save_file, with no room to write (its Rust I/O error, "os error 28")
+    raised as a DiskFullError naming `path` rather than an opaque SafetensorError."""
+    from safetensors.torch import save_file
+
+    try:
+        save_file(tensors, str(path), metadata=metadata)
+    except Exception as error:
+        if isinstance(error, OSError):
+            raise
+        found = re.search(r"os error (\d+)", str(error))
+        if found and int(found.group(1)) in NO_ROOM_ERRNOS:
+            raise DiskFullError(path, code=int(found.group(1))) from error
+        raise
+
+
 def write_checkpoint(
     folder: str | Path, config_json: str, tensors: dict[str, torch.Tensor]
 ) -> Path:
     """Write into a temporary sibling folder, then rename it into place (replacing an old model).
 
     Files and folder get the umask's usual modes, so others who may read the folder can load it.
+    No room to write is a DiskFullError naming the model folder; the temporary folder goes.
     """
-    from safetensors.torch import save_file
-
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise DataFileError(folder, "exists and is not a folder; a saved model is a folder")
@@ -40,7 +58,7 @@ def write_checkpoint(
     folder.parent.mkdir(parents=True, exist_ok=True)
     temporary = temporary_folder(folder.parent, prefix=f".{folder.name}.", suffix=".tmp")
     try:
-        save_file(tensors, str(temporary / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
+        save_safetensors(tensors, temporary / WEIGHTS_FILE, metadata={"format": FORMAT_NAME})
         (temporary / CONFIG_FILE).write_text(config_json)
         give_usual_modes(temporary)
         if folder.exists():
@@ -50,8 +68,12 @@ def write_checkpoint(
             shutil.rmtree(previous, ignore_errors=True)
         else:
             temporary.rename(folder)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(temporary, ignore_errors=True)
+        if is_no_room(error) and not isinstance(error, DiskFullError):
+            raise as_disk_full(error, folder) from error  # type: ignore[arg-type]
+        if isinstance(error, DiskFullError):
+            raise DiskFullError(folder / error.path.name, code=error.code) from error
         raise
     return folder
 

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from brainvae.errors import DataFileError
+from brainvae.errors import DataFileError, DiskFullError, as_disk_full, is_no_room
 from brainvae.file_modes import give_usual_modes, temporary_folder
 from brainvae.models.config_schema import read_json_file
 from brainvae.models.errors import ModelError
-from brainvae.models.serialization import looks_pickled
+from brainvae.models.serialization import looks_pickled, save_safetensors
 from brainvae.training.checkpoint_checks import (
     check_cuda_state,
     check_generator_state,
@@ -164,9 +164,8 @@ def save_checkpoint(
     """Write a checkpoint atomically, then drop all but the newest KEEP; returns its folder.
 
     Its files get the umask's usual modes, so whoever may read the run folder can resume it.
+    No room to write is a DiskFullError naming the checkpoint; the temporary folder goes.
     """
-    from safetensors.torch import save_file
-
     parent = Path(run_dir) / CHECKPOINTS_DIR
     if parent.exists() and not parent.is_dir():
         raise DataFileError(parent, "is a file; a run keeps its checkpoints in this folder")
@@ -176,16 +175,16 @@ def save_checkpoint(
     metadata = {"format": FORMAT_NAME}
     try:
         model_tensors = {k: _storable(v) for k, v in model.state_dict().items()}
-        save_file(model_tensors, str(temporary / MODEL_FILE), metadata=metadata)
+        save_safetensors(model_tensors, temporary / MODEL_FILE, metadata=metadata)
         optimizer_tensors: dict[str, torch.Tensor] = {}
         structure = _encode(optimizer.state_dict(), "optimizer", optimizer_tensors)
-        save_file(optimizer_tensors, str(temporary / OPTIMIZER_FILE), metadata=metadata)
+        save_safetensors(optimizer_tensors, temporary / OPTIMIZER_FILE, metadata=metadata)
         _write_json(temporary / OPTIMIZER_STRUCTURE_FILE, structure)
         rng_tensors = {"torch_cpu": randomness.torch_cpu, "data_order": randomness.data_order}
         rng_tensors |= {f"cuda_{i}": t for i, t in randomness.cuda.items()}
         if state.epoch_order is not None:
             rng_tensors["epoch_order"] = state.epoch_order.to(torch.int64)
-        save_file({k: _storable(v) for k, v in rng_tensors.items()}, str(temporary / RNG_FILE))
+        save_safetensors({k: _storable(v) for k, v in rng_tensors.items()}, temporary / RNG_FILE)
         _write_json(
             temporary / STATE_FILE,
             {
@@ -213,6 +212,10 @@ def save_checkpoint(
             os.replace(temporary, final)
     except BaseException as error:
         shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(error, DiskFullError):
+            raise DiskFullError(final / error.path.name, code=error.code) from error
+        if is_no_room(error):
+            raise as_disk_full(error, final) from error  # type: ignore[arg-type]
         if isinstance(error, OSError | ValueError | TypeError):
             raise DataFileError(final, f"checkpoint could not be written: {error}") from error
         raise

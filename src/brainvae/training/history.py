@@ -9,7 +9,6 @@ as they are so existing readers and older run folders keep working.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,11 +95,11 @@ def write_history(rows: list[dict[str, Any]], run_dir: str | Path) -> Path:
         {k for row in rows for k in row if k.startswith("kl_")}, key=lambda k: int(k[3:])
     )
     from brainvae.data.csv_safety import neutralised
+    from brainvae.data.io.output_folder import atomic_file
 
     table = pd.DataFrame(rows, columns=columns)
-    temporary = path.with_name(f".{path.name}.tmp")
-    neutralised(table).to_csv(temporary, index=False, float_format="%.10g")
-    os.replace(temporary, path)
+    with atomic_file(path) as temporary:
+        neutralised(table).to_csv(temporary, index=False, float_format="%.10g")
     return path
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import threading
 import time
 from collections.abc import Generator, Sequence
@@ -159,10 +158,10 @@ def write_table(rows: list[dict[str, Any]], out_dir: str | Path) -> Path:
     import pandas as pd
 
     from brainvae.data.csv_safety import neutralised
+    from brainvae.data.io.output_folder import atomic_file
 
     path = Path(out_dir) / SWEEP_FILE
-    temporary = path.with_name(f".{path.name}.tmp")
     table = neutralised(pd.DataFrame(rows, columns=list(COLUMNS)))
-    table.to_csv(temporary, index=False, float_format="%.6g")
-    os.replace(temporary, path)
+    with atomic_file(path) as temporary:
+        table.to_csv(temporary, index=False, float_format="%.6g")
     return path

@@ -601,18 +601,34 @@ def _prepare_run_dir(
         for stale in (run_dir / CHECKPOINTS_DIR).glob(".*"):
             shutil.rmtree(stale, ignore_errors=True)
         found = latest_checkpoint(run_dir)
-        if found is None:
+        if found is None and (run_dir / "config.json").is_file():
+            raise ModelError(
+                f"{run_dir}: nothing to resume: it holds a saved model but no checkpoint in "
+                f"{CHECKPOINTS_DIR}/; start again with overwrite=True"
+            )
+        if found is None:  # killed before its first checkpoint: nothing done, start at 0
             return None
         loaded = read_checkpoint(found)
         if loaded.state.model_config != _model_identity(model):
             raise ModelError(f"{found}: this checkpoint is of a different model configuration")
         return loaded
+    interrupted = not run_file.is_file() and _interrupted_run(run_dir)
+    if resume and interrupted:
+        raise ModelError(
+            f"{run_dir}: nothing to resume: the run was interrupted before it wrote "
+            f"{RUN_FILE}; start again with overwrite=True"
+        )
     if resume:
         raise ModelError(
             f"{run_dir}: nothing to resume (no {RUN_FILE}); start a new run without resume"
         )
     if run_dir.is_dir() and any(run_dir.iterdir()):
-        is_run = run_file.is_file() or (run_dir / "config.json").is_file()
+        is_run = run_file.is_file() or (run_dir / "config.json").is_file() or interrupted
+        if not overwrite and interrupted:
+            raise ModelError(
+                f"{run_dir}: holds a run interrupted before it wrote {RUN_FILE}; "
+                "start again with overwrite=True, or choose an empty folder"
+            )
         if not overwrite:
             what = "a training run" if is_run else "other files"
             raise ModelError(
@@ -637,6 +653,18 @@ def _prepare_run_dir(
     temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     os.replace(temporary, run_file)
     return None
+
+
+def _interrupted_run(run_dir: Path) -> bool:
+    """Whether the folder holds what a run writes before or instead of run.json: its
+    temporary record, checkpoints/ or a saved model (a run killed while starting, or a
+    folder whose run.json was lost). Such a folder can only be started again."""
+    if not run_dir.is_dir():
+        return False
+    markers = (f".{RUN_FILE}.tmp", "config.json", "weights.safetensors")
+    if any((run_dir / name).is_file() for name in markers):
+        return True
+    return (run_dir / CHECKPOINTS_DIR).is_dir()
 
 
 def _check_same_run(

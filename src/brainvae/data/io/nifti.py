@@ -363,7 +363,7 @@ def write_nifti(
     """
     import nibabel as nib
 
-    from brainvae.errors import DataFileError
+    from brainvae.errors import DataFileError, as_disk_full, is_no_room
 
     path = Path(path)
     if not is_nifti_path(path):
@@ -400,6 +400,8 @@ def write_nifti(
             nib.save(_nifti_image(plain, affine, original, description), str(tmp))
         os.replace(tmp, path)
     except OSError as err:
+        if is_no_room(err):
+            raise as_disk_full(err, path) from err
         raise DataFileError(path, f"could not write ({type(err).__name__}: {err})") from err
     finally:
         if tmp.exists():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -71,22 +72,40 @@ def write_image(path: Path, data: np.ndarray, grid: PhantomGrid, dtype=np.int16)
 
 
 def prepare_folder(folder: Path, overwrite: bool) -> None:
-    """Refuse a non-empty folder unless overwrite; then remove only files this writer makes."""
+    """Refuse a non-empty folder unless overwrite (checked before any work is done)."""
     from brainvae.errors import DataFileError
 
     if folder.exists() and not folder.is_dir():
         raise DataFileError(folder, "exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()):
-        if not overwrite:
-            raise DataFileError(
-                folder, "output folder exists and is not empty; pass --overwrite to replace it"
-            )
-        for name in WRITTEN_FILES:
-            (folder / name).unlink(missing_ok=True)
-        if (folder / "images").is_dir():
-            for image in (folder / "images").glob("*.nii.gz"):
-                image.unlink()
-    (folder / "images").mkdir(parents=True, exist_ok=True)
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise DataFileError(
+            folder, "output folder exists and is not empty; pass --overwrite to replace it"
+        )
+
+
+def _move_into_place(built: Path, folder: Path) -> None:
+    """Put the finished population `built` (a hidden sibling) where the user looks.
+
+    A new or empty folder is replaced by one rename. An existing folder (--overwrite) keeps
+    its other files: only the phantom files this writer makes are removed, then the new
+    ones are moved in, after every scan was rendered.
+    """
+    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        os.replace(built, folder)
+        return
+    for name in WRITTEN_FILES:
+        (folder / name).unlink(missing_ok=True)
+    images = folder / "images"
+    if images.is_dir():
+        for image in images.glob("*.nii.gz"):
+            image.unlink()
+    images.mkdir(exist_ok=True)
+    for image in (built / "images").iterdir():
+        os.replace(image, images / image.name)
+    for name in WRITTEN_FILES:
+        os.replace(built / name, folder / name)
+    (built / "images").rmdir()
+    built.rmdir()
 
 
 def _render_and_write(task: tuple[ScanFactors, str, int, str]) -> dict:
@@ -130,15 +149,45 @@ def build_population(
     progress: bool = True,
     workers: int = 1,
 ) -> PopulationSummary:
-    """Sample, render and write a whole population folder; returns what was written."""
-    from brainvae import __version__
-    from brainvae.data.io.nifti import write_nifti
+    """Sample, render and write a whole population folder; returns what was written.
+
+    The folder appears complete or not at all (with overwrite: the old files stay until the
+    new population is finished)."""
+    from brainvae.data.partial_folders import new_partial_folder
     from brainvae.data.phantom.deform import lesion_sites
 
-    folder = Path(folder)
-    prepare_folder(folder, overwrite)
+    final = Path(folder)
+    prepare_folder(final, overwrite)
     grid = get_grid(config.dims, config.orientation)  # built before any fork: workers share it
     scans = sample_population(config, lesion_sites(grid))
+    # everything is written into a hidden sibling and moved into place at the end: a failure
+    # or a kill leaves no half-written population (the next run removes a killed one's folder)
+    folder = new_partial_folder(final)
+    try:
+        (folder / "images").mkdir()
+        _write_population(config, folder, grid, scans, workers, progress)
+        _move_into_place(folder, final)
+    finally:
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+    counts: dict[str, int] = {}
+    for scan in scans:
+        counts[scan.diagnosis] = counts.get(scan.diagnosis, 0) + 1
+    return PopulationSummary(final, config.n_subjects, len(scans), counts)
+
+
+def _write_population(
+    config: PopulationConfig,
+    folder: Path,
+    grid: PhantomGrid,
+    scans: list[ScanFactors],
+    workers: int,
+    progress: bool,
+) -> None:
+    """Render and write every scan, then the atlas, template, CSVs and JSON records."""
+    from brainvae import __version__
+    from brainvae.data.io.nifti import write_nifti
+
     tasks = [(scan, str(folder), config.dims, config.orientation) for scan in scans]
     rows = _rows(tasks, workers, progress)
     squeezed = () if grid.spec.slice_axis is None else (grid.spec.slice_axis,)
@@ -188,10 +237,6 @@ def build_population(
     }
     (folder / "phantom.json").write_text(json.dumps(metadata, indent=2) + "\n")
     (folder / "factors.json").write_text(json.dumps([s.to_json() for s in scans]) + "\n")
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["diagnosis"]] = counts.get(row["diagnosis"], 0) + 1
-    return PopulationSummary(folder, config.n_subjects, len(rows), counts)
 
 
 def read_factors(folder: str | Path) -> list[ScanFactors]:

@@ -27,6 +27,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
+from brainvae.cli.receptive import LongRunTimer, long_run_note
 from brainvae.napari.widgets.analysis_dock import AnalysisDock
 from brainvae.napari.widgets.analysis_inputs import (
     atlas_layers,
@@ -86,6 +87,7 @@ class ReceptiveFieldWidget(AnalysisDock):
         self._run_rois: tuple[Any, np.ndarray] | None = None  # (ROI layer, labels) of the run
         self._shown_latents = np.zeros(0, dtype=int)  # latent index of each heatmap column
         self._watched_layer: Any = None
+        self._long_run: tuple[Any, int, int, int] | None = None  # timer and counts of a run
 
         self.scans = ComboBox(label="scans", choices=self._scan_choices)
         self.roi_layer = ComboBox(label="ROI layer", choices=self._labels_choices)
@@ -332,6 +334,8 @@ class ReceptiveFieldWidget(AnalysisDock):
             return
         self._roi_labels = tuple(sorted(names))
         self._run_rois = (self._viewer.layers[self.roi_layer.value], np.array(rois, copy=True))
+        n_images = len(population.data) if indices is None else len(indices)
+        self._long_run = (LongRunTimer(), len(names), len(weights), n_images)
         self.start(
             receptive_run,
             model,
@@ -344,6 +348,16 @@ class ReceptiveFieldWidget(AnalysisDock):
             indices,
             message=f"Perturbing {len(names)} ROI(s) at {len(weights)} weights...",
         )
+
+    def progress_of(self, report: Any) -> tuple[int, int]:
+        """(done, total); a run timed to take over a minute says how long in the status."""
+        if self._long_run is not None:
+            timer, n_rois, n_weights, n_images = self._long_run
+            seconds = timer.long_run_s(report)
+            if seconds is not None:
+                note = long_run_note(seconds, n_rois, n_weights, n_images)
+                self.status.value = f"{self.status.value} {note[0].upper()}{note[1:]}."
+        return int(report.done), int(report.total)
 
     def show_result(self, run: Any) -> None:
         result = run.result
