@@ -322,3 +322,19 @@ def test_border_share_measures_how_much_of_an_atlas_its_outlines_cover():
     stripes = np.tile(np.array([1, 2]), (40, 20))  # one-voxel regions: all border
     assert border_share(stripes) == 1.0
     assert border_share(np.zeros((5, 5), int)) == 0.0
+
+
+def test_the_dock_shows_the_default_memory_budget_the_cli_uses(make_napari_viewer, capsys):
+    """One default: the dock names the per-volume budget `brainvae prepare --help` gives."""
+    import re
+
+    from brainvae.cli import main
+    from brainvae.data.io.nifti_integrity import default_memory_budget
+
+    widget = DataWidget(make_napari_viewer())
+    assert "50% of the available memory" in widget.memory.value
+    if default_memory_budget() is not None:  # the figure now (memory moves: not compared)
+        assert re.search(r"now [\d,]+ MiB", widget.memory.value)
+    with pytest.raises(SystemExit):
+        main(["prepare", "--help"])
+    assert "of the available memory" in " ".join(capsys.readouterr().out.split())

@@ -102,11 +102,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--workers", type=int, metavar="N", help="processes (default: up to 2)")
     parser.add_argument("--seed", type=int, help="split seed (default: the config's, 0)")
+    from brainvae.data.io.nifti_integrity import describe_default_budget
+
     parser.add_argument(
         "--max-mb",
         type=_megabytes,
         metavar="MB",
-        help="refuse files larger than this as float32 (default: half the available memory)",
+        help="refuse files larger than this as float32 (default: "
+        f"{describe_default_budget().replace('%', '%%')})",  # argparse formats with %
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing DATASET")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -56,6 +56,13 @@ def default_memory_budget() -> int | None:
     return None if available is None else int(available * DEFAULT_BUDGET_SHARE)
 
 
+def describe_default_budget() -> str:
+    """The default budget in words, for --help and the Population data dock."""
+    budget = default_memory_budget()
+    share = f"{DEFAULT_BUDGET_SHARE:.0%} of the available memory"
+    return share if budget is None else f"{share}, now {_mib(budget)}"
+
+
 def _mib(nbytes: float) -> str:
     return f"{nbytes / 2**20:,.0f} MiB"
 

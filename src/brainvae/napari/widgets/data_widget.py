@@ -125,12 +125,17 @@ class DataWidget(ScrollableContainer):
         self.progress = ProgressBar(label="progress", value=0, max=1)
         self.status = Label(label="status", value="Choose a source and press Prepare and load.")
         self.subject_info = SubjectInfo()
+        from brainvae.data.io.nifti_integrity import describe_default_budget
+
+        # the same default as `brainvae prepare --max-mb`: a bigger volume is refused
+        self.memory = Label(label="memory budget", value=f"per volume: {describe_default_budget()}")
+        self.memory.native.setWordWrap(True)  # a long line would widen the dock
 
         self.extend(
             [
                 self.source, self.folder, self.csv, self.id_column, self.atlas, self.preset,
                 self.config_file, self.form, self.skip_bad, self.allow_unmatched,
-                self.load_button, self.cancel_button, self.progress, self.status,
+                self.memory, self.load_button, self.cancel_button, self.progress, self.status,
                 self.subject_info,
             ]
         )  # fmt: skip
