@@ -360,3 +360,36 @@ def test_without_a_validation_split_the_training_split_is_evaluated(dataset, tmp
     history = pd.read_csv(tmp_path / "run" / "history.csv")
     assert history["val_loss"].isna().all() and len(history) == 1
     assert load_model(tmp_path / "run").config.training["evaluated_on"] == "train"
+
+
+def test_resume_keeps_the_precision_auto_chose_when_the_run_started(dataset, tmp_path):
+    """ "auto" probes the CPU once, when the run starts; a resume on a machine whose probe
+    now answers the other way (a busier machine) keeps the run's precision, so resume stays
+    exact."""
+    import json
+
+    from brainvae.training.device import PRECISION_CACHE_FILE, cache_dir, machine_key
+
+    run_dir = tmp_path / "run"
+    run(train(make_model(), dataset, config(epochs=1), run_dir))
+    state = json.loads(next(run_dir.glob("checkpoints/*/state.json")).read_text())
+    chosen = state["train_config"]["resolved_precision"]
+    assert chosen in ("bf16", "fp32")
+    # the probe's cached answer for this machine flips to the other precision
+    other = "fp32" if chosen == "bf16" else "bf16"
+    cache = cache_dir() / PRECISION_CACHE_FILE
+    record = {"precision": other, "fp32_s": 1.0, "bf16_s": 1.0}
+    decisions = {machine_key(dims): record for dims in (2, 3)}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({"format": "brainvae-precision-cache", "decisions": decisions}))
+    try:
+        # a fresh run now follows the flipped probe...
+        _, fresh = run(train(make_model(), dataset, config(epochs=1), tmp_path / "fresh"))
+        fresh_state = next((tmp_path / "fresh").glob("checkpoints/*/state.json")).read_text()
+        assert json.loads(fresh_state)["train_config"]["resolved_precision"] == other
+        # ...while the resumed run keeps its own
+        run(train(make_model(), dataset, config(epochs=2), run_dir, resume=True))
+        states = sorted(run_dir.glob("checkpoints/*/state.json"))
+        assert json.loads(states[-1].read_text())["train_config"]["resolved_precision"] == chosen
+    finally:
+        cache.unlink(missing_ok=True)  # the next test probes again

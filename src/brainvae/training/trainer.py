@@ -63,6 +63,8 @@ if TYPE_CHECKING:
     from brainvae.models.base import LatentModel
 
 RUN_FILE = "run.json"
+RESOLVED_PRECISION = "resolved_precision"
+"""Key of the checkpoint's train_config that records the precision "auto" chose."""
 RUN_FORMAT = "brainvae-run"
 MODEL_FILES = ("weights.safetensors", "config.json")
 Report = BatchReport | EpochReport | Finished
@@ -107,7 +109,13 @@ def train(
     loaded = _open_run_dir(run_dir, model, dataset, config, resume, overwrite, ranks, device)
 
     model.to(device)
-    amp_dtype = _agreed_autocast_dtype(config.precision, device, model.config.dims, ranks)
+    precision = config.precision
+    if loaded is not None and precision == "auto":
+        # "auto" measured once, when the run started: a resumed run keeps that precision
+        # (a probe on a busier machine could choose the other one and break exact resume)
+        recorded = loaded.state.train_config.get(RESOLVED_PRECISION)
+        precision = recorded if recorded in ("bf16", "fp32") else precision
+    amp_dtype = _agreed_autocast_dtype(precision, device, model.config.dims, ranks)
     optimizer = make_optimizer(model, config.lr)
     data_generator = torch.Generator().manual_seed(config.seed)
     if loaded is None:
@@ -122,6 +130,7 @@ def train(
         restore_random_state(loaded.randomness, data_generator)
         state = loaded.state
         state.train_config = config.to_dict()
+    state.train_config[RESOLVED_PRECISION] = "bf16" if amp_dtype is not None else "fp32"
     loop = _Loop(
         model=model,
         dataset=dataset,
