@@ -78,12 +78,7 @@ def test_folder_with_csv_prepares_and_shows_rows(
         "subject_id,age,diagnosis\n" + "".join(f"s{k},{60 + k},healthy\n" for k in range(6))
     )
     viewer = make_napari_viewer()
-    widget = DataWidget(viewer)
-    widget.source.value = FOLDER
-    widget.folder.value = tmp_path / "scans"
-    widget.csv.value = csv
-    widget.start_loading()
-    _wait_for(widget, qtbot)
+    widget = _load_folder(viewer, qtbot, tmp_path / "scans", csv)
     layer = _population_layer(viewer)
     assert layer.data.shape == (6, 10, 14, 12)  # display orientation (I, P, R)
     assert tuple(layer.scale[1:]) == pytest.approx((2.0, 2.0, 2.0))
@@ -97,11 +92,7 @@ def test_bad_file_is_reported_by_name(make_napari_viewer, qtbot, cache_home, wri
     bad = tmp_path / "scans" / "broken.nii.gz"
     bad.write_bytes(b"this is not a NIfTI file at all")
     viewer = make_napari_viewer()
-    widget = DataWidget(viewer)
-    widget.source.value = FOLDER
-    widget.folder.value = tmp_path / "scans"
-    widget.start_loading()
-    _wait_for(widget, qtbot)
+    widget = _load_folder(viewer, qtbot, tmp_path / "scans")
     assert "broken.nii.gz" in widget.status.value
     assert not any(layer.name.startswith("population") for layer in viewer.layers)
     # Asking to skip bad files loads the rest and says what was skipped.
@@ -181,6 +172,18 @@ def test_presets_in_the_form_are_the_library_presets(make_napari_viewer, cache_h
         assert widget.build_config().to_dict() == make().to_dict(), name
 
 
+def _load_folder(viewer, qtbot, folder, csv=None) -> DataWidget:
+    """A Population data dock on `viewer` that prepared and loaded `folder` (with `csv`)."""
+    widget = DataWidget(viewer)
+    widget.source.value = FOLDER
+    widget.folder.value = folder
+    if csv is not None:
+        widget.csv.value = csv
+    widget.start_loading()
+    _wait_for(widget, qtbot)
+    return widget
+
+
 def _shown_in(widget, dock) -> bool:
     """Not hidden, nor inside a hidden container, up to the dock (the viewer is not shown)."""
     native = widget.native
@@ -232,12 +235,7 @@ def test_id_column_named_in_the_dock(make_napari_viewer, qtbot, cache_home, writ
     csv = tmp_path / "meta.tsv"
     csv.write_text("my_id\tage\n" + "".join(f"p{k}\t{70 + k}\n" for k in range(3)))
     viewer = make_napari_viewer()
-    widget = DataWidget(viewer)
-    widget.source.value = FOLDER
-    widget.folder.value = tmp_path / "scans"
-    widget.csv.value = csv
-    widget.start_loading()
-    _wait_for(widget, qtbot)
+    widget = _load_folder(viewer, qtbot, tmp_path / "scans", csv)
     assert "my_id" in widget.status.value and "--id-column" in widget.status.value
     widget.id_column.value = "my_id"
     widget.start_loading()
@@ -254,11 +252,7 @@ def test_edited_folder_is_prepared_again(
     for k in range(3):
         write_nii(f"scans/s{k}.nii.gz", np.full((8, 8, 8), k, np.float32))
     viewer = make_napari_viewer()
-    widget = DataWidget(viewer)
-    widget.source.value = FOLDER
-    widget.folder.value = tmp_path / "scans"
-    widget.start_loading()
-    _wait_for(widget, qtbot)
+    widget = _load_folder(viewer, qtbot, tmp_path / "scans")
     assert _population_layer(viewer).data.shape[0] == 3
     write_nii("scans/s3.nii.gz", np.ones((8, 8, 8), np.float32))
     widget.start_loading()
