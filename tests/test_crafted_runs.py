@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import resource
 import shutil
 import subprocess
@@ -16,6 +15,8 @@ from typing import Any
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.torch import load_file, save_file
 
 from blob_population import write_blob_dataset
@@ -415,12 +416,40 @@ def test_epoch_order_past_the_training_images_is_refused():
     )
 
 
-# -- random mutations ---------------------------------------------------------------------------
+# -- random mutations (hypothesis) -------------------------------------------------------------
 ODD_VALUES = [
     -1, 0, 1, 2, 3, 7, 64, 2**31, 2**64, 10**6, 0.5, -0.0, 1e-300, 1e300,
     math.inf, -math.inf, math.nan, True, False, None, "", "small", "gaussian", [], [1],
     [24, 20], [2, 2, 2], {}, {"a": 1}, [[[[1]]]],
 ]  # fmt: skip
+
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+)
+ODD = st.one_of(
+    st.sampled_from(ODD_VALUES),
+    JSON_SCALARS,
+    st.recursive(
+        JSON_SCALARS,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner),
+        max_leaves=8,
+    ),
+)
+"""What a field or entry may become: the hand-picked odd values, any integer (past int64
+too), any float (NaN, infinities, subnormals), text, and small nested lists and objects."""
+
+MUTATIONS = settings(
+    max_examples=150,
+    derandomize=True,  # the same examples on every run: a failure is reproducible
+    deadline=None,  # the first load imports torch's meta kernels; the time bound is asserted
+    database=None,  # no .hypothesis folder in the repository
+    suppress_health_check=[HealthCheck.too_slow],
+)
+"""Each test copies the run once; every example rewrites the files it changes."""
 
 
 def _fields(data: Any, prefix: str = "") -> list[str]:
@@ -434,15 +463,22 @@ def _fields(data: Any, prefix: str = "") -> list[str]:
 
 
 def test_random_config_mutations_load_or_raise_data_file_error(run):
-    """Hypothesis is not installed here: a seeded loop mutates 1-3 fields of config.json."""
+    """1-3 fields of config.json (network's included) set to odd values: either a valid
+    model loads and reconstructs finitely, or a DataFileError names config.json (or
+    weights.safetensors, which no longer fits); each within 2 s. Both happen."""
     original = json.loads((run / "config.json").read_text())
-    names = _fields(original)
-    rng = random.Random(15)
     outcomes = {"loaded": 0, "refused": 0}
-    for _ in range(80):
+
+    @MUTATIONS
+    @given(choice=st.data())
+    def attempt(choice):
+        names = choice.draw(
+            st.lists(st.sampled_from(_fields(original)), min_size=1, max_size=3, unique=True),
+            label="fields",
+        )
         data = json.loads(json.dumps(original))
-        for name in rng.sample(names, rng.randint(1, 3)):
-            _set(data, name, rng.choice(ODD_VALUES))
+        for name in names:
+            _set(data, name, choice.draw(ODD, label=name))
         (run / "config.json").write_text(json.dumps(data))
         start = time.perf_counter()
         try:
@@ -451,9 +487,14 @@ def test_random_config_mutations_load_or_raise_data_file_error(run):
             assert "config.json" in str(error) or "weights.safetensors" in str(error)
             outcomes["refused"] += 1
         else:
-            assert isinstance(model.config, ModelConfig)
+            assert isinstance(model.config, ModelConfig) and not model.training
+            image = torch.rand(1, model.config.channels, *model.config.input_shape)
+            with torch.no_grad():
+                assert torch.isfinite(model.reconstruct(image)).all()
             outcomes["loaded"] += 1
         assert time.perf_counter() - start < 2.0, data
+
+    attempt()
     assert outcomes["refused"] > 0 and outcomes["loaded"] > 0, outcomes
 
 
@@ -470,37 +511,49 @@ def _leaves(value: Any, path: tuple = ()) -> list[tuple]:
 
 
 def test_random_checkpoint_mutations_resume_and_step_or_raise_data_file_error(run):
-    """1-2 entries of state.json or optimizer.json replaced by odd values; whatever resumes
-    must then take a fused Adam step."""
+    """1-2 entries of state.json or optimizer.json replaced by odd values: either the
+    checkpoint applies and a fused Adam step then leaves every parameter finite, or a
+    DataFileError names the checkpoint; each within 2 s. Both happen."""
     checkpoint = latest_checkpoint(run)
     files = (STATE_FILE, OPTIMIZER_STRUCTURE_FILE)
     originals = {name: (checkpoint / name).read_text() for name in files}
     paths = {name: _leaves(json.loads(text)) for name, text in originals.items()}
-    rng = random.Random(151)
     outcomes = {"resumed": 0, "refused": 0}
-    for _ in range(60):
-        name = rng.choice(files)
+
+    @MUTATIONS
+    @given(choice=st.data())
+    def attempt(choice):
+        name = choice.draw(st.sampled_from(files), label="file")
         data = json.loads(originals[name])
-        for path in rng.sample(paths[name], rng.randint(1, 2)):
+        chosen = choice.draw(
+            st.lists(st.sampled_from(paths[name]), min_size=1, max_size=2, unique=True),
+            label="entries",
+        )
+        for path in chosen:
             target = data
             try:  # an earlier mutation may have replaced a parent of this path
                 for key in path[:-1]:
                     target = target[key]
-                target[path[-1]] = rng.choice(ODD_VALUES)
+                target[path[-1]] = choice.draw(ODD, label=str(path))
             except (KeyError, IndexError, TypeError):
                 continue
         for other in files:
-            (checkpoint / other).write_text(json.dumps(data) if other == name else originals[other])
+            text = json.dumps(data) if other == name else originals[other]
+            (checkpoint / other).write_text(text)
         model = load_model(run).train()
         optimizer = make_optimizer(model, 1e-3)
+        start = time.perf_counter()
         try:
             apply_checkpoint(read_checkpoint(checkpoint), model, optimizer)
         except DataFileError as error:
             assert checkpoint.name in str(error)
             outcomes["refused"] += 1
-            continue
-        sum(p.square().sum() for p in model.parameters()).backward()
-        optimizer.step()
-        assert all(torch.isfinite(p).all() for p in model.parameters())
-        outcomes["resumed"] += 1
+        else:
+            sum(p.square().sum() for p in model.parameters()).backward()
+            optimizer.step()
+            assert all(torch.isfinite(p).all() for p in model.parameters())
+            outcomes["resumed"] += 1
+        assert time.perf_counter() - start < 2.0
+
+    attempt()
     assert outcomes["refused"] > 0 and outcomes["resumed"] > 0, outcomes

@@ -148,7 +148,7 @@ def test_a_real_enospc_becomes_disk_full_error_and_the_temporary_file_goes(tmp_p
     """/dev/full answers every write with ENOSPC, as a full disk does."""
     import errno
 
-    from brainvae.data.io.output_folder import atomic_file
+    from brainvae.atomic import atomic_file
 
     target = tmp_path / "table.csv"
     with pytest.raises(DiskFullError) as caught:

@@ -174,7 +174,7 @@ def _train(dataset, run_dir: Path, epochs: int, stop_after: int | None = None, *
             return
 
 
-@pytest.mark.parametrize("leftover", [".run.json.tmp", "checkpoints"])
+@pytest.mark.parametrize("leftover", [".run.json.partial-0123abcd-1@host", "checkpoints"])
 def test_run_killed_before_run_json_can_be_started_again(tiny_dataset, tmp_path, leftover):
     """A folder a run left before writing run.json: resume and a plain start both name one
     way out (overwrite), and overwrite starts the run."""

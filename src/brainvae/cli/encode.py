@@ -143,9 +143,9 @@ def run(args: argparse.Namespace) -> int:
     """Encode the dataset in batches and write the CSV."""
     from pathlib import Path
 
+    from brainvae.atomic import atomic_file
     from brainvae.data.csv_safety import neutralised
     from brainvae.data.dataset import PreparedDataset
-    from brainvae.data.io.output_folder import atomic_file
     from brainvae.models import load_model
     from brainvae.training import resolve_device
 

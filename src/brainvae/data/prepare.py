@@ -11,12 +11,10 @@ renamed into place only when complete: an error, a cancel or a full disk leaves 
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import shutil
 import time
-import uuid
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -25,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from brainvae.atomic import no_room_names
 from brainvae.data.dataset import FORMAT_NAME, FORMAT_VERSION
 from brainvae.data.io.images import IMAGE_SUFFIXES, read_image
-from brainvae.data.io.output_folder import no_room_names
 from brainvae.data.preprocessing import PreprocessConfig, PreprocessedImage, preprocess_volume
 from brainvae.data.preprocessing.pipeline import load_mask
 from brainvae.data.preprocessing.steps import equalise_brightness
@@ -38,7 +36,6 @@ from brainvae.errors import (
     DatasetError,
     DiskFullError,
     MemoryBudgetError,
-    as_disk_full,
     free_bytes,
     is_no_room,
 )
@@ -529,10 +526,16 @@ def prepare_dataset(
     (DataFileError / MemoryBudgetError naming it) and no dataset is left; with it, bad
     files are skipped and listed.
     """
+    from brainvae.data.io.nifti_integrity import checked_budget
+
     config = PreprocessConfig.default() if config is None else config
     source, out = Path(source), Path(out)
     csv = Path(csv) if csv is not None else None
+    max_bytes = checked_budget(max_bytes)  # before any work, not at the first file
     workers = _default_workers(workers)
+    from brainvae.atomic import recover
+
+    recover(out)  # an old dataset a killed swap moved aside is back before the check
     _check_output(out, overwrite)
     timing: dict[str, float] = {}
     started = time.perf_counter()
@@ -547,7 +550,7 @@ def prepare_dataset(
         load_mask(config.mask)  # a bad mask is everyone's problem: fail before starting
     timing["scan_s"] = time.perf_counter() - started
     out.parent.mkdir(parents=True, exist_ok=True)
-    from brainvae.data.partial_folders import new_partial_folder
+    from brainvae.atomic import new_partial_folder
 
     tmp = new_partial_folder(out)  # removes those killed runs left behind
     try:
@@ -601,17 +604,14 @@ def prepare_dataset(
 def _disk_full_in(out: Path, tmp: Path, error: OSError) -> DiskFullError:
     """The DiskFullError for a failed write in the build folder, naming where the file would
     have been in `out` (the build folder is removed); a per-shape row file is images.npy."""
-    path = Path(os.fsdecode(error.filename)) if error.filename else tmp
-    try:
-        relative = path.relative_to(tmp)
-    except ValueError:
-        return as_disk_full(error)
-    named = out / relative
-    if named.name.startswith("images.shape"):
-        named = named.with_name("images.npy")
-    if isinstance(error, DiskFullError):
-        return DiskFullError(named, needed=error.needed, free=error.free, code=error.code)
-    return DiskFullError(named, code=error.errno or errno.ENOSPC)
+    from brainvae.atomic import disk_full_in
+
+    full = disk_full_in(error, tmp, out)
+    if full.path.name.startswith("images.shape"):
+        full = DiskFullError(
+            full.path.with_name("images.npy"), needed=full.needed, free=full.free, code=full.code
+        )
+    return full
 
 
 def _metadata(table: pd.DataFrame, collected: _Collected, config: PreprocessConfig) -> pd.DataFrame:
@@ -758,14 +758,11 @@ def _write_files(
 
 def _commit(tmp: Path, out: Path, overwrite: bool) -> None:
     """Move the finished build into place (replacing an old dataset only when allowed)."""
+    from brainvae.atomic import replace
+
     if out.exists():
         _check_output(out, overwrite)
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
+    replace(tmp, out)
 
 
 def prepare(

@@ -46,7 +46,7 @@ def split_by_subject(
     ids = np.asarray([str(s) for s in subject_ids], dtype=object)
     if len(ids) == 0:
         return np.asarray([], dtype=str)
-    subjects, inverse = np.unique(ids.astype(str), return_inverse=True)
+    subjects, inverse = np.unique(ids, return_inverse=True)  # object: no fixed-width copy
     order = np.random.default_rng(seed).permutation(len(subjects))
     counts = split_counts(len(subjects), fractions)
     labels = np.repeat(np.asarray(SPLIT_NAMES), counts)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-import shutil
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
 import torch
 
-from brainvae.errors import NO_ROOM_ERRNOS, DataFileError, DiskFullError, as_disk_full, is_no_room
-from brainvae.file_modes import give_usual_modes, temporary_folder
+from brainvae.atomic import atomic_folder
+from brainvae.errors import NO_ROOM_ERRNOS, DataFileError, DiskFullError
+from brainvae.file_modes import give_usual_modes
 from brainvae.models.config import FORMAT_NAME, ModelConfig
 from brainvae.models.config_schema import check_config_dict, read_json_file
 from brainvae.models.errors import ModelError
@@ -55,26 +54,10 @@ def write_checkpoint(
         raise DataFileError(
             folder, "is a non-empty folder that holds no saved model; not overwriting it"
         )
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temporary = temporary_folder(folder.parent, prefix=f".{folder.name}.", suffix=".tmp")
-    try:
+    with atomic_folder(folder) as temporary:
         save_safetensors(tensors, temporary / WEIGHTS_FILE, metadata={"format": FORMAT_NAME})
         (temporary / CONFIG_FILE).write_text(config_json)
         give_usual_modes(temporary)
-        if folder.exists():
-            previous = folder.with_name(f".{folder.name}.old-{uuid.uuid4().hex[:8]}")
-            folder.rename(previous)
-            temporary.rename(folder)
-            shutil.rmtree(previous, ignore_errors=True)
-        else:
-            temporary.rename(folder)
-    except BaseException as error:
-        shutil.rmtree(temporary, ignore_errors=True)
-        if is_no_room(error) and not isinstance(error, DiskFullError):
-            raise as_disk_full(error, folder) from error  # type: ignore[arg-type]
-        if isinstance(error, DiskFullError):
-            raise DiskFullError(folder / error.path.name, code=error.code) from error
-        raise
     return folder
 
 

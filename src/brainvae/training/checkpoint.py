@@ -13,7 +13,6 @@ import os
 import random
 import re
 import shutil
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from brainvae.errors import DataFileError, DiskFullError, as_disk_full, is_no_room
-from brainvae.file_modes import give_usual_modes, temporary_folder
+from brainvae.atomic import atomic_folder
+from brainvae.errors import DataFileError, DiskFullError
+from brainvae.file_modes import give_usual_modes
 from brainvae.models.config_schema import read_json_file
 from brainvae.models.errors import ModelError
 from brainvae.models.serialization import looks_pickled, save_safetensors
@@ -171,54 +171,43 @@ def save_checkpoint(
         raise DataFileError(parent, "is a file; a run keeps its checkpoints in this folder")
     parent.mkdir(parents=True, exist_ok=True)
     final = parent / checkpoint_name(state.epoch, state.batch)
-    temporary = temporary_folder(parent, prefix=".tmp-")
     metadata = {"format": FORMAT_NAME}
     try:
-        model_tensors = {k: _storable(v) for k, v in model.state_dict().items()}
-        save_safetensors(model_tensors, temporary / MODEL_FILE, metadata=metadata)
-        optimizer_tensors: dict[str, torch.Tensor] = {}
-        structure = _encode(optimizer.state_dict(), "optimizer", optimizer_tensors)
-        save_safetensors(optimizer_tensors, temporary / OPTIMIZER_FILE, metadata=metadata)
-        _write_json(temporary / OPTIMIZER_STRUCTURE_FILE, structure)
-        rng_tensors = {"torch_cpu": randomness.torch_cpu, "data_order": randomness.data_order}
-        rng_tensors |= {f"cuda_{i}": t for i, t in randomness.cuda.items()}
-        if state.epoch_order is not None:
-            rng_tensors["epoch_order"] = state.epoch_order.to(torch.int64)
-        save_safetensors({k: _storable(v) for k, v in rng_tensors.items()}, temporary / RNG_FILE)
-        _write_json(
-            temporary / STATE_FILE,
-            {
-                "format": FORMAT_NAME,
-                "format_version": FORMAT_VERSION,
-                "epoch": state.epoch,
-                "batch": state.batch,
-                "step": state.step,
-                "history": state.history,
-                "epoch_sums": state.epoch_sums,
-                "train_config": state.train_config,
-                "model_config": state.model_config,
-                "python_random": randomness.python,
-                "numpy_random": randomness.numpy,
-            },
-        )
-        give_usual_modes(temporary)  # safetensors writes 0600, mkdtemp 0700
-        _fsync_folder(temporary)
-        if final.exists():
-            aside = parent / f".old-{uuid.uuid4().hex[:8]}"
-            os.replace(final, aside)
-            os.replace(temporary, final)
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            os.replace(temporary, final)
-    except BaseException as error:
-        shutil.rmtree(temporary, ignore_errors=True)
-        if isinstance(error, DiskFullError):
-            raise DiskFullError(final / error.path.name, code=error.code) from error
-        if is_no_room(error):
-            raise as_disk_full(error, final) from error  # type: ignore[arg-type]
-        if isinstance(error, OSError | ValueError | TypeError):
-            raise DataFileError(final, f"checkpoint could not be written: {error}") from error
+        with atomic_folder(final) as temporary:
+            model_tensors = {k: _storable(v) for k, v in model.state_dict().items()}
+            save_safetensors(model_tensors, temporary / MODEL_FILE, metadata=metadata)
+            optimizer_tensors: dict[str, torch.Tensor] = {}
+            structure = _encode(optimizer.state_dict(), "optimizer", optimizer_tensors)
+            save_safetensors(optimizer_tensors, temporary / OPTIMIZER_FILE, metadata=metadata)
+            _write_json(temporary / OPTIMIZER_STRUCTURE_FILE, structure)
+            rng_tensors = {"torch_cpu": randomness.torch_cpu, "data_order": randomness.data_order}
+            rng_tensors |= {f"cuda_{i}": t for i, t in randomness.cuda.items()}
+            if state.epoch_order is not None:
+                rng_tensors["epoch_order"] = state.epoch_order.to(torch.int64)
+            rng_storable = {k: _storable(v) for k, v in rng_tensors.items()}
+            save_safetensors(rng_storable, temporary / RNG_FILE)
+            _write_json(
+                temporary / STATE_FILE,
+                {
+                    "format": FORMAT_NAME,
+                    "format_version": FORMAT_VERSION,
+                    "epoch": state.epoch,
+                    "batch": state.batch,
+                    "step": state.step,
+                    "history": state.history,
+                    "epoch_sums": state.epoch_sums,
+                    "train_config": state.train_config,
+                    "model_config": state.model_config,
+                    "python_random": randomness.python,
+                    "numpy_random": randomness.numpy,
+                },
+            )
+            give_usual_modes(temporary)  # safetensors writes 0600
+            _fsync_folder(temporary)
+    except DiskFullError:
         raise
+    except (OSError, ValueError, TypeError) as error:
+        raise DataFileError(final, f"checkpoint could not be written: {error}") from error
     for old in list_checkpoints(run_dir)[:-KEEP]:
         shutil.rmtree(old, ignore_errors=True)
     return final

@@ -94,8 +94,8 @@ def write_history(rows: list[dict[str, Any]], run_dir: str | Path) -> Path:
     columns = list(BASE_COLUMNS) + sorted(
         {k for row in rows for k in row if k.startswith("kl_")}, key=lambda k: int(k[3:])
     )
+    from brainvae.atomic import atomic_file
     from brainvae.data.csv_safety import neutralised
-    from brainvae.data.io.output_folder import atomic_file
 
     table = pd.DataFrame(rows, columns=columns)
     with atomic_file(path) as temporary:

@@ -157,8 +157,8 @@ def write_table(rows: list[dict[str, Any]], out_dir: str | Path) -> Path:
     """Write sweep.csv atomically (temporary file, then rename)."""
     import pandas as pd
 
+    from brainvae.atomic import atomic_file
     from brainvae.data.csv_safety import neutralised
-    from brainvae.data.io.output_folder import atomic_file
 
     path = Path(out_dir) / SWEEP_FILE
     table = neutralised(pd.DataFrame(rows, columns=list(COLUMNS)))

@@ -15,7 +15,6 @@ import os
 import shutil
 import threading
 import time
-import uuid
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from brainvae.atomic import atomic_file, has_partial, new_partial_folder
 from brainvae.data.fingerprint import TRAINING_DATA_KEY, dataset_fingerprint
 from brainvae.data.run_dataset import dataset_record
 from brainvae.models.errors import ModelError
@@ -658,9 +658,8 @@ def _prepare_run_dir(
         "dataset": {**_dataset_identity(dataset), **dataset_record(dataset.path, run_dir)},
         "processes": world_size,
     }
-    temporary = run_file.with_name(f".{RUN_FILE}.tmp")
-    temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, run_file)
+    with atomic_file(run_file) as temporary:
+        temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return None
 
 
@@ -670,8 +669,9 @@ def _interrupted_run(run_dir: Path) -> bool:
     folder whose run.json was lost). Such a folder can only be started again."""
     if not run_dir.is_dir():
         return False
-    markers = (f".{RUN_FILE}.tmp", "config.json", "weights.safetensors")
-    if any((run_dir / name).is_file() for name in markers):
+    if has_partial(run_dir / RUN_FILE):
+        return True
+    if any((run_dir / name).is_file() for name in ("config.json", "weights.safetensors")):
         return True
     return (run_dir / CHECKPOINTS_DIR).is_dir()
 
@@ -732,7 +732,7 @@ def _save_model(model: LatentModel, run_dir: Path, summary: dict[str, Any]) -> N
     model.save replaces its whole target folder, which would drop checkpoints/ and
     history.csv; staging keeps the run folder's other files.
     """
-    staging = run_dir / f".model-{uuid.uuid4().hex[:8]}"
+    staging = new_partial_folder(run_dir / "model")  # tidies a killed save's leftovers
     try:
         model.save(staging, training=summary)
         for name in MODEL_FILES:

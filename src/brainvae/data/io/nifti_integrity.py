@@ -63,6 +63,21 @@ def describe_default_budget() -> str:
     return share if budget is None else f"{share}, now {_mib(budget)}"
 
 
+def checked_budget(max_bytes: object) -> int | None:
+    """`max_bytes` as a positive whole number of bytes (or None: the default budget); nan,
+    infinities, zero, negatives, booleans and text are refused with a ValueError."""
+    import math
+    import numbers
+
+    if max_bytes is None:
+        return None
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Real):
+        raise ValueError(f"max_bytes must be a number of bytes or None, not {max_bytes!r}")
+    if not math.isfinite(float(max_bytes)) or max_bytes < 1:
+        raise ValueError(f"max_bytes must be a finite number of bytes >= 1, not {max_bytes!r}")
+    return int(max_bytes)
+
+
 def _mib(nbytes: float) -> str:
     return f"{nbytes / 2**20:,.0f} MiB"
 
@@ -96,6 +111,7 @@ def check_size(img, path: Path, max_bytes: int | None, volume_index: int | None)
     available memory) is checked after the file's own consistency, so a corrupt header is
     reported as such rather than as a memory problem.
     """
+    max_bytes = checked_budget(max_bytes)
     shape = tuple(int(n) for n in img.shape)
     if len(shape) < 2 or len(shape) > 4:
         raise DataFileError(path, f"has {len(shape)} dimensions {shape}; expected 2, 3 or 4")

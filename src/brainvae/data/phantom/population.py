@@ -84,28 +84,41 @@ def prepare_folder(folder: Path, overwrite: bool) -> None:
 
 
 def _move_into_place(built: Path, folder: Path) -> None:
-    """Put the finished population `built` (a hidden sibling) where the user looks.
+    """Put the finished population `built` (a hidden sibling) where the user looks, in one
+    swap (`brainvae.atomic.replace`).
 
-    A new or empty folder is replaced by one rename. An existing folder (--overwrite) keeps
-    its other files: only the phantom files this writer makes are removed, then the new
-    ones are moved in, after every scan was rendered.
+    An existing folder (--overwrite) keeps its other files: they are hard-linked (copied
+    where links fail) into `built` first, every file but the phantom's own (WRITTEN_FILES
+    and images/*.nii.gz), so the old population stays whole until the swap.
     """
-    if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
-        os.replace(built, folder)
-        return
-    for name in WRITTEN_FILES:
-        (folder / name).unlink(missing_ok=True)
-    images = folder / "images"
-    if images.is_dir():
-        for image in images.glob("*.nii.gz"):
-            image.unlink()
-    images.mkdir(exist_ok=True)
-    for image in (built / "images").iterdir():
-        os.replace(image, images / image.name)
-    for name in WRITTEN_FILES:
-        os.replace(built / name, folder / name)
-    (built / "images").rmdir()
-    built.rmdir()
+    from brainvae.atomic import replace
+
+    if folder.is_dir():
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder)
+            if _written_here(relative) or path.is_dir() and not path.is_symlink():
+                continue
+            target = built / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if path.is_symlink():
+                target.symlink_to(os.readlink(path))
+                continue
+            try:
+                os.link(path, target)
+            except OSError:
+                shutil.copy2(path, target)
+        for path in sorted(folder.rglob("*")):  # empty folders the user made are kept too
+            if path.is_dir() and not path.is_symlink():
+                (built / path.relative_to(folder)).mkdir(parents=True, exist_ok=True)
+    replace(built, folder)
+
+
+def _written_here(relative: Path) -> bool:
+    """Whether a path inside a population folder is one the phantom writes (and replaces)."""
+    parts = relative.parts
+    if len(parts) == 1:
+        return parts[0] in WRITTEN_FILES
+    return len(parts) == 2 and parts[0] == "images" and parts[1].endswith(".nii.gz")
 
 
 def _render_and_write(task: tuple[ScanFactors, str, int, str]) -> dict:
@@ -134,9 +147,12 @@ def _rows(tasks, workers: int, progress: bool):
 
     from tqdm import tqdm
 
+    from brainvae.data.worker_pool import die_with_parent
+
     bar = dict(total=len(tasks), desc="phantom", unit="scan", disable=not progress)
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        # die_with_parent: a killed `brainvae phantom` takes its workers with it
+        with multiprocessing.get_context("fork").Pool(workers, die_with_parent) as pool:
             return list(tqdm(pool.imap(_render_and_write, tasks, chunksize=4), **bar))
     return [_render_and_write(task) for task in tqdm(tasks, **bar)]
 
@@ -153,10 +169,11 @@ def build_population(
 
     The folder appears complete or not at all (with overwrite: the old files stay until the
     new population is finished)."""
-    from brainvae.data.partial_folders import new_partial_folder
+    from brainvae.atomic import new_partial_folder, recover
     from brainvae.data.phantom.deform import lesion_sites
 
     final = Path(folder)
+    recover(final)  # an old population a killed swap moved aside is back before the check
     prepare_folder(final, overwrite)
     grid = get_grid(config.dims, config.orientation)  # built before any fork: workers share it
     scans = sample_population(config, lesion_sites(grid))
