@@ -70,7 +70,8 @@ def measure(dims: int, trials: int) -> dict:
     from qtpy.QtWidgets import QApplication
 
     from brainvae.models import ModelConfig, build_model
-    from brainvae.napari.widgets.latent_explorer import DECODED_LAYER, LatentExplorer
+    from brainvae.napari.widgets.explorer_display import DECODED_LAYER
+    from brainvae.napari.widgets.latent_explorer import LatentExplorer
 
     torch.manual_seed(0)
     shape = SHAPES[dims]

@@ -102,9 +102,10 @@ def contender(name: str, dims: int, latents: int, swept: int, step: float, queue
     (child) process and put its figures on the queue."""
     import torch
 
-    from brainvae.analysis.projective_field import PRESETS, projective_field
+    from brainvae.analysis.projective_field import projective_field
+    from brainvae.analysis.projective_sweep import SWEEP_PRESETS
 
-    settings = replace(PRESETS["published"], step=step)
+    settings = replace(SWEEP_PRESETS["published"], step=step)
     if "1/4 steps" in name:
         settings = replace(settings, step=4 * step)
     model = build(SHAPES[dims], "contiguous" not in name and name != "naive", latents)

@@ -96,7 +96,7 @@ def per_image_loop(model, images: np.ndarray, masks: np.ndarray, n: int) -> np.n
     """The straightforward version: one image, one encode call; every code kept; then KL."""
     import torch
 
-    from brainvae.analysis.receptive_field import impact_from_gaussians
+    from brainvae.analysis.receptive_kl import impact_from_gaussians
 
     codes = np.zeros((len(masks), len(WEIGHTS), n, LATENTS))
     with torch.no_grad():

@@ -218,6 +218,7 @@ def run_stage(args: list[str], log: Path) -> dict:
         "main_peak_anon_mib": sampler.anon.get(process.pid, 0.0),
         "peak_anon_mib": sampler.peak_anon_total,
         "peak_file_rss_mib": sampler.peak_file_total,
+        "load_1min_at_end": os.getloadavg()[0],
     }
 
 
@@ -391,7 +392,10 @@ def print_estimate(est: dict, rows: list[dict], opts: argparse.Namespace, work: 
         rf = next(r for r in rows if r["n"] == n and r["stage"] == "receptive")
         gpu_train = train["count"] * gpu_step
         summary = json.loads((work / f"rf-{n}" / "summary.json").read_text())
-        encodes = summary["n_images"] * len(summary["rois"]) * len(summary["weights"])
+        # receptive_streaming encodes a batch once unperturbed (weight 0 shares it), then once
+        # per ROI and non-zero weight
+        perturbed = sum(1 for w in summary["weights"] if w != 0.0)
+        encodes = summary["n_images"] * (1 + len(summary["rois"]) * perturbed)
         rf_compute = encodes * est["encode_flops_per_image"] / peak
         rf_launches = np.ceil(encodes / 64) * est["encode_ops_per_batch"] * opts.launch_us * 1e-6
         gpu_rf = max(rf_compute, rf_launches)
@@ -399,8 +403,8 @@ def print_estimate(est: dict, rows: list[dict], opts: argparse.Namespace, work: 
             f"  N={n}: train {train['count']} steps: measured {train['seconds']:.0f} s (process: "
             f"start-up + {train['loop_s']:.0f} s loop with validation) -> GPU >= "
             f"{gpu_train:.2f} s of steps, plus start-up and validation; receptive: "
-            f"{encodes:,} encodes ({summary['n_images']} scans x {len(summary['rois'])} ROIs x "
-            f"{len(summary['weights'])} weights) of {est['encode_flops_per_image'] / 1e9:.3f} "
+            f"{encodes:,} encodes ({summary['n_images']} scans x (1 + {len(summary['rois'])} "
+            f"ROIs x {perturbed} non-zero weights)) of {est['encode_flops_per_image'] / 1e9:.3f} "
             f"GFLOP, measured {rf['seconds']:.0f} s -> GPU >= max({rf_compute:.2f} s compute, "
             f"{rf_launches:.2f} s launches in batches of 64) plus start-up and the perturbing; "
             f"prepare ({prep['seconds']:.0f} s) reads and decompresses on the CPU: no change"
@@ -440,14 +444,15 @@ def print_table(rows: list[dict]) -> None:
     """One line per size and stage, then the largest/smallest ratios."""
     print(
         f"\n{'N':>6} | {'stage':<9} | {'time':>8} | {'throughput':>18} | {'peak RSS':>10} | "
-        f"{'peak anon':>10} | {'file RSS':>9}"
+        f"{'peak anon':>10} | {'file RSS':>9} | load"
     )
-    print("-" * 88)
+    print("-" * 95)
     for r in rows:
         print(
             f"{r['n']:>6} | {r['stage']:<9} | {r['seconds']:>7.1f}s | "
             f"{r['per_s']:>8.2f} {r['unit'] + '/s':<9} | {r['peak_rss_mib']:>6.0f} MiB | "
-            f"{r['peak_anon_mib']:>6.0f} MiB | {r['peak_file_rss_mib']:>5.0f} MiB"
+            f"{r['peak_anon_mib']:>6.0f} MiB | {r['peak_file_rss_mib']:>5.0f} MiB | "
+            + (f"{r['load_1min_at_end']:.1f}" if "load_1min_at_end" in r else "-")
         )
     for r in rows:
         if r["stage"] == "train":
@@ -486,10 +491,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--h2d-gbs", type=float, default=10.0)
     parser.add_argument("--allreduce-latency-us", type=float, default=50.0)
     parser.add_argument("--ranks", default="1,2,4,8", help="torchrun process counts")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        nargs="+",
+        help="skip the stages: print the table and the estimate again from these --json files "
+        "(their rows merged) and the --keep folder the runs shared",
+    )
     opts = parser.parse_args(argv)
     opts.ranks = [int(k) for k in opts.ranks.split(",")]
     sizes = [int(s) for s in opts.sizes.split(",")]
 
+    if opts.from_json:
+        if opts.keep is None:
+            parser.error("--from-json needs the --keep folder of that run")
+        rows = [r for f in opts.from_json for r in json.loads(f.read_text())["rows"]]
+        rows.sort(key=lambda r: r["n"])
+        print_table(rows)
+        largest = max(r["n"] for r in rows)
+        est = estimate(opts.keep / f"run-{largest}", opts.keep / f"dataset-{largest}", opts, rows)
+        print_estimate(est, rows, opts, opts.keep)
+        return 0
     work = opts.keep or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -498,10 +520,12 @@ def main(argv: list[str] | None = None) -> int:
             f"work folder {work}"
         )
         start = time.perf_counter()
+        reused = (work / "sources.txt").is_file()
         phantom = phantom_originals(work, opts.distinct, opts.seed)
+        made = "reused from --keep" if reused else f"made in {time.perf_counter() - start:.0f} s"
         print(
             f"inputs: {opts.distinct} distinct phantom scans (3D, 4 mm) resampled to "
-            f"{RAW_SHAPE} int16 on the MNI152 1 mm grid in {time.perf_counter() - start:.0f} s; "
+            f"{RAW_SHAPE} int16 on the MNI152 1 mm grid ({made}); "
             f"the N files are hard links to them, so FILES REPEAT (file k = original k mod "
             f"{opts.distinct}), each under its own subject id"
         )
@@ -509,11 +533,15 @@ def main(argv: list[str] | None = None) -> int:
         for n in sizes:
             rows += one_size(work, phantom, n, opts.distinct, opts.steps)
             print_table(rows)
+            if opts.json:  # after every size, so a run stopped early keeps what it measured
+                opts.json.write_text(json.dumps({"sizes": sizes, "rows": rows}, indent=1))
         print(
             "\npeak RSS: sum of VmHWM of the stage's process and its spawned workers (upper "
             "bound); peak anon: largest sampled sum of RssAnon (what the processes own, sampled "
             "every 0.1 s); file RSS: largest sampled sum of RssFile (mapped files: libraries "
-            "and the memory-mapped images.npy, which the kernel can drop at any time)"
+            "and the memory-mapped images.npy, which the kernel can drop at any time); load: "
+            f"this machine's 1-minute load average as the stage ended ({os.cpu_count()} CPUs; "
+            "above that, other work shared the cores and the times are longer)"
         )
         largest = max(sizes)
         est = estimate(work / f"run-{largest}", work / f"dataset-{largest}", opts, rows)

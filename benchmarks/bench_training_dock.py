@@ -66,7 +66,8 @@ def main() -> None:
     from brainvae.data.prepare import prepare
     from brainvae.data.preprocessing import PreprocessConfig
     from brainvae.data.sample import sample_population_dir
-    from brainvae.napari.widgets.training_widget import FOLDER_CHOICE, TrainingWidget
+    from brainvae.napari.widgets.training_form import FOLDER_CHOICE
+    from brainvae.napari.widgets.training_widget import TrainingWidget
     from brainvae.training import describe_device, resolve_device
 
     work = Path(tempfile.mkdtemp(prefix="bench_dock_"))

@@ -168,7 +168,7 @@ def classify(child: Child, names: list[str]) -> tuple[str, str]:
         name = signal.Signals(-child.code).name if -child.code in signal.valid_signals() else ""
         return "crash", f"killed by signal {-child.code} {name}; stderr: {err.strip()[-300:]}"
     if "Traceback (most recent call last)" in err:
-        return "uncaught", _last_lines(err, 6)
+        return "uncaught", _where(err) + _last_lines(err, 3)
     if child.code == 0:
         return "valid", ""
     errors = [line for line in err.splitlines() if ": error: " in line]
@@ -178,6 +178,17 @@ def classify(child: Child, names: list[str]) -> tuple[str, str]:
             return "clean", line[:400]
         return "vague", line[:400]
     return "uncaught", f"exit {child.code}: {_last_lines(err, 4)}"
+
+
+def _where(err: str) -> str:
+    """'at src/brainvae/...py:N (function); ' for the last brainvae frame of a traceback."""
+    import re
+
+    frames = re.findall(r'File "([^"]*src/brainvae/[^"]*)", line (\d+), in (\S+)', err)
+    if not frames:
+        return ""
+    path, line, function = frames[-1]
+    return f"at {path[path.index('src/brainvae/') :]}:{line} ({function}); "
 
 
 def _last_lines(text: str, count: int) -> str:
@@ -211,11 +222,16 @@ def _group_alive(group: int) -> list[int]:
     return members
 
 
+class Skip(Exception):
+    """A family (or part) could not run: its unattacked command failed (not an attack result)."""
+
+
 class Report:
     """Collects attempts; copies a bug's folder as its reproducer."""
 
     def __init__(self, keep: Path) -> None:
         self.attempts: list[Attempt] = []
+        self.skipped: list[str] = []
         self.keep = keep
 
     def add(self, attempt: Attempt, folder: Path | None = None) -> Attempt:
@@ -272,7 +288,7 @@ class Fixtures:
                 300,
             )
             if child.code != 0:
-                raise RuntimeError(f"could not train the fixture run: {child.err[-2000:]}")
+                raise Skip(f"could not train the fixture run: {_last_lines(child.err, 3)}")
             self._blob = (dataset, run)
         return self._blob
 
@@ -280,7 +296,7 @@ class Fixtures:
         """(dataset, PCA run, ROI labels): 40 phantom scans of 32 x 40, L = 4."""
         if self._phantom is None:
             from brainvae.data.dataset import PreparedDataset
-            from brainvae.data.io.nifti import write_nifti
+            from brainvae.data.io.nifti_writing import write_nifti
             from phantom_datasets import prepared_phantom
 
             root = self.work / "fixtures" / "phantom"
@@ -786,13 +802,16 @@ def _start(argv: list[str], cwd: Path | None = None) -> subprocess.Popen:
 
 
 def _kill_at(argv: list[str], delay: float, which: signal.Signals, wait: float) -> Child:
-    """Start argv, send `which` after `delay` s, wait for its end (a hang past `wait`)."""
+    """Start argv, send `which` after `delay` s, wait for its end (a hang past `wait`).
+    The Child's `out` says whether the signal found the process running ("hit") or not."""
     tick = time.perf_counter()
     child = _start(argv)
+    hit = ""
     try:
         child.wait(timeout=delay)
     except subprocess.TimeoutExpired:
         child.send_signal(which)
+        hit = "hit"
     try:
         _, err = child.communicate(timeout=wait)
         timed_out = False
@@ -800,7 +819,18 @@ def _kill_at(argv: list[str], delay: float, which: signal.Signals, wait: float) 
         _kill_group(child.pid)
         _, err = child.communicate()
         timed_out = True
-    return Child(child.returncode, "", err, timed_out, time.perf_counter() - tick)
+    return Child(child.returncode, hit, err, timed_out, time.perf_counter() - tick)
+
+
+def _interrupt_traceback(err: str, which: signal.Signals) -> str:
+    """'' when stderr has no traceback, 'start-up' for Python's own KeyboardInterrupt traceback
+    after a Ctrl-C that came before brainvae took over SIGINT, else 'uncaught'."""
+    if "Traceback (most recent call last)" not in err:
+        return ""
+    last = err.strip().splitlines()[-1]
+    if which == signal.SIGINT and last.startswith("KeyboardInterrupt"):
+        return "start-up"
+    return "uncaught"
 
 
 def _orphans(group: int) -> list[int]:
@@ -851,33 +881,42 @@ def family_kills(
     reference = root / "reference"
     child = run_child(train_argv(reference), timeout)
     if child.code != 0:
-        raise RuntimeError(f"uninterrupted training failed: {child.err[-2000:]}")
+        raise Skip(f"uninterrupted training failed: {_last_lines(child.err, 3)}")
     duration = child.seconds
     for index in range(runs):
         out = root / f"train{index:02d}"
         which = signal.SIGINT if index % 3 == 2 else signal.SIGKILL
-        kills = [(rng.uniform(0.4, 1.0) * duration, which)]
+        kills = [(rng.uniform(0.1, 0.75) * duration, which)]
         if rng.random() < 0.4:  # the first resume is killed too
-            kills.append((rng.uniform(0.2, 0.8) * duration, signal.SIGKILL))
+            kills.append((rng.uniform(0.1, 0.75) * duration, signal.SIGKILL))
         history, outcome, detail, attempts = [], "valid", "", 0
         argv = train_argv(out)
         for delay, sig in kills:
             killed = _kill_at(argv, delay, sig, timeout)
-            history.append(f"{sig.name} at {delay:.1f} s -> exit {killed.code}")
+            missed = "" if killed.out == "hit" else " (already finished)"
+            history.append(f"{sig.name} at {delay:.1f} s{missed} -> exit {killed.code}")
+            kind = _interrupt_traceback(killed.err, sig)
             if killed.timed_out:
                 outcome, detail = "hang", f"no exit {timeout:.0f} s after {sig.name}"
                 break
-            if "Traceback" in killed.err:
+            if kind == "uncaught":
                 outcome, detail = "uncaught", _last_lines(killed.err, 6)
                 break
+            if kind == "start-up":
+                history[-1] += " (KeyboardInterrupt traceback: Ctrl-C during start-up)"
             argv = train_argv(out, "--resume")
         while outcome == "valid" and attempts < 3:
             attempts += 1
             child = run_child(argv, timeout)
             result, why = classify(child, ["run.json", out.name])
             history.append(f"{'resume' if '--resume' in argv else 'rerun'} -> {result}")
-            if result == "clean" and "overwrite" in why:  # killed before anything to resume
-                argv = train_argv(out, "--overwrite")
+            if (
+                result == "clean"
+                and "--resume" in argv
+                and ("overwrite" in why or "nothing to resume" in why)
+            ):  # killed before there was anything to resume: start again, as the message says
+                history[-1] += f" ({why.split(': error: ', 1)[-1][:120]})"
+                argv = train_argv(out, *(["--overwrite"] if out.exists() else []))
                 continue
             outcome, detail = result, why
             break
@@ -890,7 +929,7 @@ def family_kills(
             Attempt(
                 "kills",
                 "train",
-                f"{'; '.join(history)}",
+                "; ".join(history),
                 command=shlex.join(train_argv(out)),
                 outcome=outcome,
                 detail=detail,
@@ -915,7 +954,10 @@ def family_kills(
         complete = root / f"{name}_complete"
         child = run_child(make(complete), timeout)
         if child.code != 0:
-            raise RuntimeError(f"{name} failed uninterrupted: {child.err[-2000:]}")
+            report.skipped.append(
+                f"kills/{name}: failed uninterrupted: {_last_lines(child.err, 3)}"
+            )
+            continue
         expected = sorted(p.name for p in complete.iterdir())
         for index in range(others):
             folder = root / f"{name}{index:02d}"
@@ -928,12 +970,14 @@ def family_kills(
                 (out / "OLD").write_text("old result")
                 extra = ["--overwrite"]
             which = signal.SIGINT if index % 3 == 2 else signal.SIGKILL
-            delay = rng.uniform(0.3, 1.0) * child.seconds
+            delay = rng.uniform(0.15, 0.95) * child.seconds
             argv = make(out) + extra
             tick = time.perf_counter()
             process = _start(argv)
+            hit = ""
             try:
                 process.wait(timeout=delay)
+                hit = " (already finished)"
             except subprocess.TimeoutExpired:
                 process.send_signal(which)
             try:
@@ -944,6 +988,7 @@ def family_kills(
                 _, err = process.communicate()
                 hung = True
             orphans = _orphans(process.pid)
+            kind = _interrupt_traceback(err, which)
             state = _output_state(out, expected)
             half = state == "partial"
             rerun_argv = argv if not out.exists() or old else argv + ["--overwrite"]
@@ -951,7 +996,7 @@ def family_kills(
             outcome, detail = classify(rerun, [out.name])
             if hung:
                 outcome, detail = "hang", f"no exit {timeout:.0f} s after {which.name}"
-            elif "Traceback" in err:
+            elif kind == "uncaught":
                 outcome, detail = "uncaught", _last_lines(err, 6)
             elif outcome == "valid" and _output_state(out, expected) != "complete":
                 half, detail = True, "the rerun's output is not complete"
@@ -960,8 +1005,10 @@ def family_kills(
                 Attempt(
                     "kills",
                     name,
-                    f"{which.name} at {delay:.1f} s ({'over an old result' if old else 'new'}), "
-                    f"exit {process.returncode}: output {state}; rerun {outcome}",
+                    f"{which.name} at {delay:.1f} s{hit} ({'over an old result' if old else 'new'}), "
+                    f"exit {process.returncode}"
+                    + (" (KeyboardInterrupt traceback at start-up)" if kind == "start-up" else "")
+                    + f": output {state}; rerun {outcome}",
                     command=shlex.join(argv),
                     outcome=outcome,
                     detail=detail,
@@ -1026,7 +1073,10 @@ def family_disk(
         complete = root / f"{name}_complete" / "out"
         child = run_child(brainvae(*make(complete)), timeout)
         if child.code != 0:
-            raise RuntimeError(f"{name} failed without a limit: {child.err[-2000:]}")
+            report.skipped.append(
+                f"disk/{name}: failed without a limit: {_last_lines(child.err, 3)}"
+            )
+            continue
         files = sorted(p for p in complete.rglob("*") if p.is_file())
         expected = sorted(str(p.relative_to(complete)) for p in files)
         largest = max(p.stat().st_size for p in files)
@@ -1169,7 +1219,7 @@ def family_tables(
     child = run_child(brainvae("train", prepared, "--model", "pca", "--latent", "2", "--quiet",
                                "--out", run), timeout)  # fmt: skip
     if child.code != 0:
-        raise RuntimeError(f"PCA fixture failed: {child.err[-2000:]}")
+        raise Skip(f"prepared-dataset part: PCA fixture failed: {_last_lines(child.err, 3)}")
 
     def table_edit(change):
         def edit(folder: Path) -> None:
@@ -1241,7 +1291,8 @@ def family_tables(
     if quick:
         damages = damages[:4] + damages[10:12] + damages[-2:]
     for index, (name, what, edit) in enumerate(damages):
-        for verb in ("train", "encode"):
+        turn = (index + index // 2) % 2  # full run: one command each, the two in turn
+        for verb in ("train", "encode") if quick else (("train", "encode")[turn],):
             folder = root / f"ds{index:02d}_{verb}"
             ds = _fresh(prepared, folder / "ds")
             if edit is not None:
@@ -1333,6 +1384,37 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def cli_starts(wait_s: float = 300.0) -> str:
+    """'' once `brainvae train --help` runs (retrying while src/ is being edited), else why."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        child = run_child(brainvae("train", "--help"), 120)
+        if child.code == 0:
+            return ""
+        if time.monotonic() > deadline:
+            return _last_lines(child.err, 2)
+        time.sleep(20)
+
+
+def run_family(
+    family: str, report: Report, work: Path, fixtures: Fixtures, quick: bool, seed: int,
+    timeout: float,
+) -> None:  # fmt: skip
+    """One family at its quick or full size."""
+    if family == "nifti":
+        family_nifti(report, work, quick, seed, min(timeout, 60.0))
+    elif family == "pickles":
+        family_pickles(report, work, fixtures, quick, timeout)
+    elif family == "crafted":
+        family_crafted(report, work, fixtures, 12 if quick else 48, seed, timeout)
+    elif family == "kills":
+        family_kills(report, work, fixtures, 3 if quick else 12, 2 if quick else 4, seed, timeout)
+    elif family == "disk":
+        family_disk(report, work, fixtures, 2 if quick else 4, timeout, 1 if quick else 2)
+    elif family == "tables":
+        family_tables(report, work, quick, 2 if quick else 3, seed, timeout)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a handful per family (minutes)")
@@ -1362,20 +1444,19 @@ def main(argv: list[str] | None = None) -> int:
     for family in families:
         started = time.perf_counter()
         print(f"[{family}]", file=sys.stderr, flush=True)
-        if family == "nifti":
-            family_nifti(report, work, quick, args.seed, min(args.timeout, 60.0))
-        elif family == "pickles":
-            family_pickles(report, work, fixtures, quick, args.timeout)
-        elif family == "crafted":
-            family_crafted(report, work, fixtures, 12 if quick else 90, args.seed, args.timeout)
-        elif family == "kills":
-            family_kills(report, work, fixtures, 3 if quick else 24, 2 if quick else 8,
-                         args.seed, args.timeout)  # fmt: skip
-        elif family == "disk":
-            family_disk(report, work, fixtures, 2 if quick else 5, args.timeout,
-                        1 if quick else 3)  # fmt: skip
-        elif family == "tables":
-            family_tables(report, work, quick, 2 if quick else 8, args.seed, args.timeout)
+        broken = cli_starts()
+        if broken:
+            report.skipped.append(f"{family}: the brainvae command does not start: {broken}")
+            continue
+        try:
+            run_family(family, report, work, fixtures, quick, args.seed, args.timeout)
+        except Exception as error:  # noqa: BLE001 - one family's failure must not lose the rest
+            import traceback
+
+            report.skipped.append(
+                f"{family}: stopped: {type(error).__name__}: {error}"
+                + ("" if isinstance(error, Skip) else "\n" + traceback.format_exc()[-1500:])
+            )
         timings[family] = time.perf_counter() - started
     rows = summarise(report.attempts)
     bugs = [a for a in report.attempts if a.bug]
@@ -1392,6 +1473,8 @@ def main(argv: list[str] | None = None) -> int:
         "processes left; half: a half-written output where the user looks; identical: killed "
         "training runs resumed to weights bit-identical to an uninterrupted run."
     )
+    for line in report.skipped:
+        print(f"\nNot run: {line}")
     if bugs:
         print(f"\n{len(bugs)} problem(s) (reproducers under {keep / 'bugs'}):")
         for attempt in bugs:
@@ -1405,7 +1488,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"    reproducer: {attempt.reproducer}")
     else:
         print("\nNo problems.")
-        if not args.keep:
+        if not args.keep and not report.skipped:
             shutil.rmtree(keep, ignore_errors=True)
     if args.json:
         Path(args.json).write_text(

@@ -39,10 +39,10 @@ DEFAULT_TARGETS = ("ventricle_volume_ml", "lesion_load_ml")
 
 def encode(run_dir: str, dataset_dir: str, device: str = "cpu"):
     """(latents table with mu_*, metadata table, model) for every sample of the dataset."""
-    from brainvae.cli.encode import encode_dataset
     from brainvae.data.dataset import PreparedDataset
     from brainvae.models import load_model
     from brainvae.training import resolve_device
+    from brainvae.usecases.encoding import encode_dataset
 
     model = load_model(run_dir).to(resolve_device(device))
     dataset = PreparedDataset.open(dataset_dir)

@@ -24,7 +24,7 @@ def _prepared(root: Path, shape: tuple[int, ...], n: int, record: bool = True):
 @pytest.fixture(scope="module")
 def setup_2d(tmp_path_factory):
     from brainvae.data.dataset import PreparedDataset
-    from brainvae.data.io.nifti import write_nifti
+    from brainvae.data.io.nifti_writing import write_nifti
 
     root = tmp_path_factory.mktemp("projective2d")
     dataset_dir, run_dir, labels = _prepared(root, (24, 30), 24)
@@ -112,7 +112,7 @@ def test_published_preset_subject_base_and_rgb(setup_2d):
 
 
 def test_existing_output_needs_overwrite_and_interrupts_leave_nothing(setup_2d, monkeypatch):
-    import brainvae.figures.projective_figure as figure
+    import brainvae.exports.figures as figure
 
     out = setup_2d["root"] / "again"
     assert _run(setup_2d, out, "--latents", "1") == 0
@@ -178,7 +178,8 @@ def test_unknown_family_and_missing_dataset_are_refused(setup_2d, tmp_path, caps
 
 def test_volume_dataset_with_brain_mask(tmp_path):
     from brainvae.data.dataset import PreparedDataset
-    from brainvae.data.io.nifti import read_nifti, write_nifti
+    from brainvae.data.io.nifti import read_nifti
+    from brainvae.data.io.nifti_writing import write_nifti
 
     dataset_dir, run_dir, labels = _prepared(tmp_path, (12, 14, 10), 10)
     dataset = PreparedDataset.open(dataset_dir)

@@ -22,7 +22,7 @@ def _prepared(root: Path, shape: tuple[int, ...], n: int, record: bool = False):
 @pytest.fixture(scope="module")
 def setup_2d(tmp_path_factory):
     from brainvae.data.dataset import PreparedDataset
-    from brainvae.data.io.nifti import write_nifti
+    from brainvae.data.io.nifti_writing import write_nifti
 
     root = tmp_path_factory.mktemp("receptive2d")
     dataset_dir, run_dir, labels = _prepared(root, (32, 40), 40)
@@ -160,7 +160,7 @@ def test_existing_output_needs_overwrite_and_interrupts_leave_nothing(setup_2d, 
     ],
 )
 def test_bad_roi_files_are_named(setup_2d, capsys, case, message):
-    from brainvae.data.io.nifti import write_nifti
+    from brainvae.data.io.nifti_writing import write_nifti
 
     dataset, labels = setup_2d["dataset"], setup_2d["labels"]
     affine, data = dataset.affine.copy(), labels
@@ -204,7 +204,7 @@ def test_model_of_another_shape_is_refused(setup_2d, tmp_path, capsys):
 
 def test_volume_dataset_single_roi(tmp_path, capsys):
     from brainvae.data.dataset import PreparedDataset
-    from brainvae.data.io.nifti import write_nifti
+    from brainvae.data.io.nifti_writing import write_nifti
 
     dataset_dir, run_dir, labels = _prepared(tmp_path, (12, 14, 10), 12)
     dataset = PreparedDataset.open(dataset_dir)

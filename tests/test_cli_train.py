@@ -64,7 +64,7 @@ def test_train_writes_run_folder_and_summary(dataset_dir, tmp_path, capsys):
 def test_validation_loss_is_labelled_as_taken_at_the_posterior_mean(dataset_dir, tmp_path, capsys):
     """Issue 12.6.3: the printed summary and the progress bar's epoch postfix say that the
     validation loss is at z = mu (no sampling), not comparable with the sampled training loss."""
-    from brainvae.cli.train import _epoch_postfix
+    from brainvae.cli._console import epoch_postfix
     from brainvae.training import EpochReport
     from brainvae.training.progress import VALIDATION_NOTE
 
@@ -74,21 +74,21 @@ def test_validation_loss_is_labelled_as_taken_at_the_posterior_mean(dataset_dir,
     final = next(line for line in capsys.readouterr().out.splitlines() if "Final loss" in line)
     assert VALIDATION_NOTE in final and "train" in final
     report = EpochReport(3, 10.0, 9.0, 1.0, 11.0, 10.5, 0.5, None, [0.5], 1)
-    postfix = _epoch_postfix(report)
+    postfix = epoch_postfix(report)
     assert postfix["val (z = mu)"] == "11" and "val" not in postfix
 
 
 def test_ctrl_c_checkpoints_and_exits_130(dataset_dir, tmp_path, capsys, monkeypatch):
-    import brainvae.cli.train as train_cli
+    import brainvae.cli._console as console
 
-    real = train_cli.show_batch
+    real = console.show_batch
 
     def interrupt_once(bar, report, description):
         if report.epoch == 1 and report.batch == 1:
             signal.raise_signal(signal.SIGINT)
         return real(bar, report, description)
 
-    monkeypatch.setattr(train_cli, "show_batch", interrupt_once)
+    monkeypatch.setattr(console, "show_batch", interrupt_once)
     run = tmp_path / "run"
     args = ["train", str(dataset_dir), "--latent", "2", "--epochs", "2", "--arch", "small"]
     args += ["--batch", "4", "--device", "cpu", "--out", str(run)]

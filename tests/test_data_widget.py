@@ -162,12 +162,12 @@ def test_cancel_leaves_no_dataset(make_napari_viewer, qtbot, cache_home, write_n
 
 
 def test_presets_in_the_form_are_the_library_presets(make_napari_viewer, cache_home):
-    from brainvae.data.preprocessing import PRESETS
+    from brainvae.data.preprocessing import PREPROCESS_RECIPES
 
     viewer = make_napari_viewer()
     widget = DataWidget(viewer)
     widget.source.value = FOLDER
-    for name, make in PRESETS.items():
+    for name, make in PREPROCESS_RECIPES.items():
         widget.preset.value = name
         assert widget.build_config().to_dict() == make().to_dict(), name
 

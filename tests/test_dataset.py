@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from brainvae.data.dataset import PreparedDataset
+from brainvae.data.file_matching import find_image_files, match_files
 from brainvae.data.io.images import read_image
-from brainvae.data.metadata import find_image_files, match_files, read_metadata
+from brainvae.data.metadata import read_metadata
 from brainvae.data.prepare import PrepareProgress, prepare, prepare_dataset
 from brainvae.data.preprocessing import PreprocessConfig
 from brainvae.data.split import split_by_subject
@@ -358,7 +359,7 @@ def test_format_constants_are_defined_once():
     import inspect
 
     from brainvae.data import dataset as dataset_module
-    from brainvae.data import prepare as prepare_module
+    from brainvae.data.prepare import folder as prepare_folder
 
-    assert "FORMAT_NAME =" not in inspect.getsource(prepare_module)
-    assert prepare_module.FORMAT_VERSION is dataset_module.FORMAT_VERSION
+    assert "FORMAT_NAME =" not in inspect.getsource(prepare_folder)
+    assert prepare_folder.FORMAT_VERSION is dataset_module.FORMAT_VERSION

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from brainvae.napari.launch import DOCK_WIDGETS, PLUGIN
-from brainvae.napari.widgets.latent_explorer import DECODED_LAYER
-from brainvae.napari.widgets.training_widget import PREVIEW_LAYER
+from brainvae.napari.widgets.explorer_display import DECODED_LAYER
+from brainvae.napari.widgets.training_previews import PREVIEW_LAYER
 
 
 def grab(widget) -> np.ndarray:

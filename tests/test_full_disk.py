@@ -164,7 +164,7 @@ def test_a_real_enospc_becomes_disk_full_error_and_the_temporary_file_goes(tmp_p
 
 def test_receptive_report_on_a_full_disk_leaves_no_temporary_folder(tmp_path):
     from brainvae.data.dataset import PreparedDataset
-    from brainvae.data.io.nifti import write_nifti
+    from brainvae.data.io.nifti_writing import write_nifti
     from phantom_datasets import prepared_phantom
 
     dataset_dir, run_dir, labels = prepared_phantom(tmp_path, (32, 40), 40, latent_dim=4)

@@ -11,15 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from brainvae.analysis.latent_space import LABEL_MARGIN, decode_codes
+from brainvae.analysis.latent_space import decode_codes
+from brainvae.analysis.traversal_pictures import LABEL_MARGIN
 from brainvae.models import ModelConfig, build_model
 from brainvae.napari.population_layers import stack_layer_data
-from brainvae.napari.widgets.latent_explorer import (
-    DECODED_LAYER,
-    GRID_LAYER,
-    SAMPLE_MODEL,
-    LatentExplorer,
-)
+from brainvae.napari.widgets.explorer_display import DECODED_LAYER, GRID_LAYER
+from brainvae.napari.widgets.explorer_model_choice import SAMPLE_MODEL
+from brainvae.napari.widgets.latent_explorer import LatentExplorer
 from brainvae.napari.widgets.latent_sliders import PAGE_SIZE, parse_latent_query
 from collapsed_model import collapsed_beta_vae
 

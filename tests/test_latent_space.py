@@ -10,19 +10,19 @@ from brainvae.analysis.latent_space import (
     check_images_fit,
     decode_codes,
     interpolation_codes,
-    labelled_traversal_picture,
     population_latents,
-    save_gif,
-    save_labelled_traversal_png,
-    save_png,
     slider_ranges,
+    traversal_grid,
+    traversal_values,
+)
+from brainvae.analysis.traversal_pictures import (
+    labelled_traversal_picture,
     tile,
     to_uint8,
     traversal_animation_frames,
-    traversal_grid,
     traversal_mosaic,
-    traversal_values,
 )
+from brainvae.exports.pictures import save_gif, save_labelled_traversal_png, save_png
 from brainvae.models import ModelConfig, ModelError, build_model
 
 

@@ -140,7 +140,8 @@ def test_bids_root_is_prepared_with_participants_and_sessions(tmp_path, capsys):
 
 
 def test_subject_level_table_claims_every_session_of_a_subject(tmp_path):
-    from brainvae.data.metadata import find_image_files, match_files, read_metadata
+    from brainvae.data.file_matching import find_image_files, match_files
+    from brainvae.data.metadata import read_metadata
 
     src = tmp_path / "scans"
     for s in (1, 2):

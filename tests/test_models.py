@@ -13,7 +13,7 @@ import torch
 from brainvae.errors import DataFileError
 from brainvae.models import (
     FORMAT_VERSION,
-    PRESETS,
+    NETWORK_PRESETS,
     BetaVAE,
     ModelConfig,
     ModelError,
@@ -23,7 +23,7 @@ from brainvae.models import (
     load_model,
 )
 from brainvae.models.losses import capacity_at, kl_per_latent
-from brainvae.models.serialization import WEIGHTS_FILE
+from brainvae.run_folder import RunFolder
 
 SHAPE_2D = (24, 20)
 SHAPE_3D = (12, 16, 10)
@@ -89,13 +89,13 @@ def test_presets_build_for_their_published_shape(name, bottleneck):
 
 
 def test_preset_structure_matches_papers():
-    mouse = PRESETS["mouse2d"].spec
+    mouse = NETWORK_PRESETS["mouse2d"].spec
     assert len(mouse.conv_widths) == 7 and len(mouse.dense_widths) + 1 == 3
     assert mouse.activation == "relu"
-    ct = PRESETS["ct2d"].spec
+    ct = NETWORK_PRESETS["ct2d"].spec
     assert len(ct.conv_widths) == 10 and len(ct.decoder_strides) == 7
     assert ct.batch_norm and ct.activation == "leaky_relu"
-    flair = PRESETS["flair3d"].spec
+    flair = NETWORK_PRESETS["flair3d"].spec
     assert flair.batch_norm and flair.downsample == "pool" and flair.dropout > 0
 
 
@@ -180,7 +180,7 @@ def test_save_load_gives_identical_outputs(tmp_path, shape):
     model.eval()
     x = blobs(3, shape)
     folder = model.save(tmp_path / "model", training={"epochs": 1})
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", WEIGHTS_FILE]
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", RunFolder.WEIGHTS]
     loaded = load_model(folder)
     assert isinstance(loaded, BetaVAE) and not loaded.training
     assert torch.equal(loaded.reconstruct(x), model.reconstruct(x))
@@ -195,7 +195,7 @@ def test_save_load_gives_identical_outputs(tmp_path, shape):
 
 
 def test_batch_norm_preset_save_load_identical(tmp_path):
-    spec = PRESETS["flair3d"].spec
+    spec = NETWORK_PRESETS["flair3d"].spec
     from dataclasses import replace
 
     small = replace(spec, conv_widths=(4, 4, 8, 8), strides=(1, 2, 1, 2), dense_widths=(16,))
@@ -318,7 +318,7 @@ def saved(tmp_path) -> Path:
 
 
 def test_truncated_weights(saved):
-    weights = saved / WEIGHTS_FILE
+    weights = saved / RunFolder.WEIGHTS
     weights.write_bytes(weights.read_bytes()[:200])
     with pytest.raises(DataFileError, match="safetensors") as info:
         load_model(saved)
@@ -326,7 +326,7 @@ def test_truncated_weights(saved):
 
 
 def test_corrupt_weights(saved):
-    (saved / WEIGHTS_FILE).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
+    (saved / RunFolder.WEIGHTS).write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00not json at all!")
     with pytest.raises(DataFileError, match="not a valid safetensors"):
         load_model(saved)
 
@@ -334,14 +334,14 @@ def test_corrupt_weights(saved):
 def test_foreign_safetensors(saved):
     from safetensors.torch import save_file
 
-    save_file({"bert.embeddings": torch.zeros(3, 3)}, str(saved / WEIGHTS_FILE))
+    save_file({"bert.embeddings": torch.zeros(3, 3)}, str(saved / RunFolder.WEIGHTS))
     with pytest.raises(DataFileError, match="missing .*unexpected 'bert.embeddings'"):
         load_model(saved)
 
 
 def test_weights_of_another_shape(saved, tmp_path):
     other = build_model(ModelConfig(input_shape=SHAPE_2D, latent_dim=6)).save(tmp_path / "o")
-    (saved / WEIGHTS_FILE).write_bytes((other / WEIGHTS_FILE).read_bytes())
+    (saved / RunFolder.WEIGHTS).write_bytes((other / RunFolder.WEIGHTS).read_bytes())
     with pytest.raises(DataFileError, match="shape"):
         load_model(saved)
 
@@ -359,16 +359,16 @@ class _Exploit:
 @pytest.mark.parametrize("protocol", [0, 2, 4])
 def test_pickle_weights_refused_without_running_it(saved, tmp_path, protocol):
     marker = tmp_path / "pwned"
-    (saved / WEIGHTS_FILE).write_bytes(pickle.dumps(_Exploit(marker), protocol=protocol))
+    (saved / RunFolder.WEIGHTS).write_bytes(pickle.dumps(_Exploit(marker), protocol=protocol))
     with pytest.raises(DataFileError) as info:
         load_model(saved)
-    assert WEIGHTS_FILE in str(info.value)
+    assert RunFolder.WEIGHTS in str(info.value)
     assert not marker.exists()
 
 
 def test_torch_save_checkpoint_refused(saved, tmp_path):
     marker = tmp_path / "pwned"
-    (saved / WEIGHTS_FILE).unlink()
+    (saved / RunFolder.WEIGHTS).unlink()
     torch.save({"x": _Exploit(marker)}, saved / "model.pt")
     with pytest.raises(DataFileError, match="model.pt.*never loads pickles"):
         load_model(saved)

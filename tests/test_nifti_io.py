@@ -11,7 +11,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from brainvae.data.io.nifti import DISPLAY_AXCODES, is_nifti_path, read_nifti, write_nifti
+from brainvae.data.io.nifti import DISPLAY_AXCODES, is_nifti_path, read_nifti
+from brainvae.data.io.nifti_writing import write_nifti
 from brainvae.errors import DataFileError, MemoryBudgetError
 
 RAS = np.diag([1.0, 1.0, 1.0, 1.0])

@@ -283,7 +283,7 @@ def receptive_setup(tmp_path_factory):
     """A 2D phantom dataset of 12 scans, a PCA saved from it, and a label image with one ROI
     per 2 x 2 block of voxels (a fine atlas: many ROIs)."""
     from brainvae.data.dataset import PreparedDataset
-    from brainvae.data.io.nifti import write_nifti
+    from brainvae.data.io.nifti_writing import write_nifti
     from phantom_datasets import prepared_phantom
 
     root = tmp_path_factory.mktemp("receptive")
@@ -304,7 +304,7 @@ def test_long_run_estimate_is_the_time_per_pass_times_the_passes_left():
     not this machine's speed, is what is checked)."""
     from types import SimpleNamespace
 
-    from brainvae.cli.receptive import LongRunTimer
+    from brainvae.usecases.receptive_run import LongRunTimer
 
     per_pass, total = 0.25, 2000
     timer = LongRunTimer(over_s=60.0)
@@ -327,7 +327,7 @@ def test_long_run_estimate_is_the_time_per_pass_times_the_passes_left():
 def test_receptive_says_how_long_a_long_run_takes(receptive_setup, capsys, monkeypatch):
     """Over the threshold (here lowered to 0 s: the run itself is fast) the command prints one
     line naming the time, ROIs, weights and images; under it, nothing."""
-    import brainvae.cli.receptive as receptive
+    import brainvae.usecases.receptive_run as receptive
     from brainvae.cli import main
 
     setup = receptive_setup
@@ -347,7 +347,7 @@ def test_receptive_dock_status_says_how_long_a_long_run_takes(
 ):
     """The dock's status line gets the same estimate while the run goes on (threshold
     lowered to 0 s: the run itself is fast); the result then replaces it."""
-    import brainvae.cli.receptive as receptive
+    import brainvae.usecases.receptive_run as receptive
     from brainvae.napari.widgets.receptive_widget import ROI_LAYER, ReceptiveFieldWidget
     from test_receptive_widget import SHAPE, add_population_atlas_and_pca
 

@@ -16,7 +16,7 @@ from brainvae.data.fingerprint import (
     preprocessing_warning,
 )
 from brainvae.data.prepare import prepare
-from brainvae.data.preprocessing.config import PRESETS, PreprocessConfig
+from brainvae.data.preprocessing.config import PREPROCESS_RECIPES, PreprocessConfig
 from brainvae.models import ModelConfig, build_model
 
 SHAPE = (24, 20)
@@ -75,7 +75,7 @@ def test_one_default_recipe_for_the_library_and_the_cli():
 
     default = PreprocessConfig.default()
     assert default.clip_percentile == 99.5 and default.scale
-    assert PRESETS["default"]() == default
+    assert PREPROCESS_RECIPES["default"]() == default
     args = build_parser().parse_args(["prepare", "src", "--out", "ds"])
     assert build_config(args) == default
 
@@ -164,7 +164,7 @@ def test_encode_carries_every_metadata_column(prepared, tmp_path):
 
 
 def test_encode_columns_put_session_second():
-    from brainvae.cli.encode import metadata_columns
+    from brainvae.usecases.encoding import metadata_columns
 
     metadata = pd.DataFrame(
         {"subject_id": ["a"], "age": [3], "session": ["1"], "split": ["train"], "site": ["X"]}

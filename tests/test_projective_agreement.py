@@ -7,15 +7,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainvae.analysis.projective_field import (
-    ProjectiveFieldError,
-    SweepSettings,
-    band_asymmetry,
-    field_agreement,
-    projective_field,
-    projective_matrix,
-)
-from brainvae.analysis.receptive_field import receptive_field, roi_masks
+from brainvae.analysis.errors import ProjectiveFieldError
+from brainvae.analysis.projective_field import projective_field
+from brainvae.analysis.projective_maps import band_asymmetry, field_agreement, projective_matrix
+from brainvae.analysis.projective_sweep import SweepSettings
+from brainvae.analysis.receptive_field import receptive_field
+from brainvae.analysis.roi_masks import roi_masks
 from projective_fixtures import (
     SHARED_AMPLITUDES,
     HingeModel,

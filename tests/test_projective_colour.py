@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainvae.analysis.projective_field import (
-    COLOUR_BANDS,
+from brainvae.analysis.errors import ProjectiveFieldError
+from brainvae.analysis.projective_colour import (
     DEFAULT_COLOUR_LIMITS,
-    ProjectiveFieldError,
     colour_composite,
     colour_legend,
 )
+from brainvae.analysis.projective_sweep import COLOUR_BANDS
 
 CYAN, MAGENTA, YELLOW = (0, 1, 1), (1, 0, 1), (1, 1, 0)
 

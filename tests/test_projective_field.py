@@ -9,19 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from brainvae.analysis.errors import ProjectiveFieldError
 from brainvae.analysis.latent_space import population_latents
-from brainvae.analysis.projective_field import (
-    BAND_NAMES,
-    PRESETS,
-    ProjectiveFieldError,
-    SweepSettings,
-    base_code,
+from brainvae.analysis.projective_field import base_code, projective_field, projective_field_steps
+from brainvae.analysis.projective_maps import (
     brain_mask_from_images,
-    projective_field,
-    projective_field_steps,
     projective_matrix,
     projective_table,
 )
+from brainvae.analysis.projective_sweep import BAND_NAMES, SWEEP_PRESETS, SweepSettings
 from oracle_model import ROI_NAMES
 from projective_fixtures import ground_truth_holds, local_pca, small_oracle, variance_share
 
@@ -49,13 +45,15 @@ def _stored_decodes(model, latent, base, values, scale=1.0):
 
 # ---- the grid ----------------------------------------------------------------------------
 def test_published_grid_has_2801_values_with_zero_exactly():
-    values = PRESETS["published"].values()
+    values = SWEEP_PRESETS["published"].values()
     assert values.size == 2801 and values[0] == -7.0 and values[-1] == 7.0
     assert 0.0 in values and np.all(np.diff(values) > 0)
-    counts = PRESETS["published"].band_masks().sum(axis=1)
+    counts = SWEEP_PRESETS["published"].band_masks().sum(axis=1)
     assert counts.tolist() == [701, 701, 700, 700]  # c = 0 in both small bands
     assert SweepSettings.preset("prior").values().size == 601
-    assert SweepSettings.preset("prior").units == "sd" and PRESETS["published"].units == "prior"
+    assert (
+        SweepSettings.preset("prior").units == "sd" and SWEEP_PRESETS["published"].units == "prior"
+    )
 
 
 def test_zero_is_on_the_grid_even_when_the_bounds_are_not_multiples_of_the_step():

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from brainvae.analysis.projective_field import SweepSettings, colour_composite, projective_field
+from brainvae.analysis.projective_colour import colour_composite
+from brainvae.analysis.projective_field import projective_field
+from brainvae.analysis.projective_sweep import SweepSettings
 from brainvae.data.io.nifti import display_affine
+from brainvae.exports.figures import save_projective_figure
+from brainvae.figures.panels import FigureError, Geometry, max_variance_slices
 from brainvae.figures.projective_figure import (
     DEFAULT_DPI,
     DEFAULT_WIDTH_MM,
     PANEL_LABEL,
-    FigureError,
-    Geometry,
-    max_variance_slices,
     projective_figure,
-    save_projective_figure,
 )
 from projective_fixtures import PatternModel
 

@@ -5,6 +5,7 @@ the cursor, one latent at a time, exports, and bad input as a message."""
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import nibabel as nib
 import numpy as np
@@ -12,16 +13,19 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from brainvae.napari.widgets.projective_widget import (
+from brainvae.analysis.projective_maps import field_agreement
+from brainvae.napari.widgets.projective_3d import (
     BRAIN_SURFACE_LAYER,
-    COLOUR_LAYER,
-    OUTLINE_LAYER,
     RENDERING_3D,
     ROI_SURFACE_LAYER,
+)
+from brainvae.napari.widgets.projective_layers import (
+    COLOUR_LAYER,
+    OUTLINE_LAYER,
     UNDERLAY_LAYER,
-    ProjectiveFieldWidget,
     in_plane_outlines,
 )
+from brainvae.napari.widgets.projective_widget import ProjectiveFieldWidget
 from brainvae.napari.widgets.receptive_widget import ReceptiveFieldWidget
 from test_receptive_widget import PLACEMENT, SHAPE, add_population_atlas_and_pca
 
@@ -160,10 +164,54 @@ def test_sweep_shows_colour_map_outlines_and_enrichment(dock, qtbot, tmp_path):
         assert abs(montage.size[0] - FIGURE_PIXELS) <= 1
 
     # progress per latent: a report names the latent being swept in the status
-    from brainvae.analysis.projective_field import ProjectiveProgress
+    from brainvae.analysis.projective_streaming import ProjectiveProgress
 
     assert widget.progress_of(ProjectiveProgress(4, 1, 3, 70, 183)) == (70, 183)
     assert widget.status.value == "Sweeping z5 (2 of 3)..."
+
+
+def _receptive_like(run, latent_dim: int, per_voxel_of_swept) -> SimpleNamespace:
+    """A receptive result on the sweep's ROIs whose impact per ROI voxel is chosen: the fields'
+    agreement is then known in advance."""
+    sizes = np.arange(1.0, len(run.roi_names) + 1) * 10  # ROI voxel counts
+    per_voxel = np.zeros((len(run.roi_names), latent_dim))
+    per_voxel[:, list(run.result.latents)] = per_voxel_of_swept
+    result = SimpleNamespace(
+        roi_names=tuple(run.roi_names),
+        roi_sizes=sizes,
+        impact=per_voxel * sizes[:, None],
+        impact_per_voxel=per_voxel,
+    )
+    return SimpleNamespace(result=result)
+
+
+def test_fields_of_known_agreement_and_disagreement_are_said_so(dock, qtbot):
+    """Issue 16: a receptive result whose ranking over ROIs is the enrichment's own (rho 1)
+    or its reverse (rho -1), published in the viewer's state after the sweep: the dock says
+    "agree" for the first and names every active latent for the second."""
+    from brainvae.napari.viewer_state import AnalysisResult
+
+    viewer, widget, _explorer, _images = dock
+    small_sweep(widget)
+    widget.latents.value = "1, 2"
+    widget.run()
+    wait(widget, qtbot)
+    run = widget.last_run
+    assert len(run.roi_names) >= 3 and run.active.any()
+    for k in range(run.matrix.shape[1]):
+        assert len(np.unique(run.matrix[:, k])) == run.matrix.shape[0]  # ranks are defined
+    dim = widget._model.latent_dim
+    same = _receptive_like(run, dim, run.matrix)
+    widget._state.receptive = AnalysisResult(widget._model, None, same)
+    assert "fields agree for every active latent" in widget.status.value
+    reversed_ranks = _receptive_like(run, dim, run.matrix.max() - run.matrix)
+    widget._state.receptive = AnalysisResult(widget._model, None, reversed_ranks)
+    active = [run.result.latent_names[k] for k in np.flatnonzero(run.active)]
+    said = widget.status.value
+    assert "disagree for: " in said and all(f"{name} (rho -1.00)" in said for name in active)
+    other_model = AnalysisResult(object(), None, same)  # another model's field: not compared
+    widget._state.receptive = other_model
+    assert "with the same model and ROIs" in widget.status.value
 
 
 def test_receptive_impact_beside_and_disagreement_flagged(dock, qtbot, tmp_path):
@@ -185,7 +233,13 @@ def test_receptive_impact_beside_and_disagreement_flagged(dock, qtbot, tmp_path)
     np.testing.assert_allclose(widget.receptive_plot.matrix, impact / impact.max(axis=0))
     assert widget.receptive_plot.describe(1, 1).endswith(f"{impact[1, 1]:.4g}")  # KL per voxel
     assert "KL/voxel" in widget.receptive_plot.widget.plotItem.titleLabel.text
-    assert "fields agree" in widget.status.value or "disagree for" in widget.status.value
+    agreement = field_agreement(run.matrix, impact, receptive.last_run.result.roi_sizes,
+                                active=run.active)  # fmt: skip
+    flagged = [run.result.latent_names[k] for k in np.flatnonzero(agreement.disagree)]
+    if flagged:  # what the dock says is what the comparison computed, named
+        assert "disagree for: " + flagged[0] in widget.status.value
+    else:
+        assert "fields agree for every active latent" in widget.status.value
 
     # the same weights loaded from a run folder are another model object: no comparison
     _explorer.model.save(tmp_path / "run")
@@ -233,7 +287,7 @@ def test_subject_base_and_bad_input_are_messages(dock, qtbot):
 def test_legend_and_colour_limits_say_what_is_shown(dock, qtbot):
     """Issue 12 (4): the legend names cyan = small positive, magenta = small negative, yellow
     = large; per-latent limits by default (as the command line), shared on request."""
-    from brainvae.analysis.projective_field import DEFAULT_COLOUR_LIMITS
+    from brainvae.analysis.projective_colour import DEFAULT_COLOUR_LIMITS
 
     viewer, widget, _explorer, _images = dock
     assert widget.limits.value == DEFAULT_COLOUR_LIMITS == "per-latent"
@@ -304,8 +358,8 @@ def test_export_figure_writes_a_publication_png_in_a_worker(dock, qtbot, tmp_pat
     assert not widget.figure_slices.enabled  # a 2D result has one slice per latent
     widget.figure_file.value = tmp_path / "figure.png"
     widget.figure_button.changed.emit(True)
-    assert widget._figure_worker is not None and not widget.figure_button.enabled
-    qtbot.waitUntil(lambda: widget._figure_worker is None, timeout=60_000)
+    assert widget.exports.worker is not None and not widget.figure_button.enabled
+    qtbot.waitUntil(lambda: widget.exports.worker is None, timeout=60_000)
     assert widget.status.value == f"Saved the figure {tmp_path / 'figure.png'}"
     assert widget.figure_button.enabled
     with Image.open(tmp_path / "figure.png") as picture:
@@ -322,7 +376,7 @@ def test_export_figure_writes_a_publication_png_in_a_worker(dock, qtbot, tmp_pat
         "panel z3 axial"  # the test population's 2D grid: the project's axial default
     ]
     widget.export_figure(tmp_path / "figure.jpg")  # an unknown suffix: PNG
-    qtbot.waitUntil(lambda: widget._figure_worker is None, timeout=60_000)
+    qtbot.waitUntil(lambda: widget.exports.worker is None, timeout=60_000)
     assert (tmp_path / "figure.png").exists() and not (tmp_path / "figure.jpg").exists()
 
     # a 2D result in 3D view: the scans' stack (a volume there) goes, the map keeps its brain

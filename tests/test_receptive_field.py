@@ -6,15 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from brainvae.analysis.receptive_field import (
-    FLOOR_FRACTION,
-    ReceptiveFieldError,
-    gaussian_kl,
-    impact_from_gaussians,
-    perturb,
-    receptive_field,
-    receptive_field_steps,
-)
+from brainvae.analysis.errors import ReceptiveFieldError
+from brainvae.analysis.perturbations import perturb
+from brainvae.analysis.receptive_field import receptive_field, receptive_field_steps
+from brainvae.analysis.receptive_kl import FLOOR_FRACTION, gaussian_kl, impact_from_gaussians
 from brainvae.models import ModelConfig, ModelError, build_model
 from oracle_model import (
     EXPECTED_TOP,

@@ -398,6 +398,41 @@ def test_gaussians_plot_reads_plain_densities_with_its_legend_inside(qtbot):
     assert not plot.shown
 
 
+def test_every_plot_panel_hides_until_drawn_and_saves_what_it_shows(qtbot, tmp_path):
+    """The heatmap, the Gaussians and the loss plot share PlotPanel: hidden (the loss plot:
+    a sentence instead) with nothing to show, shown once drawn, hidden after clear(), and
+    saved as a PNG of the plot's size."""
+    from PIL import Image
+
+    from brainvae.napari.widgets.gaussians_plot import GaussiansPlot
+    from brainvae.napari.widgets.heatmap import Heatmap
+    from brainvae.napari.widgets.loss_plot import LossPlot
+    from brainvae.napari.widgets.plot_panel import PlotPanel
+
+    heatmap, gaussians, losses = Heatmap("impact"), GaussiansPlot(), LossPlot()
+    draws = (
+        lambda: heatmap.set_matrix(np.eye(2), ["a", "b"], ["z1", "z2"]),
+        lambda: gaussians.show(np.zeros(2), np.ones(2), np.array([-1.0, 1.0]), "roi, z1"),
+        lambda: losses.add("train_loss", 1.0, 2.5),
+    )
+    for plot, draw in zip((heatmap, gaussians, losses), draws, strict=True):
+        assert isinstance(plot, PlotPanel)
+        qtbot.addWidget(plot.panel)
+        assert not plot.shown
+        draw()
+        assert plot.shown
+        plot.panel.resize(300, 260)
+        plot.panel.show()
+        qtbot.waitExposed(plot.panel)
+        path = tmp_path / f"{type(plot).__name__}.png"
+        plot.save_png(path)
+        assert Image.open(path).size == (plot.widget.width(), plot.widget.height())
+        plot.clear()
+        assert not plot.shown
+    assert heatmap.matrix.size == 0 and not gaussians.curves and not losses.has_points
+    assert not losses.placeholder.isHidden()  # it says what will appear instead
+
+
 def test_heatmap_label_and_tick_arithmetic():
     from brainvae.analysis.roi_outline import roi_location
     from brainvae.napari.widgets.heatmap import colour_bar_ticks, label_step, top_columns

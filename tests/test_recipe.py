@@ -10,7 +10,7 @@ import pytest
 
 from brainvae.models import ModelConfig, build_model
 from brainvae.models.losses import kl_weight
-from brainvae.models.networks.presets import PRESETS, sized_network
+from brainvae.models.networks.presets import NETWORK_PRESETS, sized_network
 from brainvae.training import TrainConfig
 from brainvae.training.recipe import (
     DEFAULT_RECIPE,
@@ -28,7 +28,8 @@ def _cli_args(*argv: str) -> argparse.Namespace:
 
 
 def test_the_cli_and_the_python_api_share_the_default_recipe():
-    from brainvae.cli.train import DEFAULT_BETA, train_config
+    from brainvae.cli._options import train_config
+    from brainvae.cli.train import DEFAULT_BETA
 
     args = _cli_args()
     cli = train_config(args)
@@ -97,7 +98,7 @@ def test_kl_warmup_rises_linearly_and_the_model_uses_it():
 
 
 def test_the_net_is_sized_to_the_input_and_published_recipes_stay_presets():
-    assert sized_network((128, 160)) == PRESETS["small"].spec
+    assert sized_network((128, 160)) == NETWORK_PRESETS["small"].spec
     assert len(sized_network((256, 256)).conv_widths) == 4
     assert len(sized_network((182, 218, 182)).conv_widths) == 4
     published = model_config_from_recipe(RECIPES["mouse2d-published"], (128, 160))

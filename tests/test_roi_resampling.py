@@ -170,7 +170,7 @@ def test_finer_one_slice_roi_file_serves_a_slice_dataset_wherever_it_lies(tmp_pa
     """A 0.5 mm slice ROI for 1 mm slices, 7 mm off along the normal: as before, a slice ROI
     applies whatever its position along the slice axis, and downsampling gives the labels back."""
     from brainvae.data.dataset import PreparedDataset
-    from brainvae.data.io.nifti import write_nifti
+    from brainvae.data.io.nifti_writing import write_nifti
     from phantom_datasets import prepared_phantom
 
     dataset_dir, _, labels = prepared_phantom(tmp_path, (32, 40), 4, latent_dim=2)

@@ -8,12 +8,9 @@ import pytest
 from blob_population import SHAPE, write_blob_dataset
 from brainvae.data.dataset import PreparedDataset
 from brainvae.napari.widgets.loss_plot import MIN_HEIGHT
-from brainvae.napari.widgets.training_widget import (
-    FOLDER_CHOICE,
-    PREVIEW_LAYER,
-    RECONSTRUCTIONS_TAB,
-    TrainingWidget,
-)
+from brainvae.napari.widgets.training_form import FOLDER_CHOICE
+from brainvae.napari.widgets.training_previews import PREVIEW_LAYER, RECONSTRUCTIONS_TAB
+from brainvae.napari.widgets.training_widget import TrainingWidget
 from brainvae.training import BatchReport, latest_checkpoint
 
 
@@ -178,6 +175,10 @@ def test_closing_the_viewer_mid_training_stops_with_a_checkpoint(widget, qtbot, 
 
 
 def test_a_finished_run_goes_to_the_latent_explorer(widget, qtbot, tmp_path):
+    """The hand-over goes through the viewer's state: the explorer (which the Training dock
+    does not know) and a dock opened later both get the trained model."""
+    from brainvae.napari.viewer_state import state_of
+    from brainvae.napari.widgets.explorer_model_choice import RUN_FOLDER
     from brainvae.napari.widgets.latent_explorer import LatentExplorer
 
     explorer = LatentExplorer(widget._viewer)
@@ -186,9 +187,15 @@ def test_a_finished_run_goes_to_the_latent_explorer(widget, qtbot, tmp_path):
     widget.epochs.value = 1
     widget.start()
     wait(widget, qtbot)
-    assert "latent explorer now shows it" in widget.status.value
-    assert explorer.model is not None and explorer.model.latent_dim == 3
+    assert "now the model in use" in widget.status.value
+    in_use = state_of(widget._viewer).model
+    assert in_use is not None and in_use.folder == tmp_path / "run"
+    assert explorer.model is in_use.model and explorer.model.latent_dim == 3
+    assert explorer.model_source.value == RUN_FOLDER
     assert explorer.run_folder.value == tmp_path / "run"
+    later = LatentExplorer(widget._viewer)  # opened after the training ended
+    assert later.model is in_use.model
+    later.shutdown()
 
 
 def test_previews_never_move_the_camera_on_the_brain(widget, qtbot, dataset_dir):
@@ -292,3 +299,43 @@ def test_load_run_on_a_damaged_history_is_a_message(widget, tmp_path, content):
     widget.run_folder.value = run
     widget.load_run()  # no exception escapes to the GUI
     assert widget.status.value.startswith("Error:") and "history.csv" in widget.status.value
+
+
+@pytest.mark.slow
+def test_a_sample_opened_from_the_file_menu_is_listed_and_trainable(
+    make_napari_viewer, qtbot, tmp_path, monkeypatch
+):
+    """Issue 16: File > Open Sample makes a population read from a folder of scans; the
+    Training dock lists it beside prepared datasets, prepares it once into the dataset cache
+    (as the Population data dock would) and trains on it."""
+    from brainvae.napari.viewer_state import state_of
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-brainvae", "population_2d")
+    widget = TrainingWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    assert widget.dataset.choices == ("population (sample 2D)", FOLDER_CHOICE)
+    assert widget.dataset.value == "population (sample 2D)"
+    widget.architecture.value = "small"
+    widget.latent.value = 3
+    widget.batch.value = 32
+    widget.device.value = "cpu"
+    widget.length_unit.value = "steps"
+    widget.steps.value = 3
+    widget.run_folder.value = tmp_path / "run"
+    widget.start()
+    wait(widget, qtbot, timeout_ms=240_000)
+    assert widget.last_result is not None and widget.last_result.reason == "completed", (
+        widget.status.value
+    )
+    prepared = list((tmp_path / "cache" / "brainvae" / "datasets").iterdir())
+    assert len(prepared) == 1 and len(PreparedDataset.open(prepared[0])) == 244
+    assert (tmp_path / "run" / "weights.safetensors").is_file()
+    assert state_of(viewer).model.folder == tmp_path / "run"
+
+    widget.run_folder.value = tmp_path / "run2"  # a second run reuses the prepared dataset
+    widget.start()
+    wait(widget, qtbot, timeout_ms=240_000)
+    assert widget.last_result.run_dir == tmp_path / "run2"
+    assert list((tmp_path / "cache" / "brainvae" / "datasets").iterdir()) == prepared

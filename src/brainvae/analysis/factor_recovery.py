@@ -102,14 +102,15 @@ def factor_recovery(
     uses the default perturbation over every ROI; the projective field the "prior" preset.
     """
     from brainvae.analysis.latent_space import population_latents
-    from brainvae.analysis.projective_field import (
-        PRESETS,
+    from brainvae.analysis.projective_field import projective_field
+    from brainvae.analysis.projective_maps import (
         brain_mask_from_images,
         mean_image,
-        projective_field,
         projective_matrix,
     )
-    from brainvae.analysis.receptive_field import receptive_field, roi_masks
+    from brainvae.analysis.projective_sweep import SWEEP_PRESETS
+    from brainvae.analysis.receptive_field import receptive_field
+    from brainvae.analysis.roi_masks import roi_masks
 
     values = np.asarray(factor_values, dtype=np.float64).reshape(-1)
     if len(values) != len(images):
@@ -125,7 +126,7 @@ def factor_recovery(
     receptive = receptive_field(model, images, masks, names)
     order = [k for k in receptive.most_affected_latents(roi) if receptive.active[k]]
     field = projective_field(
-        model, [best], statistics.mean, PRESETS["prior"], scale=statistics.sd[[best]]
+        model, [best], statistics.mean, SWEEP_PRESETS["prior"], scale=statistics.sd[[best]]
     )
     if brain_mask is None:
         brain_mask = brain_mask_from_images(mean_image(images).reshape(spatial))

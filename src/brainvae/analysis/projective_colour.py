@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from brainvae.analysis.errors import ProjectiveFieldError
+
 COLOUR_SCHEMES: dict[str, np.ndarray] = {
     "paper": np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0]]),
     "rgb": np.eye(3),
@@ -64,12 +66,6 @@ _MEANINGS = (
 _NAMES = {"paper": ("magenta", "cyan", "yellow"), "rgb": ("red", "green", "blue")}
 
 
-def _error(message: str) -> Exception:
-    from brainvae.analysis.projective_field import ProjectiveFieldError
-
-    return ProjectiveFieldError(message)
-
-
 def _percentile_limit(values: np.ndarray) -> float:
     positive = values[values > 0]
     if not positive.size:
@@ -83,7 +79,9 @@ def band_limits(colour_bands: np.ndarray, mode: str = DEFAULT_COLOUR_LIMITS) -> 
     per latent (at least PER_LATENT_FLOOR of the largest shared limit) or shared by all
     latents."""
     if mode not in COLOUR_LIMITS:
-        raise _error(f"unknown colour limits {mode!r}; expected one of {', '.join(COLOUR_LIMITS)}")
+        raise ProjectiveFieldError(
+            f"unknown colour limits {mode!r}; expected one of {', '.join(COLOUR_LIMITS)}"
+        )
     colour_bands = np.asarray(colour_bands)
     count = colour_bands.shape[0]
     shared = np.array([_percentile_limit(colour_bands[:, band]) for band in range(3)])
@@ -116,12 +114,12 @@ def colour_composite(
     """((K, *spatial, 3) float32 RGB in [0, 1], (K, 3) limits used) from (K, 3, *spatial)
     colour bands (ProjectiveField.colour_bands); limits: (3,) or (K, 3) given, else by mode."""
     if scheme not in COLOUR_SCHEMES:
-        raise _error(
+        raise ProjectiveFieldError(
             f"unknown colour scheme {scheme!r}; expected one of {', '.join(COLOUR_SCHEMES)}"
         )
     colour_bands = np.asarray(colour_bands, dtype=np.float64)
     if colour_bands.ndim < 3 or colour_bands.shape[1] != 3:
-        raise _error(
+        raise ProjectiveFieldError(
             f"colour bands must be (K, 3, *spatial): small negative, small positive and the "
             f"pooled large band (ProjectiveField.colour_bands), got shape {colour_bands.shape}"
         )
@@ -132,7 +130,7 @@ def colour_composite(
     if limits.shape == (3,):
         limits = np.repeat(limits[None], count, axis=0)
     if limits.shape != (count, 3) or not np.all(np.isfinite(limits)) or np.any(limits <= 0):
-        raise _error(
+        raise ProjectiveFieldError(
             f"colour limits must be 3 (or {count} x 3) finite positive numbers, got "
             f"{limits.tolist()}"
         )
@@ -168,7 +166,7 @@ def over_anatomy(colour: np.ndarray, grey: np.ndarray) -> np.ndarray:
 def outline_colour(scheme: str) -> tuple[tuple[float, float, float], str]:
     """(RGB, name) of the ROI outlines for a scheme: a colour that is no band's."""
     if scheme not in OUTLINE_COLOURS:
-        raise _error(
+        raise ProjectiveFieldError(
             f"unknown colour scheme {scheme!r}; expected one of {', '.join(COLOUR_SCHEMES)}"
         )
     return OUTLINE_COLOURS[scheme]
@@ -178,7 +176,7 @@ def band_names(scheme: str) -> tuple[str, str, str]:
     """The colour names of the bands (COLOUR_BANDS order: small negative, small positive,
     large) in a scheme."""
     if scheme not in _NAMES:
-        raise _error(
+        raise ProjectiveFieldError(
             f"unknown colour scheme {scheme!r}; expected one of {', '.join(COLOUR_SCHEMES)}"
         )
     return _NAMES[scheme]
@@ -188,7 +186,7 @@ def colour_legend(scheme: str, mode: str = DEFAULT_COLOUR_LIMITS) -> list[tuple[
     """[(RGB in [0, 1], text)]: each band's colour and meaning (positive side first), then
     how mixes and the limits read (colour None)."""
     if scheme not in COLOUR_SCHEMES:
-        raise _error(
+        raise ProjectiveFieldError(
             f"unknown colour scheme {scheme!r}; expected one of {', '.join(COLOUR_SCHEMES)}"
         )
     colours, names = COLOUR_SCHEMES[scheme], _NAMES[scheme]

@@ -25,170 +25,31 @@ population sd is ~0, below latent_space.MIN_SD, is swept in prior units, scale 1
 result says so in unit_fallback), step 0.01, split 1.5; "published" sweeps [-7, 7] in prior
 units (scale 1), step 0.005 (2,801 decodes per latent), split 3.5.
 
-Streaming: nothing but running sums is kept. Every decode is shifted by the base decode before
-summing (so the sums of squares do not cancel), each batch is reduced in torch (one
-(bands, batch) x (batch, voxels) product per moment, in float64: a one-sided far band's mean
-sits far from the base decode, so E[x^2] - E[x]^2 cancels a digit that float32 products would
-lose) into float64 running sums, and only the sums cross to numpy.
-The maps, the ROI enrichment and the receptive/projective agreement live in projective_maps.py,
-the colours in projective_colour.py; both are re-exported here.
+Here: the result and its checks, the two entry points (a step generator that yields progress
+and the plain function that runs it) and the base code. The c grid and its bands are in
+projective_sweep.py, the streaming sums in projective_streaming.py, the maps, the ROI enrichment
+and the receptive/projective agreement in projective_maps.py, the colours in
+projective_colour.py.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from brainvae.errors import BrainVAEError
+from brainvae.analysis.errors import ProjectiveFieldError
+from brainvae.analysis.projective_streaming import ProjectiveProgress, SweepPlan, stream_variances
+from brainvae.analysis.projective_sweep import SweepSettings
+from brainvae.analysis.steps import drained
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from brainvae.analysis.latent_space import LatentStatistics
     from brainvae.models.base import LatentModel
-
-BAND_NAMES = ("small_negative", "small_positive", "large_negative", "large_positive")
-"""The four bands of c, in the order of ProjectiveField.band_variance."""
-COLOUR_BANDS = ("small_negative", "small_positive", "large")
-"""The three bands of the colour view: "large" is the pooled large band (both signs)."""
-UNITS = ("sd", "prior")
-"""sd: c in multiples of each latent's population sd; prior: c in absolute (prior) units."""
-BASES = ("mean", "zero")
-"""Named base codes; any other base is read as a subject id."""
-_GRID_TOLERANCE = 1e-9
-"""Relative to the step: how far a grid value may sit past a bound or the split and count."""
-
-
-class ProjectiveFieldError(BrainVAEError, ValueError):
-    """A sweep that cannot run as asked: names the setting and what is wrong."""
-
-
-@dataclass(frozen=True)
-class SweepSettings:
-    """The c grid of a sweep: [low, high] in steps of `step`, bands split at |c| = split.
-
-    The grid is every integer multiple of step inside [low, high] (so 0 is always on it and
-    [-7, 7] in steps of 0.005 gives exactly 2,801 values).
-    """
-
-    low: float = -3.0
-    high: float = 3.0
-    step: float = 0.01
-    split: float = 1.5
-    units: str = "sd"
-
-    @classmethod
-    def preset(cls, name: str) -> SweepSettings:
-        """A named preset ("prior" or "published")."""
-        if name not in PRESETS:
-            raise ProjectiveFieldError(
-                f"unknown sweep preset {name!r}; expected one of {', '.join(PRESETS)}"
-            )
-        return PRESETS[name]
-
-    def validate(self) -> None:
-        """Raise a ProjectiveFieldError naming the first setting that cannot make a sweep."""
-        for item in fields(self):
-            value = getattr(self, item.name)
-            if item.name != "units" and not (
-                isinstance(value, int | float) and math.isfinite(value)
-            ):
-                raise ProjectiveFieldError(
-                    f"sweep {item.name} must be a finite number, got {value!r}"
-                )
-        if not self.low < 0.0 < self.high:
-            raise ProjectiveFieldError(
-                f"the sweep range [{self.low:g}, {self.high:g}] must contain both signs "
-                "(low < 0 < high): the bands compare negative and positive weights"
-            )
-        if not 0.0 < self.step <= self.high - self.low:
-            raise ProjectiveFieldError(
-                f"the sweep step must be > 0 and at most the range's width "
-                f"{self.high - self.low:g}, got {self.step:g}"
-            )
-        if not 0.0 < self.split < min(-self.low, self.high):
-            raise ProjectiveFieldError(
-                f"the band split must be > 0 and below min(-low, high) = "
-                f"{min(-self.low, self.high):g} so every band can hold values, got {self.split:g}"
-            )
-        if self.units not in UNITS:
-            raise ProjectiveFieldError(
-                f"unknown sweep units {self.units!r}; expected one of {', '.join(UNITS)}"
-            )
-        counts = self.band_masks().sum(axis=1)
-        if counts.min() < 2:
-            empty = [name for name, n in zip(BAND_NAMES, counts, strict=True) if n < 2]
-            raise ProjectiveFieldError(
-                f"with step {self.step:g} the band(s) {', '.join(empty)} hold fewer than two "
-                f"values of the grid over [{self.low:g}, {self.high:g}] (the small bands share "
-                "c = 0), so no variance: use a smaller step or move the split"
-            )
-
-    def _checked_grid(self) -> np.ndarray:
-        tolerance = _GRID_TOLERANCE
-        first = math.ceil(self.low / self.step - tolerance)
-        last = math.floor(self.high / self.step + tolerance)
-        if last - first + 1 > 10_000_000:
-            raise ProjectiveFieldError(
-                f"step {self.step:g} over [{self.low:g}, {self.high:g}] makes more than "
-                "10 million decodes per latent: use a larger step"
-            )
-        return np.arange(first, last + 1, dtype=np.int64) * self.step
-
-    def values(self) -> np.ndarray:
-        """The c grid (float64, ascending, 0 included), after validate()."""
-        self.validate()
-        return self._checked_grid()
-
-    def band_masks(self) -> np.ndarray:
-        """(4, n_values) bool in BAND_NAMES order: which grid values each band holds (the
-        pooled large band is the union of the last two)."""
-        values = self._checked_grid()
-        small = np.abs(values) <= self.split + _GRID_TOLERANCE * self.step
-        return np.stack(
-            [
-                small & (values <= 0),
-                small & (values >= 0),
-                ~small & (values < 0),
-                ~small & (values > 0),
-            ]
-        )
-
-    def band_c_variance(self) -> np.ndarray:
-        """(4,) variance (ddof 0) of the c values each band holds, in the sweep's units: what
-        a band's decode variance is divided by to be read per unit var(c)."""
-        values = self._checked_grid()
-        return np.array([values[mask].var() for mask in self.band_masks()])
-
-    def band_ranges(self) -> dict[str, tuple[float, float]]:
-        """Per band (BAND_NAMES order): the smallest and largest c of the grid it holds."""
-        values = self._checked_grid()
-        return {
-            name: (float(values[mask].min()), float(values[mask].max()))
-            for name, mask in zip(BAND_NAMES, self.band_masks(), strict=True)
-        }
-
-
-PRESETS: dict[str, SweepSettings] = {
-    "prior": SweepSettings(low=-3.0, high=3.0, step=0.01, split=1.5, units="sd"),
-    "published": SweepSettings(low=-7.0, high=7.0, step=0.005, split=3.5, units="prior"),
-}
-
-
-@dataclass(frozen=True)
-class ProjectiveProgress:
-    """Reported after every decoded batch; decodes count sweep decodes, not the base decode."""
-
-    latent: int
-    latents_done: int
-    n_latents: int
-    decodes_done: int
-    total_decodes: int
 
 
 @dataclass(frozen=True)
@@ -254,13 +115,6 @@ class ProjectiveField:
 
 
 # ---- the sweep ---------------------------------------------------------------------------
-def _image_shape(model: Any) -> tuple[int, ...]:
-    config = model.config
-    channels = int(getattr(config, "channels", 1))
-    spatial = tuple(int(s) for s in config.input_shape)
-    return spatial if channels == 1 else (channels, *spatial)
-
-
 def _check_inputs(
     model: Any,
     latents: Sequence[int],
@@ -325,22 +179,6 @@ def _check_inputs(
     return rows, base, units, fallback
 
 
-def _decode(model: Any, codes: np.ndarray, device: Any, autocast_dtype: Any) -> Any:
-    """(n, P) float32 torch tensor of the decoded images (any model; numpy or torch out);
-    only the decoder runs under autocast, never the sums."""
-    import torch
-
-    autocast = (
-        torch.autocast(device_type=torch.device(device).type, dtype=autocast_dtype)
-        if autocast_dtype is not None
-        else contextlib.nullcontext()
-    )
-    with autocast:
-        images = model.decode(torch.from_numpy(codes.astype(np.float32)).to(device))
-    images = torch.as_tensor(images)
-    return images.reshape(len(codes), -1).to(dtype=torch.float32, device=device)
-
-
 def projective_field_steps(
     model: LatentModel,
     latents: Sequence[int],
@@ -362,99 +200,36 @@ def projective_field_steps(
     float64.
     """
     rows, base, units, fallback = _check_inputs(model, latents, base, settings, scale, batch_size)
-    return _steps(
-        model, rows, base, units, fallback, settings, batch_size, base_label, autocast_dtype
-    )
+    plan = SweepPlan(rows, base, units, fallback, settings, batch_size, autocast_dtype)
+    return _steps(model, plan, str(base_label))
 
 
 def _steps(
-    model: Any,
-    rows: np.ndarray,
-    base: np.ndarray,
-    units: np.ndarray,
-    fallback: np.ndarray,
-    settings: SweepSettings,
-    batch_size: int,
-    base_label: str,
-    autocast_dtype: Any,
+    model: Any, plan: SweepPlan, base_label: str
 ) -> Generator[ProjectiveProgress, None, ProjectiveField]:
-    import torch
-
-    values = settings.values()
-    masks = settings.band_masks()
-    band_counts = masks.sum(axis=1)
-    shape = _image_shape(model)
-    n_voxels = int(np.prod(shape))
-    device = getattr(model, "device", torch.device("cpu"))
-    if hasattr(model, "eval"):
-        model.eval()
-    n_values, total = len(values), len(rows) * len(values)
-    n_bands = len(masks)
-    band_variance = np.empty((len(rows), n_bands, n_voxels), dtype=np.float32)
-    large_variance = np.empty((len(rows), n_voxels), dtype=np.float32)
-    total_variance = np.empty((len(rows), n_voxels), dtype=np.float32)
-    # Rows: the 4 bands, the pooled large band, then the whole grid (c = 0 counted once).
-    rows_of_weights = np.vstack(
-        [masks, masks[2:].any(axis=0, keepdims=True), np.ones((1, n_values), bool)]
-    )
-    weights_all = torch.from_numpy(rows_of_weights).to(device=device, dtype=torch.float64)
-    counts = weights_all.sum(dim=1, keepdim=True)
-    done = 0
-    with torch.inference_mode():
-        reference = _decode(model, base[None], device, autocast_dtype)  # (1, P): the shift
-        for position, latent in enumerate(rows):
-            first = torch.zeros((n_bands + 2, n_voxels), dtype=torch.float64, device=device)
-            second = torch.zeros_like(first)
-            for start in range(0, n_values, batch_size):
-                chunk = values[start : start + batch_size]
-                codes = np.repeat(base[None], len(chunk), axis=0)
-                codes[:, latent] += chunk * units[position]
-                # Shifted in float32 (the decodes' own precision), summed in float64: the
-                # weights select each band's rows in one product.
-                shifted = _decode(model, codes, device, autocast_dtype).sub_(reference).double()
-                weights = weights_all[:, start : start + len(chunk)]
-                first += weights @ shifted
-                second += weights @ shifted.square_()
-                done += len(chunk)
-                yield ProjectiveProgress(int(latent), position, len(rows), done, total)
-            mean = first / counts
-            variance = (second / counts - mean * mean).clamp_min_(0.0).cpu().numpy()
-            band_variance[position] = variance[:n_bands]
-            large_variance[position] = variance[n_bands]
-            total_variance[position] = variance[n_bands + 1]
+    """Stream the sweep's variances, then shape them into the ProjectiveField."""
+    sums = yield from stream_variances(model, plan)
+    count, shape = len(plan.latents), sums.image_shape
     return ProjectiveField(
-        latents=rows,
-        base=base,
-        scale=units,
-        settings=settings,
-        band_variance=band_variance.reshape(len(rows), n_bands, *shape),
-        total_variance=total_variance.reshape(len(rows), *shape),
-        band_counts=band_counts.astype(np.int64),
-        base_label=str(base_label),
-        large_variance=large_variance.reshape(len(rows), *shape),
-        unit_fallback=np.asarray(fallback, dtype=bool),
+        latents=plan.latents,
+        base=plan.base,
+        scale=plan.scale,
+        settings=plan.settings,
+        band_variance=sums.band.reshape(count, len(sums.band_counts), *shape),
+        total_variance=sums.total.reshape(count, *shape),
+        band_counts=sums.band_counts,
+        base_label=base_label,
+        large_variance=sums.large.reshape(count, *shape),
+        unit_fallback=np.asarray(plan.unit_fallback, dtype=bool),
     )
 
 
-def projective_field(
-    model: LatentModel,
-    latents: Sequence[int],
-    base: np.ndarray,
-    settings: SweepSettings,
-    scale: np.ndarray | None = None,
-    batch_size: int = 32,
-    base_label: str = "mean",
-    autocast_dtype: Any = None,
-) -> ProjectiveField:
-    """The projective field of the chosen latents (see projective_field_steps)."""
-    steps = projective_field_steps(
-        model, latents, base, settings, scale, batch_size, base_label, autocast_dtype
-    )
-    while True:
-        try:
-            next(steps)
-        except StopIteration as finished:
-            return finished.value
+projective_field = drained(
+    projective_field_steps,
+    "projective_field",
+    "The projective field of the chosen latents: projective_field_steps' arguments, run to the "
+    "end; returns the ProjectiveField.",
+)
 
 
 def base_code(
@@ -485,46 +260,3 @@ def base_code(
             f"subject {base!r} is not in the dataset (known: {shown}); or use base 'mean' or 'zero'"
         )
     return statistics.codes[chosen].astype(np.float64).mean(axis=0), base
-
-
-from brainvae.analysis.projective_colour import (  # noqa: E402  (re-exported: one import place)
-    COLOUR_LIMITS,
-    COLOUR_SCHEMES,
-    DEFAULT_COLOUR_LIMITS,
-    colour_composite,
-    colour_legend,
-)
-from brainvae.analysis.projective_maps import (  # noqa: E402
-    FieldAgreement,
-    band_asymmetry,
-    brain_mask_from_images,
-    field_agreement,
-    mean_image,
-    projective_matrix,
-    projective_table,
-)
-
-__all__ = [
-    "BAND_NAMES",
-    "COLOUR_BANDS",
-    "COLOUR_LIMITS",
-    "COLOUR_SCHEMES",
-    "DEFAULT_COLOUR_LIMITS",
-    "PRESETS",
-    "FieldAgreement",
-    "ProjectiveField",
-    "ProjectiveFieldError",
-    "ProjectiveProgress",
-    "SweepSettings",
-    "band_asymmetry",
-    "base_code",
-    "brain_mask_from_images",
-    "colour_composite",
-    "colour_legend",
-    "field_agreement",
-    "projective_field",
-    "projective_field_steps",
-    "projective_matrix",
-    "mean_image",
-    "projective_table",
-]

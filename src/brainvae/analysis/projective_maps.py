@@ -18,17 +18,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from brainvae.analysis.errors import ProjectiveFieldError
+
 if TYPE_CHECKING:
     import pandas as pd
 
 ACTIVE_ROW = "active"
 """The last row of projective.csv: 1 for an active latent, 0 for an inactive one."""
-
-
-def _error(message: str) -> Exception:
-    from brainvae.analysis.projective_field import ProjectiveFieldError
-
-    return ProjectiveFieldError(message)
 
 
 def mean_image(images: np.ndarray, batch_size: int = 64) -> np.ndarray:
@@ -45,10 +41,10 @@ def brain_mask_from_images(mean_image: np.ndarray, fraction: float = 0.1) -> np.
     """Voxels of the mean image above `fraction` of its maximum: the default brain mask."""
     mean_image = np.asarray(mean_image, dtype=np.float64)
     if not 0.0 <= fraction < 1.0:
-        raise _error(f"the brain-mask fraction must be in [0, 1), got {fraction}")
+        raise ProjectiveFieldError(f"the brain-mask fraction must be in [0, 1), got {fraction}")
     peak = float(np.max(mean_image)) if mean_image.size else 0.0
     if not np.isfinite(peak) or peak <= 0:
-        raise _error("the mean image has no positive voxel: give a brain mask")
+        raise ProjectiveFieldError("the mean image has no positive voxel: give a brain mask")
     return mean_image > fraction * peak
 
 
@@ -66,12 +62,12 @@ def projective_matrix(
     brain = np.asarray(brain_mask, dtype=bool)
     spatial = total_variance.shape[1:]
     if masks.ndim != len(spatial) + 1 or masks.shape[1:] != spatial or brain.shape != spatial:
-        raise _error(
+        raise ProjectiveFieldError(
             f"ROI masks {masks.shape} and brain mask {brain.shape} must be on the maps' grid "
             f"{spatial}"
         )
     if not brain.any():
-        raise _error("the brain mask is empty")
+        raise ProjectiveFieldError("the brain mask is empty")
     inside = masks & brain[None]
     variance = total_variance.reshape(len(total_variance), -1) * brain.reshape(1, -1)
     mass = inside.reshape(len(masks), -1).astype(np.float64) @ variance.T  # (R, K)
@@ -122,15 +118,17 @@ def field_agreement(
     inactive latents get their rho but are never flagged as disagreeing."""
     projective, impact = np.asarray(projective, float), np.asarray(impact, float)
     if projective.shape != impact.shape or projective.ndim != 2:
-        raise _error(
+        raise ProjectiveFieldError(
             f"projective {projective.shape} and receptive {impact.shape} matrices must both be "
             "(ROIs, latents) over the same ROIs and latents"
         )
     if projective.shape[0] < 3:
-        raise _error(f"{projective.shape[0]} ROI(s): a rank correlation over ROIs needs at least 3")
+        raise ProjectiveFieldError(
+            f"{projective.shape[0]} ROI(s): a rank correlation over ROIs needs at least 3"
+        )
     sizes = np.asarray(roi_sizes, dtype=np.float64).reshape(-1)
     if sizes.shape != (projective.shape[0],) or not np.all(sizes > 0):
-        raise _error(
+        raise ProjectiveFieldError(
             f"roi_sizes must hold {projective.shape[0]} positive voxel counts (one per ROI), "
             f"got {sizes.tolist()}"
         )
@@ -138,7 +136,7 @@ def field_agreement(
     if active is not None:
         inactive = ~np.asarray(active, dtype=bool).reshape(-1)
         if inactive.shape != (impact.shape[1],):
-            raise _error(f"active must hold one flag per latent ({impact.shape[1]})")
+            raise ProjectiveFieldError(f"active must hold one flag per latent ({impact.shape[1]})")
     per_voxel = impact / sizes[:, None]
     rho = np.array([_spearman(projective[:, k], per_voxel[:, k]) for k in range(impact.shape[1])])
     disagree = ~(rho >= threshold) & ~inactive
@@ -162,7 +160,7 @@ def band_asymmetry(
     bands = np.asarray(normalised_bands, dtype=np.float64)
     brain = np.asarray(brain_mask, dtype=bool)
     if bands.ndim < 3 or bands.shape[1] != 4 or bands.shape[2:] != brain.shape:
-        raise _error(
+        raise ProjectiveFieldError(
             f"normalised bands {bands.shape} must be (K, 4, *spatial) on the brain mask's grid "
             f"{brain.shape}"
         )

@@ -1,7 +1,9 @@
-"""What a projective-field run writes: NIfTI maps on the dataset's grid, a figure, the tables.
+"""What a projective-field run reports: summary.json's content, which swept latents are active
+and the far sides' asymmetry.
 
 Shared by `brainvae projective` and the Projective fields dock so both write the same folder
-(FILE_UNITS says what each file holds and in which units), montage.png (the publication figure
+(brainvae.exports.projective_folder writes it; FILE_UNITS says what each file holds and in which
+units): NIfTI maps on the dataset's grid, montage.png (the publication figure
 of brainvae.figures.projective_figure: every swept latent over the dimmed population mean, 3D
 data as axial, coronal and sagittal slices through each latent's largest variance, sides and
 slice positions marked, inactive latents titled and framed in grey, the colour key below; 180 mm
@@ -13,17 +15,11 @@ most enriched ROI is not reported as a finding.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from brainvae.data.io.output_folder import atomic_output_folder
-
-MONTAGE_NAME = "montage.png"
-"""The publication figure (brainvae.figures.projective_figure) of every swept latent."""
 FILE_UNITS = {
     "zK_small_negative.nii.gz, zK_small_positive.nii.gz, zK_large_negative.nii.gz, "
     "zK_large_positive.nii.gz": "per-voxel variance of the decodes in that band of c "
@@ -55,8 +51,8 @@ def asymmetry_summary(
     """Per latent: the far sides compared per unit var(c) inside the brain (large negative
     over large positive) and, with ROIs, the ROI where the far-negative surplus is most
     enriched. Empty without a brain mask."""
-    from brainvae.analysis.projective_field import BAND_NAMES
     from brainvae.analysis.projective_maps import band_asymmetry, projective_matrix
+    from brainvae.analysis.projective_sweep import BAND_NAMES
 
     if brain is None:
         return {}
@@ -92,7 +88,7 @@ def projective_summary(
     """What summary.json holds: the sweep and its bands, activity, the colour rule and each
     active latent's top ROI."""
     from brainvae.analysis.projective_colour import colour_legend
-    from brainvae.analysis.projective_field import BAND_NAMES, COLOUR_BANDS
+    from brainvae.analysis.projective_sweep import BAND_NAMES, COLOUR_BANDS
 
     settings = result.settings
     active = swept_active(result, activity)
@@ -156,87 +152,3 @@ def projective_summary(
             info["most_enriched_roi_note"] = "null for inactive latents: " + ACTIVITY_NOTE
     info.update(extra or {})
     return info
-
-
-def write_projective_maps(
-    folder: Path,
-    result: Any,
-    colour: np.ndarray,
-    affine: np.ndarray,
-    squeezed_axes: Sequence[int] = (),
-) -> list[Path]:
-    """The four band maps, the pooled large band, the four bands per unit var(c) and the
-    colour composite of every swept latent, as NIfTI (FILE_UNITS)."""
-    from brainvae.analysis.projective_field import BAND_NAMES
-    from brainvae.data.io.nifti import write_nifti
-
-    squeezed = tuple(int(a) for a in squeezed_axes)
-    normalised = result.normalised_band_variance
-    written = []
-
-    def write(name: str, values: np.ndarray, description: str, is_4d: bool = False) -> None:
-        written.append(
-            write_nifti(
-                folder / f"{name}.nii.gz",
-                np.asarray(values, dtype=np.float32),
-                affine,
-                squeezed_axes=squeezed,
-                is_4d=is_4d,
-                description=f"brainvae projective field: {description}"[:79],
-            )
-        )
-
-    for k, name in enumerate(result.latent_names):
-        for band, values in zip(BAND_NAMES, result.band_variance[k], strict=True):
-            write(f"{name}_{band}", values, f"{name} {band} variance")
-        write(f"{name}_large", result.large_variance[k], f"{name} large (both signs) variance")
-        write(f"{name}_bands_per_var_c", normalised[k], f"{name} 4 bands per var(c)", True)
-        write(f"{name}_colour", np.moveaxis(colour[k], -1, 0), f"{name} colour (RGB)", True)
-    return written
-
-
-def write_projective_results(
-    out: str | Path,
-    result: Any,
-    colour: np.ndarray,
-    limits: np.ndarray,
-    scheme: str,
-    affine: np.ndarray,
-    squeezed_axes: Sequence[int] = (),
-    *,
-    matrix: np.ndarray | None = None,
-    roi_names: Sequence[str] = (),
-    extra: dict[str, Any] | None = None,
-    overwrite: bool = False,
-    also: Callable[[Path], None] | None = None,
-    limits_mode: str = "per-latent",
-    activity: Any = None,
-    asymmetry: dict[str, Any] | None = None,
-    mean_image: np.ndarray | None = None,
-) -> Path:
-    """Write maps, figure (montage.png, over the dimmed `mean_image` when given), table and
-    summary into `out` at once (a temporary folder renamed into place); `also(folder)` may add
-    files (the dock's plots) before the rename."""
-    from brainvae.analysis.projective_maps import projective_table
-    from brainvae.data.csv_safety import neutralised
-    from brainvae.figures.projective_figure import save_projective_figure
-
-    info = projective_summary(
-        result, limits, scheme, matrix, roi_names, extra,
-        limits_mode=limits_mode, activity=activity, asymmetry=asymmetry,
-    )  # fmt: skip
-    active = swept_active(result, activity)
-    with atomic_output_folder(out, overwrite) as folder:
-        write_projective_maps(folder, result, colour, affine, squeezed_axes)
-        save_projective_figure(
-            folder / MONTAGE_NAME, result, colour, limits, scheme=scheme,
-            limits_mode=limits_mode, mean_image=mean_image, affine=affine,
-            squeezed_axes=squeezed_axes, active=active,
-        )  # fmt: skip
-        if matrix is not None:
-            table = projective_table(matrix, roi_names, result.latent_names, active=active)
-            neutralised(table).to_csv(folder / "projective.csv", float_format="%.8g")
-        (folder / "summary.json").write_text(json.dumps(info, indent=2) + "\n", "utf-8")
-        if also is not None:
-            also(folder)
-    return Path(out)

@@ -5,10 +5,12 @@ For every ROI l and perturbation weight w, every image is perturbed inside the R
 over the images. The impact I[l, k] is the KL divergence between latent k's Gaussians at the two
 extreme weights. The unperturbed images are always encoded too: their codes say which latents
 are active (latent_activity) and set each latent's variance floor, a fixed fraction of its
-population variance, so the impact does not depend on a latent's scale. Images are streamed in batches (each batch read once, perturbed for every
-(ROI, w) pair, encoded); only running float64 means and sums of squares are kept, so memory is
-bounded by the batch size, not by images x weights x ROIs. A generator variant yields progress
-so a napari worker can report it and be cancelled; the plain function drives it.
+population variance, so the impact does not depend on a latent's scale.
+
+Here: the result, the checks of the inputs and the two entry points (a step generator that
+yields progress, so a napari worker can report it and be cancelled, and the plain function that
+runs it). The ROI masks are in roi_masks.py, the perturbations in perturbations.py, the KL maths
+in receptive_kl.py and the batch-by-batch encoding in receptive_streaming.py.
 """
 
 from __future__ import annotations
@@ -19,55 +21,30 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from brainvae.analysis.errors import ReceptiveFieldError
 from brainvae.analysis.latent_activity import LatentActivity, activity_from_variance
-from brainvae.errors import BrainVAEError
+from brainvae.analysis.perturbations import DEFAULT_AMPLITUDE, check_kind
+from brainvae.analysis.receptive_kl import FLOOR_FRACTION, impact_from_gaussians, variance_floors
+from brainvae.analysis.receptive_streaming import (
+    PerturbationPlan,
+    ReceptiveFieldProgress,
+    stream_code_moments,
+)
+from brainvae.analysis.roi_masks import roi_masks
+from brainvae.analysis.steps import drained
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from brainvae.models.base import LatentModel
 
-PERTURBATION_KINDS = ("remove", "add", "noise", "blur")
-"""remove: p = -x0 in the ROI (w = 1 blanks it, the paper's default); add: p = amplitude in the
-ROI; noise: p = amplitude * N(0, 1) in the ROI (fixed seed); blur: p = G_sigma * x0 - x0 in the
-ROI (w = 1 replaces the ROI by its blurred self, sigma = amplitude voxels)."""
-
-DEFAULT_AMPLITUDE = {"remove": 1.0, "add": 0.5, "noise": 0.2, "blur": 2.0}
-"""Per-kind scale of p: intensity for add, noise sd for noise, Gaussian sigma (voxels) for blur;
-remove ignores it (p = -x0 whatever the data's range)."""
-
 DEFAULT_WEIGHTS = (-1.0, -0.5, 0.0, 0.5, 1.0)
 """A symmetric range including 0 (the unperturbed images), as in the paper."""
-
-FLOOR_FRACTION = 1e-6
-"""Each latent's variance floor is this fraction of its population variance (sd 1e-3 of the
-population sd; of the prior's variance 1 when the population variance is 0). Variances below it
-are raised to it before the KL: a Gaussian that collapses to a point (all images the same after
-blanking) would otherwise make the KL 0/0 or infinite. Relative, so a latent's impact does not
-change when its codes are rescaled (an absolute floor let a latent with a tiny spread reach
-larger impacts than live ones); the result records where it was used (floor_hit)."""
 
 ENCODER_ONLY_IMPACT = 0.1
 """An inactive latent whose impact reaches this many nats in some ROI (a shift of about 0.45 of
 its own spread) is reported as encoder-only: its encoder answers to the ROI, but its code hardly
 varies over the population, so the decoder does not use it."""
-
-NOISE_SEED = 0
-"""Seed of the noise perturbation: the same noise field per image for every ROI and weight."""
-
-
-class ReceptiveFieldError(BrainVAEError, ValueError):
-    """Inputs a receptive field cannot be computed from: ROIs, weights, images, options."""
-
-
-@dataclass(frozen=True)
-class ReceptiveFieldProgress:
-    """One step of the computation: encode calls done of total, and the batch just finished."""
-
-    done: int
-    total: int
-    images_done: int
-    n_images: int
 
 
 @dataclass(frozen=True)
@@ -176,195 +153,6 @@ class ReceptiveField:
         )
 
 
-# ---- KL between Gaussians ---------------------------------------------------------------
-def gaussian_kl(
-    mean0: np.ndarray, var0: np.ndarray, mean1: np.ndarray, var1: np.ndarray
-) -> np.ndarray:
-    """KL(N(mean0, var0) || N(mean1, var1)) elementwise, in nats (variances must be > 0)."""
-    mean0, var0 = np.asarray(mean0, np.float64), np.asarray(var0, np.float64)
-    mean1, var1 = np.asarray(mean1, np.float64), np.asarray(var1, np.float64)
-    return 0.5 * (np.log(var1 / var0) + (var0 + (mean0 - mean1) ** 2) / var1 - 1.0)
-
-
-def variance_floors(
-    population_variance: np.ndarray, floor_fraction: float = FLOOR_FRACTION
-) -> np.ndarray:
-    """(L,) per-latent floors: floor_fraction of each latent's population variance (of 1, the
-    prior's variance, for a latent that does not vary at all)."""
-    population_variance = np.asarray(population_variance, dtype=np.float64)
-    return floor_fraction * np.where(population_variance > 0, population_variance, 1.0)
-
-
-def impact_from_gaussians(
-    means: np.ndarray,
-    variances: np.ndarray,
-    one_sided: bool = False,
-    variance_floor: float | np.ndarray = FLOOR_FRACTION,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(impact, floor_hit) from (R, W, L) Gaussians: KL between the first and last weight.
-
-    Symmetric by default (mean of KL(lo || hi) and KL(hi || lo)); variances below
-    variance_floor (a number, or (L,) per latent: variance_floors) are raised to it so the KL
-    stays finite, and floor_hit says where.
-    """
-    variance_floor = np.asarray(variance_floor, dtype=np.float64)
-    if np.any(~(variance_floor > 0)):
-        raise ReceptiveFieldError(
-            f"the variance floor must be > 0, got {variance_floor.ravel()[:4].tolist()}"
-        )
-    means, variances = np.asarray(means, np.float64), np.asarray(variances, np.float64)
-    low_var, high_var = variances[:, 0], variances[:, -1]
-    floor_hit = (low_var < variance_floor) | (high_var < variance_floor)
-    low_var = np.maximum(low_var, variance_floor)
-    high_var = np.maximum(high_var, variance_floor)
-    forward = gaussian_kl(means[:, 0], low_var, means[:, -1], high_var)
-    if one_sided:
-        return forward, floor_hit
-    backward = gaussian_kl(means[:, -1], high_var, means[:, 0], low_var)
-    return 0.5 * (forward + backward), floor_hit
-
-
-# ---- ROIs and perturbations ----------------------------------------------------------------
-def roi_masks(
-    rois: np.ndarray, roi_names: Sequence[str] | Mapping[int, str] | None, spatial_shape: tuple
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """(R, *spatial) boolean masks and R names from a labels array or a boolean stack.
-
-    rois: integer labels of the spatial shape (0 = background; each other label one ROI, in
-    ascending order) or a boolean (R, *spatial) stack. roi_names: R names in that order, a
-    {label: name} mapping (which also chooses the ROIs), or None ("roi_<label>"). Raises a
-    ReceptiveFieldError naming the problem for a wrong shape, an ROI without voxels or names that do not
-    match.
-    """
-    rois = np.asarray(rois)
-    spatial_shape = tuple(int(s) for s in spatial_shape)
-    shape_text = " x ".join(map(str, spatial_shape))
-    if rois.dtype == bool and rois.ndim == len(spatial_shape) + 1:
-        if tuple(rois.shape[1:]) != spatial_shape:
-            raise ReceptiveFieldError(
-                f"ROI masks are {' x '.join(map(str, rois.shape[1:]))} but the images are "
-                f"{shape_text}: draw the ROIs on the images' grid"
-            )
-        masks = rois
-        labels = list(range(1, len(rois) + 1))
-        if isinstance(roi_names, Mapping):
-            raise ReceptiveFieldError(
-                "a boolean ROI stack takes a sequence of names, not a mapping"
-            )
-    else:
-        if tuple(rois.shape) != spatial_shape:
-            raise ReceptiveFieldError(
-                f"the ROI label image is {' x '.join(map(str, rois.shape)) or 'a scalar'} but "
-                f"the images are {shape_text}: draw the ROIs on the images' grid"
-            )
-        if not (np.issubdtype(rois.dtype, np.integer) or rois.dtype == bool):
-            rounded = np.rint(rois)
-            if not np.array_equal(rounded, rois):
-                raise ReceptiveFieldError(
-                    "the ROI label image holds non-integer values: it must be labels"
-                )
-            rois = rounded.astype(np.int64)
-        if isinstance(roi_names, Mapping):
-            labels = sorted(int(label) for label in roi_names)
-        else:
-            labels = [int(v) for v in np.unique(rois) if v != 0]
-        masks = np.stack([rois == label for label in labels]) if labels else np.zeros((0,))
-    if len(labels) == 0:
-        raise ReceptiveFieldError("no ROI given: the label image has no non-zero label")
-    if roi_names is None:
-        names = tuple(f"roi_{label}" for label in labels)
-    elif isinstance(roi_names, Mapping):
-        names = tuple(str(roi_names[label]) for label in labels)
-    else:
-        names = tuple(str(name) for name in roi_names)
-        if len(names) != len(labels):
-            raise ReceptiveFieldError(
-                f"{len(names)} ROI names for {len(labels)} ROIs (labels {labels}): "
-                "give one name per ROI"
-            )
-    if len(set(names)) != len(names):
-        raise ReceptiveFieldError(f"ROI names must be unique, got {list(names)}")
-    sizes = masks.reshape(len(labels), -1).sum(axis=1)
-    empty = [
-        f"{name} (label {label})"
-        for name, label, n in zip(names, labels, sizes, strict=True)
-        if n == 0
-    ]
-    if empty:
-        raise ReceptiveFieldError(f"empty ROI(s) without a single voxel: {', '.join(empty)}")
-    return masks.astype(bool), names
-
-
-def perturb(
-    batch: np.ndarray,
-    mask: np.ndarray,
-    weight: float,
-    kind: str,
-    amplitude: float,
-    noise: np.ndarray | None = None,
-    blurred: np.ndarray | None = None,
-) -> np.ndarray:
-    """x0 + w * p for a (B, ...) batch, p confined to the (spatial) mask; vectorised.
-
-    noise (for kind "noise") and blurred (for kind "blur") are computed once per batch by the
-    caller and shared by every ROI and weight.
-    """
-    m = mask.astype(batch.dtype)
-    if kind == "remove":
-        return batch * (1.0 - weight * m)
-    if kind == "add":
-        return batch + (weight * amplitude) * m
-    if kind == "noise":
-        if noise is None:
-            raise ReceptiveFieldError("the noise perturbation needs the batch's noise field")
-        return batch + (weight * amplitude) * (m * noise)
-    if kind == "blur":
-        if blurred is None:
-            raise ReceptiveFieldError("the blur perturbation needs the batch's blurred images")
-        return batch + weight * (m * (blurred - batch))
-    raise ReceptiveFieldError(
-        f"unknown perturbation kind {kind!r}; expected one of {PERTURBATION_KINDS}"
-    )
-
-
-def _blur(batch: np.ndarray, sigma: float, spatial_dims: int) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
-
-    sigmas = (0.0,) * (batch.ndim - spatial_dims) + (float(sigma),) * spatial_dims
-    return gaussian_filter(batch, sigma=sigmas, mode="nearest").astype(batch.dtype, copy=False)
-
-
-# ---- the computation ----------------------------------------------------------------------
-class _RunningMoments:
-    """Mean and sum of squared deviations per cell, merged batch by batch (Chan et al.)."""
-
-    def __init__(self, shape: tuple[int, ...]):
-        self.count = 0
-        self.mean = np.zeros(shape, dtype=np.float64)
-        self.m2 = np.zeros(shape, dtype=np.float64)
-
-    def add(self, index: tuple, codes: np.ndarray, count_before: int) -> None:
-        codes = np.asarray(codes, dtype=np.float64)
-        n_batch = codes.shape[0]
-        batch_mean = codes.mean(axis=0)
-        batch_m2 = ((codes - batch_mean) ** 2).sum(axis=0)
-        total = count_before + n_batch
-        delta = batch_mean - self.mean[index]
-        self.mean[index] += delta * (n_batch / total)
-        self.m2[index] += batch_m2 + delta**2 * (count_before * n_batch / total)
-
-    def variance(self) -> np.ndarray:
-        return self.m2 / max(self.count, 1)
-
-
-def _codes(model: Any, batch: np.ndarray) -> np.ndarray:
-    """Posterior means of a batch as float64 numpy, whatever the model returns."""
-    mu = model.encode(batch)[0]
-    if hasattr(mu, "detach"):
-        mu = mu.detach().float().cpu().numpy()
-    return np.asarray(mu, dtype=np.float64)
-
-
 def _check_model_images(model: Any, sample_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The spatial shape of the images, after checking they fit the model (ModelError if not)."""
     from brainvae.models.errors import ModelError
@@ -415,10 +203,7 @@ def receptive_field_steps(
     single image has no variance, so the impact would measure only the floor. autocast_dtype
     (e.g. torch.bfloat16) runs the encoder under torch.autocast; sums stay float64.
     """
-    if kind not in PERTURBATION_KINDS:
-        raise ReceptiveFieldError(
-            f"unknown perturbation kind {kind!r}; expected one of {PERTURBATION_KINDS}"
-        )
+    check_kind(kind)
     if batch_size < 1:
         raise ReceptiveFieldError(f"batch_size must be >= 1, got {batch_size}")
     if not floor_fraction > 0:
@@ -435,125 +220,51 @@ def receptive_field_steps(
             "images, which needs at least 2 (a single image has no variance)"
         )
     masks, names = roi_masks(rois, roi_names, spatial)
-    scale = DEFAULT_AMPLITUDE[kind] if amplitude is None else float(amplitude)
-    return _steps(
-        model, images, rows, masks, names, weight_values, kind, scale, one_sided,
-        batch_size, floor_fraction, autocast_dtype,
-    )  # fmt: skip
+    plan = PerturbationPlan(
+        rows=rows,
+        masks=masks,
+        names=names,
+        weights=weight_values,
+        kind=kind,
+        amplitude=DEFAULT_AMPLITUDE[kind] if amplitude is None else float(amplitude),
+        one_sided=one_sided,
+        floor_fraction=floor_fraction,
+        batch_size=batch_size,
+        autocast_dtype=autocast_dtype,
+    )
+    return _steps(model, images, plan)
 
 
 def _steps(
-    model: Any,
-    images: np.ndarray,
-    rows: np.ndarray,
-    masks: np.ndarray,
-    names: tuple[str, ...],
-    weights: np.ndarray,
-    kind: str,
-    amplitude: float,
-    one_sided: bool,
-    batch_size: int,
-    floor_fraction: float,
-    autocast_dtype: Any,
+    model: Any, images: np.ndarray, plan: PerturbationPlan
 ) -> Generator[ReceptiveFieldProgress, None, ReceptiveField]:
-    import contextlib
-
-    import torch
-
-    n_rois, n_weights, n_latents = len(masks), len(weights), int(model.latent_dim)
-    moments = _RunningMoments((n_rois, n_weights, n_latents))
-    population = _RunningMoments((n_latents,))  # unperturbed codes: activity and floors
-    zero = np.flatnonzero(weights == 0.0)  # x~ = x0 for every ROI: encoded once per batch
-    perturbed_weights = [j for j in range(n_weights) if j not in set(zero.tolist())]
-    calls_per_batch = n_rois * len(perturbed_weights) + 1
-    n_batches = -(-len(rows) // batch_size)
-    total, done = n_batches * calls_per_batch, 0
-    rng = np.random.default_rng(NOISE_SEED)
-    spatial_dims = masks.ndim - 1
-    if hasattr(model, "eval"):
-        model.eval()
-    autocast = (
-        torch.autocast(device_type=str(getattr(model, "device", "cpu")).split(":")[0],
-                       dtype=autocast_dtype)
-        if autocast_dtype is not None
-        else contextlib.nullcontext()
-    )  # fmt: skip
-    with torch.inference_mode(), autocast:
-        for start in range(0, len(rows), batch_size):
-            chunk = rows[start : start + batch_size]
-            contiguous = bool(np.all(np.diff(chunk) == 1))  # a slice reads a memory map fastest
-            batch = images[chunk[0] : chunk[-1] + 1] if contiguous else images[chunk]
-            batch = np.asarray(batch, dtype=np.float32)
-            noise = blurred = None
-            if kind == "noise":
-                noise = rng.standard_normal(batch.shape, dtype=np.float32)
-            elif kind == "blur":
-                blurred = _blur(batch, amplitude, spatial_dims)
-            count, batch_end = moments.count, done + calls_per_batch
-            codes = _codes(model, batch)
-            population.add((), codes, count)
-            for r in range(n_rois if zero.size else 0):
-                moments.add((r, int(zero[0])), codes, count)
-            done += 1
-            yield _progress(done, total, batch_end, start, len(batch), len(rows))
-            for r in range(n_rois):
-                for j in perturbed_weights:
-                    x = perturb(batch, masks[r], float(weights[j]), kind, amplitude, noise, blurred)
-                    moments.add((r, j), _codes(model, x), count)
-                    done += 1
-                    yield _progress(done, total, batch_end, start, len(batch), len(rows))
-            moments.count += len(batch)
-            population.count += len(batch)
-    variances = moments.variance()
-    population_variance = population.variance()
-    floors = variance_floors(population_variance, floor_fraction)
-    impact, floor_hit = impact_from_gaussians(moments.mean, variances, one_sided, floors)
+    """Stream the codes' moments, then the impact between the extreme weights."""
+    moments = yield from stream_code_moments(model, images, plan)
+    floors = variance_floors(moments.population_variance, plan.floor_fraction)
+    impact, floor_hit = impact_from_gaussians(
+        moments.means, moments.variances, plan.one_sided, floors
+    )
     return ReceptiveField(
-        roi_names=names,
-        weights=weights,
-        kind=kind,
-        amplitude=amplitude,
-        means=moments.mean,
-        variances=variances,
+        roi_names=plan.names,
+        weights=plan.weights,
+        kind=plan.kind,
+        amplitude=plan.amplitude,
+        means=moments.means,
+        variances=moments.variances,
         impact=impact,
-        one_sided=one_sided,
-        floor_fraction=float(floor_fraction),
+        one_sided=plan.one_sided,
+        floor_fraction=float(plan.floor_fraction),
         variance_floor=floors,
         floor_hit=floor_hit,
-        roi_sizes=masks.reshape(n_rois, -1).sum(axis=1),
-        n_images=len(rows),
-        activity=activity_from_variance(population_variance, len(rows)),
+        roi_sizes=plan.masks.reshape(len(plan.masks), -1).sum(axis=1),
+        n_images=len(plan.rows),
+        activity=activity_from_variance(moments.population_variance, len(plan.rows)),
     )
 
 
-def _progress(
-    done: int, total: int, batch_end: int, start: int, batch_len: int, n_images: int
-) -> ReceptiveFieldProgress:
-    images_done = start + batch_len if done == batch_end else start
-    return ReceptiveFieldProgress(done, total, images_done, n_images)
-
-
-def receptive_field(
-    model: LatentModel,
-    images: np.ndarray,
-    rois: np.ndarray,
-    roi_names: Sequence[str] | Mapping[int, str] | None = None,
-    weights: Sequence[float] = DEFAULT_WEIGHTS,
-    kind: str = "remove",
-    one_sided: bool = False,
-    batch_size: int = 64,
-    floor_fraction: float = FLOOR_FRACTION,
-    amplitude: float | None = None,
-    indices: Sequence[int] | None = None,
-    autocast_dtype: Any = None,
-) -> ReceptiveField:
-    """The receptive field of every latent over the given ROIs (see receptive_field_steps)."""
-    steps = receptive_field_steps(
-        model, images, rois, roi_names, weights, kind, one_sided, batch_size,
-        floor_fraction, amplitude, indices, autocast_dtype,
-    )  # fmt: skip
-    while True:
-        try:
-            next(steps)
-        except StopIteration as finished:
-            return finished.value
+receptive_field = drained(
+    receptive_field_steps,
+    "receptive_field",
+    "The receptive field of every latent over the given ROIs: receptive_field_steps' arguments, "
+    "run to the end; returns the ReceptiveField.",
+)

@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from brainvae.data.io.nifti import write_nifti
+    from brainvae.data.io.nifti_writing import write_nifti
     from brainvae.models import load_model
 
     model = load_model(args.run_dir)
@@ -103,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if model.config.channels == 1:
         image = image[0]
     if args.dataset:
-        from brainvae.cli.encode import check_fits
         from brainvae.data.dataset import PreparedDataset
+        from brainvae.usecases.encoding import check_fits
 
         dataset = PreparedDataset.open(args.dataset)
         check_fits(model, dataset)

@@ -7,12 +7,12 @@ import math
 
 from brainvae.data.preprocessing.config import (
     DEFAULT_PRESET,
-    PRESETS,
+    PREPROCESS_RECIPES,
     PreprocessConfig,
     describe_intensity,
 )
 
-PRESET_NAMES = tuple(PRESETS)
+PRESET_NAMES = tuple(PREPROCESS_RECIPES)
 
 
 def _megabytes(text: str) -> float:
@@ -123,7 +123,7 @@ def build_config(args: argparse.Namespace):
     if args.config:
         config = PreprocessConfig.load(args.config)
     else:
-        config = PRESETS[args.preset or DEFAULT_PRESET]()
+        config = PREPROCESS_RECIPES[args.preset or DEFAULT_PRESET]()
     changes = {}
     if args.slice_axis is not None or args.slice_index is not None or args.slice_range is not None:
         changes.update(

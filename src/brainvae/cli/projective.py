@@ -136,7 +136,8 @@ def sweep_settings(args: argparse.Namespace) -> Any:
     """The preset with --range/--step/--split/--units applied, validated."""
     from dataclasses import replace
 
-    from brainvae.analysis.projective_field import ProjectiveFieldError, SweepSettings
+    from brainvae.analysis.errors import ProjectiveFieldError
+    from brainvae.analysis.projective_sweep import SweepSettings
 
     settings = SweepSettings.preset(args.preset)
     changes: dict[str, Any] = {}
@@ -161,7 +162,7 @@ def sweep_settings(args: argparse.Namespace) -> Any:
 
 def parse_latents(text: str | None, latent_dim: int) -> list[int]:
     """1-based comma-separated latents -> 0-based indices (default all)."""
-    from brainvae.analysis.projective_field import ProjectiveFieldError
+    from brainvae.analysis.errors import ProjectiveFieldError
 
     if text is None:
         return list(range(latent_dim))
@@ -184,38 +185,32 @@ def open_dataset(args: argparse.Namespace, model: Any) -> PreparedDataset:
     """--dataset, or the one the run recorded (saying so on stderr when it had to fall back)."""
     import sys
 
-    from brainvae.data.dataset import PreparedDataset
-    from brainvae.data.run_dataset import dataset_locations, open_run_dataset
     from brainvae.errors import DatasetError
+    from brainvae.usecases.run_dataset import NoRecordedDataset, run_dataset
 
-    if args.dataset:
-        return PreparedDataset.open(args.dataset)
-    training = getattr(model.config, "training", None) or {}
-    if not dataset_locations(args.run_dir, training):
-        raise DatasetError(
-            f"{args.run_dir}: records no training dataset: give the population with --dataset"
-        )
     try:
-        found = open_run_dataset(args.run_dir, training)
+        found = run_dataset(args.run_dir, model, args.dataset)
+    except NoRecordedDataset as error:
+        raise DatasetError(f"{error}: give the population with --dataset") from error
     except DatasetError as error:
+        if args.dataset:
+            raise
         raise DatasetError(f"{error}: give it with --dataset") from error
     if found.note:
         print(f"brainvae projective: {found.note}", file=sys.stderr)
     return found.dataset
 
 
-def _brain_mask(
-    args: argparse.Namespace, dataset: PreparedDataset, spatial: tuple, mean: Any
-) -> Any:
-    """--brain-mask, or the population mean above 10 % of its maximum."""
+def _brain_mask(args: argparse.Namespace, dataset: PreparedDataset, spatial: tuple) -> Any:
+    """--brain-mask (None without it: the run takes the population mean above 10 % of its
+    maximum)."""
     import numpy as np
 
-    from brainvae.analysis.projective_field import brain_mask_from_images
-    from brainvae.cli.resample_rois import read_rois_noting
+    from brainvae.cli._console import read_rois_noting
     from brainvae.errors import DataFileError
 
     if args.brain_mask is None:
-        return brain_mask_from_images(mean)
+        return None
     mask = read_rois_noting(args.brain_mask, dataset, spatial, "projective", args.quiet) > 0
     if not np.any(mask):
         raise DataFileError(args.brain_mask, "the brain mask is empty")
@@ -224,30 +219,22 @@ def _brain_mask(
 
 def run(args: argparse.Namespace) -> int:
     """Load, check, sweep with progress on stderr, write, and say what the fields mean."""
-    import numpy as np
-
-    from brainvae.analysis.latent_space import population_latents
-    from brainvae.analysis.projective_field import (
-        base_code,
-        colour_composite,
-        mean_image,
-        projective_field_steps,
-        projective_matrix,
-    )
-    from brainvae.analysis.projective_report import (
-        asymmetry_summary,
-        swept_active,
-        write_projective_results,
-    )
-    from brainvae.analysis.receptive_field import ReceptiveFieldError, roi_masks
-    from brainvae.cli.encode import check_fits
-    from brainvae.cli.progress_line import drive
-    from brainvae.cli.resample_rois import read_rois_noting
+    from brainvae.analysis.errors import ReceptiveFieldError
+    from brainvae.cli._console import drive, read_rois_noting
     from brainvae.data.io.output_folder import check_output
     from brainvae.data.roi_files import read_roi_names
     from brainvae.errors import DataFileError
+    from brainvae.exports.projective_folder import write_projective_results
     from brainvae.models import ModelError, load_model
     from brainvae.training import resolve_device
+    from brainvae.usecases.encoding import check_fits
+    from brainvae.usecases.projective_run import (
+        ProjectiveRequest,
+        agreement_record,
+        projective_run,
+        roi_selection,
+    )
+    from brainvae.usecases.receptive_run import present_rois
 
     if args.batch < 1:
         raise ModelError(f"--batch must be >= 1, got {args.batch}")
@@ -259,56 +246,49 @@ def run(args: argparse.Namespace) -> int:
     dataset = open_dataset(args, model)
     check_fits(model, dataset)
     spatial = tuple(int(s) for s in model.config.input_shape)
-    masks = names = None
+    rois = None
     if args.rois:
         labels = read_rois_noting(args.rois, dataset, spatial, "projective", args.quiet)
-        present = {int(v) for v in np.unique(labels) if v != 0}
-        given = read_roi_names(args.roi_names) if args.roi_names else {}
-        chosen = {label: given.get(label, f"roi_{label}") for label in sorted(present)}
+        given = read_roi_names(args.roi_names) if args.roi_names else None
         try:
-            masks, names = roi_masks(labels, chosen, spatial)
+            rois = roi_selection(labels, present_rois(labels, given).names, spatial)
         except ReceptiveFieldError as error:
             raise DataFileError(args.rois, str(error)) from error
-    population_mean = mean_image(dataset.images).reshape(spatial) if dataset.images.size else None
-    brain = _brain_mask(args, dataset, spatial, population_mean)
-    impact = _impact(args, tuple(names or ()), tuple(f"z{k + 1}" for k in latents))
-    statistics = population_latents(model, dataset.images)
-    activity = statistics.activity
-    code, label = base_code(statistics, dataset.metadata, args.base)
-    steps = projective_field_steps(
-        model, latents, code, settings, scale=statistics.sd[latents],
-        batch_size=args.batch, base_label=label,
-    )  # fmt: skip
-    result = drive(steps, args.quiet, _describe)
-    colour, limits = colour_composite(result.colour_bands, args.scheme, mode=args.limits)
-    matrix = None if masks is None else projective_matrix(result.total_variance, masks, brain)
-    active = swept_active(result, activity)
-    agreement = _agreement(args.impact, matrix, impact, masks, result.latent_names, active)
-    asymmetry = asymmetry_summary(result, brain, masks, tuple(names or ()))
+    names = () if rois is None else rois.names
+    brain = _brain_mask(args, dataset, spatial)
+    impact = _impact(args, names, tuple(f"z{k + 1}" for k in latents))
+    request = ProjectiveRequest(
+        tuple(latents), args.base, settings, args.scheme, args.limits, rois, brain, args.batch
+    )
+    run = drive(
+        projective_run(model, dataset.images, dataset.metadata, request), args.quiet, _describe
+    )
+    result, activity = run.result, run.activity
+    agreement = {} if impact is None else agreement_record(args.impact, run, impact, rois)
     extra = {
         **agreement,
         "run": str(args.run_dir),
         "dataset": str(dataset.path),
         "preset": args.preset,
         "rois_file": args.rois,
-        "brain_mask_voxels": int(brain.sum()),
+        "brain_mask_voxels": int(run.brain_mask.sum()),
         "brain_mask_file": args.brain_mask,
     }
     write_projective_results(
-        out, result, colour, limits, args.scheme, dataset.maps_affine(), dataset.squeezed_axes,
-        matrix=matrix, roi_names=tuple(names or ()), extra=extra, overwrite=args.overwrite,
-        limits_mode=args.limits, activity=activity, asymmetry=asymmetry,
-        mean_image=population_mean,
+        out, result, run.colour, run.limits, args.scheme, dataset.maps_affine(),
+        dataset.squeezed_axes, matrix=run.matrix, roi_names=names, extra=extra,
+        overwrite=args.overwrite, limits_mode=args.limits, activity=activity,
+        asymmetry=run.asymmetry, mean_image=run.mean_image,
     )  # fmt: skip
-    for line in report_lines(result, activity, matrix, tuple(names or ()), asymmetry, agreement):
+    for line in report_lines(result, activity, run.matrix, names, run.asymmetry, agreement):
         print(line)
     units = "population sd" if settings.units == "sd" else "prior units"
     if result.fallback_names:
         units += f" ({', '.join(result.fallback_names)} in prior units)"
     print(
         f"Projective fields of {result.n_latents} latent(s) ({settings.values().size} decodes "
-        f"each over c in [{settings.low:g}, {settings.high:g}] {units}, base {label}; colour "
-        f"limits {args.limits}) in {out}"
+        f"each over c in [{settings.low:g}, {settings.high:g}] {units}, base {run.base_label}; "
+        f"colour limits {args.limits}) in {out}"
     )
     return 0
 
@@ -384,8 +364,8 @@ def _impact(args: argparse.Namespace, roi_names: tuple, latents: tuple) -> Any:
     """The receptive impacts to compare with (--impact), read and checked before the sweep."""
     if args.impact is None:
         return None
-    from brainvae.analysis.receptive_report import read_impact
     from brainvae.errors import DataFileError
+    from brainvae.exports.receptive_tables import read_impact
 
     if len(roi_names) < 3:
         raise DataFileError(
@@ -394,37 +374,6 @@ def _impact(args: argparse.Namespace, roi_names: tuple, latents: tuple) -> Any:
             f"ROIs (got {len(roi_names)})",
         )
     return read_impact(args.impact, roi_names, latents)
-
-
-def _agreement(
-    path: str | None, matrix: Any, impact: Any, masks: Any, latents: tuple, active: Any
-) -> dict:
-    """summary.json entries comparing the projective with the receptive field (--impact):
-    the impact per ROI voxel (the voxel counts of the --rois masks, the receptive run's ROIs)
-    against the enrichment."""
-    if impact is None:
-        return {}
-    from brainvae.analysis.projective_field import field_agreement
-
-    sizes = masks.reshape(len(masks), -1).sum(axis=1)
-    agreement = field_agreement(matrix, impact, sizes, active=active)
-    return {
-        "impact_file": str(path),
-        "agreement_compares": "receptive impact per ROI voxel (impact / ROI voxel count) "
-        "with the projective enrichment, Spearman rho over ROIs",
-        "roi_voxels": [int(n) for n in sizes],
-        "field_agreement_rho": {
-            name: (float(rho) if rho == rho else None)
-            for name, rho in zip(latents, agreement.rho, strict=True)
-        },
-        "agreement_threshold": float(agreement.threshold),
-        "fields_disagree": [
-            name for name, bad in zip(latents, agreement.disagree, strict=True) if bad
-        ],
-        "agreement_inactive": [
-            name for name, gone in zip(latents, agreement.inactive, strict=True) if gone
-        ],
-    }
 
 
 def _describe(report: Any) -> tuple[int, int, str]:

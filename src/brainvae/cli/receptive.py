@@ -15,27 +15,15 @@ import argparse
 import sys
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import numpy as np
-
-    from brainvae.data.dataset import PreparedDataset
+from typing import Any
 
 SPLITS = ("all", "train", "val", "test")
-LONG_RUN_S = 60.0
-"""A run estimated to take longer than this is announced (with how to shorten it)."""
-TIMED_CALLS, TIMED_S = 20, 1.0
-"""Encoder passes are timed (after the first, which warms up) until this many or this long."""
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the `receptive` sub-command."""
-    from brainvae.analysis.receptive_field import (
-        DEFAULT_AMPLITUDE,
-        DEFAULT_WEIGHTS,
-        PERTURBATION_KINDS,
-    )
+    from brainvae.analysis.perturbations import DEFAULT_AMPLITUDE, PERTURBATION_KINDS
+    from brainvae.analysis.receptive_field import DEFAULT_WEIGHTS
 
     parser = subparsers.add_parser(
         "receptive",
@@ -103,7 +91,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def parse_weights(text: str) -> list[float]:
     """Comma-separated numbers; the analysis checks there are at least two different ones."""
-    from brainvae.analysis.receptive_field import ReceptiveFieldError
+    from brainvae.analysis.errors import ReceptiveFieldError
 
     try:
         return [float(part) for part in text.replace(" ", "").split(",") if part != ""]
@@ -113,109 +101,27 @@ def parse_weights(text: str) -> list[float]:
         ) from None
 
 
-def subject_rows(dataset: PreparedDataset, subjects: str) -> np.ndarray:
-    """(N,) bool: the rows of these comma-separated subject ids; an unknown id is an error."""
-    import numpy as np
-
-    from brainvae.errors import DatasetError
-
-    wanted = [s.strip() for s in subjects.split(",") if s.strip()]
-    known = dataset.metadata["subject_id"].astype(str)
-    missing = sorted(set(wanted) - set(known))
-    if missing:
-        examples = ", ".join(sorted(set(known))[:5])
-        raise DatasetError(
-            f"{dataset.path}: no subject(s) {', '.join(missing)} in the dataset "
-            f"(subjects look like {examples}, ...)"
-        )
-    return np.asarray(known.isin(wanted))
-
-
-def about(seconds: float) -> str:
-    """A duration as a person says it: 45 s, 18 min, 2 h 05 min."""
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def long_run_note(seconds: float, n_rois: int, n_weights: int, n_images: int) -> str:
-    """One line: how long the run will take and what it grows with."""
-    return (
-        f"about {about(seconds)} for {n_rois} ROIs x {n_weights} weights x {n_images} images; "
-        "fewer ROIs (a coarser atlas) or fewer images are faster"
-    )
-
-
-class LongRunTimer:
-    """Times encoder passes from receptive_field_steps' reports, as they arrive.
-
-    The time per pass is measured on this model, device and batch after the first pass (which
-    warms up) and multiplied by the passes left (ROIs x perturbed weights x batches).
-    """
-
-    def __init__(self, over_s: float | None = None) -> None:
-        import time
-
-        self.clock = time.perf_counter
-        self.begun = self.clock()
-        self.over_s = LONG_RUN_S if over_s is None else over_s
-        self.timed_from: tuple[float, int] | None = None
-        self.decided = False
-
-    def long_run_s(self, report: Any) -> float | None:
-        """Once enough passes were timed: the whole run's estimated seconds if over over_s.
-        None before, after, and for a short run (the answer is given once)."""
-        if self.decided:
-            return None
-        now = self.clock()
-        if self.timed_from is None:
-            self.timed_from = (now, report.done)
-            return None
-        passes, spent = report.done - self.timed_from[1], now - self.timed_from[0]
-        if passes < TIMED_CALLS and spent < TIMED_S:
-            return None
-        self.decided = True
-        total_s = now - self.begun + spent / passes * (report.total - report.done)
-        return total_s if total_s > self.over_s else None
-
-
-def announce_long_run(steps, say, over_s: float | None = None):
-    """Pass `steps` through; say(seconds) once if the run will take longer than over_s.
-    Returns the steps' result."""
-    timer = LongRunTimer(over_s)
-    while True:
-        try:
-            report = next(steps)
-        except StopIteration as finished:
-            return finished.value
-        seconds = timer.long_run_s(report)
-        if seconds is not None:
-            say(seconds)
-        yield report
-
-
 def run(args: argparse.Namespace) -> int:
     """Load, check, compute with progress on stderr, write."""
-    import numpy as np
-
-    from brainvae.analysis.receptive_field import (
-        ReceptiveFieldError,
-        receptive_field_steps,
-        roi_masks,
-    )
-    from brainvae.analysis.receptive_report import receptive_summary, write_receptive_results
-    from brainvae.cli.encode import check_fits
-    from brainvae.cli.progress_line import drive
-    from brainvae.cli.resample_rois import read_rois_noting
+    from brainvae.analysis.errors import ReceptiveFieldError
+    from brainvae.analysis.receptive_report import receptive_summary
+    from brainvae.analysis.roi_masks import roi_masks
+    from brainvae.cli._console import drive, read_rois_noting
     from brainvae.data.dataset import PreparedDataset
     from brainvae.data.io.output_folder import check_output
     from brainvae.data.roi_files import read_roi_names
-    from brainvae.errors import DataFileError, DatasetError
+    from brainvae.errors import DataFileError
+    from brainvae.exports.receptive_tables import write_receptive_results
     from brainvae.models import ModelError, load_model
     from brainvae.training import resolve_device
+    from brainvae.usecases.encoding import check_fits
+    from brainvae.usecases.receptive_run import (
+        announce_long_run,
+        chosen_scans,
+        long_run_note,
+        present_rois,
+        receptive_run,
+    )
 
     if args.batch < 1:
         raise ModelError(f"--batch must be >= 1, got {args.batch}")
@@ -227,39 +133,20 @@ def run(args: argparse.Namespace) -> int:
     check_fits(model, dataset)
     spatial = tuple(int(s) for s in model.config.input_shape)
     labels = read_rois_noting(args.rois, dataset, spatial, "receptive", args.quiet)
-    present = {int(v) for v in np.unique(labels) if v != 0}
-    skipped: list[str] = []
-    if args.roi_names:
-        names = read_roi_names(args.roi_names)
-        skipped = [
-            f"{names[label]} (label {label})" for label in sorted(names) if label not in present
-        ]
-        names.update({label: f"roi_{label}" for label in present - set(names)})
-        names = {label: name for label, name in names.items() if label in present}
-    else:
-        names = {label: f"roi_{label}" for label in sorted(present)}
-    if skipped and not args.quiet:
+    rois = present_rois(labels, read_roi_names(args.roi_names) if args.roi_names else None)
+    if rois.skipped and not args.quiet:
         print(
-            f"brainvae receptive: skipped ROIs without voxels: {', '.join(skipped)}",
+            f"brainvae receptive: skipped ROIs without voxels: {', '.join(rois.skipped)}",
             file=sys.stderr,
         )
-    indices = np.arange(len(dataset)) if args.split == "all" else dataset.indices(args.split)
-    chosen = f"split {args.split!r}"
-    if args.subjects:
-        indices = indices[subject_rows(dataset, args.subjects)[indices]]
-        chosen += f" and subjects {args.subjects}"
-    if len(indices) < 2:
-        raise DatasetError(
-            f"{dataset.path}: {chosen} has {len(indices)} image(s); a receptive field "
-            "fits a Gaussian over the images and needs at least 2"
-        )
+    indices = chosen_scans(dataset, args.split, args.subjects)
     try:
-        masks, roi_names = roi_masks(labels, names, spatial)
+        masks, roi_names = roi_masks(labels, rois.names, spatial)
     except ReceptiveFieldError as error:
         raise DataFileError(args.rois, str(error)) from error
-    steps = receptive_field_steps(
-        model, dataset.images, masks, roi_names, weights, args.kind, args.one_sided,
-        args.batch, amplitude=args.amplitude, indices=indices,
+    steps = receptive_run(
+        model, dataset.images, masks, roi_names, weights, args.kind, args.one_sided, indices,
+        batch_size=args.batch, amplitude=args.amplitude,
     )  # fmt: skip
     note = partial(
         long_run_note, n_rois=len(roi_names), n_weights=len(weights), n_images=len(indices)
@@ -268,14 +155,14 @@ def run(args: argparse.Namespace) -> int:
         steps = announce_long_run(
             steps, lambda seconds: print(f"\rbrainvae receptive: {note(seconds)}", file=sys.stderr)
         )
-    result = drive(steps, args.quiet, lambda r: (r.done, r.total, "receptive fields"))
+    result = drive(steps, args.quiet, lambda r: (r.done, r.total, "receptive fields")).result
     extra = {
         "run": str(args.run_dir),
         "dataset": str(dataset.path),
         "rois_file": str(args.rois),
         "split": args.split,
         "subjects": [s.strip() for s in args.subjects.split(",")] if args.subjects else None,
-        "skipped_empty_rois": skipped,
+        "skipped_empty_rois": rois.skipped,
     }
     info = receptive_summary(result, extra)
     write_receptive_results(out, result, info, args.overwrite)

@@ -8,9 +8,8 @@ order of the dataset's files, so the result can be checked in a viewer and reuse
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,7 +48,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Check OUT, read and resample, write atomically, say what happened."""
     from brainvae.data.dataset import PreparedDataset
-    from brainvae.data.io.nifti import is_nifti_path, write_nifti
+    from brainvae.data.io.nifti import is_nifti_path
+    from brainvae.data.io.nifti_writing import write_nifti
     from brainvae.data.roi_files import load_rois
     from brainvae.errors import DataFileError
 
@@ -98,20 +98,3 @@ def _dataset_file_layout(dataset: PreparedDataset, rois: str, labels: np.ndarray
         sform_code=int(header["sform_code"]) or 1,
         dtype=str(np.min_scalar_type(int(labels.max()))),
     )
-
-
-def read_rois_noting(
-    path: str,
-    dataset: PreparedDataset,
-    spatial: tuple[int, ...],
-    command: str,
-    quiet: bool,
-) -> Any:
-    """The ROI labels on the dataset's grid (read once); how they were resampled, if they
-    were, goes to stderr unless quiet."""
-    from brainvae.data.roi_files import load_rois
-
-    rois = load_rois(path, dataset, spatial)
-    if rois.resampling and not quiet:
-        print(f"brainvae {command}: {path}: {rois.resampling}", file=sys.stderr)
-    return rois.labels

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from brainvae.cli.train import NOT_YET, add_training_options
+from brainvae.cli._options import NOT_YET, add_run_folder_options, add_training_options
 
 
 def _numbers(kind: type):
@@ -40,10 +40,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--latents", type=_numbers(int), required=True, help="e.g. 4,8")
     parser.add_argument("--model", choices=("beta-vae",), default="beta-vae", help="model family")
     add_training_options(parser)
-    parser.add_argument("--out", required=True, metavar="SWEEPDIR", help="folder for the runs")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--resume", action="store_true", help="continue the runs in SWEEPDIR")
-    mode.add_argument("--overwrite", action="store_true", help="replace the runs in SWEEPDIR")
+    add_run_folder_options(parser, "SWEEPDIR", "folder for the runs", "the runs in SWEEPDIR")
     parser.set_defaults(func=run)
     return parser
 
@@ -54,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     import pandas as pd
 
-    from brainvae.cli.train import CtrlCSetsEvent, cli_words, model_config, show_batch, train_config
+    from brainvae.cli._console import CtrlCSetsEvent, show_batch
+    from brainvae.cli._options import cli_words, model_config, train_config
     from brainvae.data.dataset import PreparedDataset
     from brainvae.models import ModelError
     from brainvae.training import BatchReport

@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from brainvae.data.metadata import files_as_subjects, listing, read_metadata, read_table
+from brainvae.data.file_matching import files_as_subjects
+from brainvae.data.metadata import listing, read_metadata, read_table
 from brainvae.errors import DataFileError
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from brainvae.data.dataset_folder import DatasetFolder
 from brainvae.data.split import SPLIT_NAMES
 from brainvae.errors import BrainVAEError, DatasetError, DatasetFileError
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 FORMAT_NAME = "brainvae-dataset"
 FORMAT_VERSION = 1
-DATASET_FILES = ("images.npy", "metadata.csv", "dataset.json", "report.json")
 REQUIRED_COLUMNS = ("subject_id", "split")
 """metadata.csv columns brainvae reads (splits for training, subjects for grouping and export)."""
 NUMERIC_KINDS = "biuf"  # numpy dtype kinds a model can read: bool, signed, unsigned, float
@@ -154,15 +154,15 @@ class PreparedDataset:
         path = Path(path)
         if not path.is_dir():
             raise DatasetError(f"{path}: no such dataset folder")
-        missing = [name for name in DATASET_FILES if not (path / name).is_file()]
+        missing = [name for name in DatasetFolder.REQUIRED if not (path / name).is_file()]
         if missing:
             raise DatasetError(
                 f"{path}: not a prepared dataset (missing {', '.join(missing)}); "
                 "create one with `brainvae prepare`"
             )
         try:
-            description = json.loads((path / "dataset.json").read_text(encoding="utf-8"))
-            report = json.loads((path / "report.json").read_text(encoding="utf-8"))
+            description = json.loads((path / DatasetFolder.DESCRIPTION).read_text(encoding="utf-8"))
+            report = json.loads((path / DatasetFolder.REPORT).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as err:
             raise DatasetError(f"{path}: unreadable dataset description ({err})") from err
         if not isinstance(description, dict) or description.get("format") != FORMAT_NAME:
@@ -173,8 +173,8 @@ class PreparedDataset:
                 f"{path}: dataset format version {version} is newer than this brainvae "
                 f"reads ({FORMAT_VERSION}); upgrade brainvae or prepare the dataset again"
             )
-        images = _open_images(path / "images.npy", description)
-        metadata = _open_metadata(path / "metadata.csv", len(images))
+        images = _open_images(path / DatasetFolder.IMAGES, description)
+        metadata = _open_metadata(path / DatasetFolder.METADATA, len(images))
         try:
             return cls(
                 path=path,
@@ -194,7 +194,7 @@ class PreparedDataset:
             raise
         except (KeyError, TypeError, ValueError) as err:
             problem = f"missing or malformed entry {err}"
-            raise DatasetFileError(path / "dataset.json", _again(problem)) from err
+            raise DatasetFileError(path / DatasetFolder.DESCRIPTION, _again(problem)) from err
 
     def __len__(self) -> int:
         return len(self.images)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
+from brainvae.data.dataset_folder import DatasetFolder
+
 if TYPE_CHECKING:
     from brainvae.data.dataset import PreparedDataset
     from brainvae.data.preprocessing.config import PreprocessConfig
@@ -116,7 +118,7 @@ def recipe_dict(config: Recipe) -> dict[str, Any] | None:
         return config
     if isinstance(config, (str, Path)):
         try:
-            text = (Path(config) / "dataset.json").read_text(encoding="utf-8")
+            text = (Path(config) / DatasetFolder.DESCRIPTION).read_text(encoding="utf-8")
             return json.loads(text).get("preprocess")
         except (OSError, ValueError, AttributeError):
             return None

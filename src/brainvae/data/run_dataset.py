@@ -16,14 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from brainvae.errors import DatasetError
+from brainvae.run_folder import RunFolder
 
 if TYPE_CHECKING:
     from brainvae.data.dataset import PreparedDataset
 
-RUN_FILE = "run.json"
-"""The trainer's run record (brainvae.training.trainer.RUN_FILE)."""
-MODEL_CONFIG_FILE = "config.json"
-"""The saved model's config, whose `training` summary names the dataset."""
 
 ABSOLUTE = "absolute path"
 RELATIVE = "path relative to the run folder"
@@ -70,8 +67,8 @@ def dataset_locations(
     """
     run_dir = Path(run_dir)
     if training is None:
-        training = _read_json(run_dir / MODEL_CONFIG_FILE).get("training") or {}
-    records = [training.get("dataset"), _read_json(run_dir / RUN_FILE).get("dataset")]
+        training = _read_json(RunFolder(run_dir).model_config).get("training") or {}
+    records = [training.get("dataset"), _read_json(RunFolder(run_dir).run_record).get("dataset")]
     found: dict[str, DatasetLocation] = {}
 
     def add(path: Any, how: str, base: Path | None = None) -> None:

@@ -9,23 +9,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from brainvae.errors import DataFileError
 from brainvae.models.base import LatentModel, ModelOutput
 from brainvae.models.beta_vae import BetaVAE
 from brainvae.models.config import FORMAT_VERSION, ModelConfig
-from brainvae.models.config_schema import check_footprint, model_footprint
 from brainvae.models.errors import ModelError
+from brainvae.models.families import FAMILY_CHOICES, FAMILY_NAMES, FamilyChoice, family_choice
 from brainvae.models.losses import LossOutput
-from brainvae.models.networks import PRESETS, ConvNetSpec, get_preset
+from brainvae.models.networks import NETWORK_PRESETS, ConvNetSpec, get_preset
 from brainvae.models.pca import PCAModel
-from brainvae.models.serialization import CONFIG_FILE, WEIGHTS_FILE, read_config, read_weights
+from brainvae.models.serialization import load_checked, read_config
 from brainvae.models.soft_intro_vae import SoftIntroVAE
 
 FAMILIES: dict[str, type[LatentModel]] = {
-    "beta_vae": BetaVAE,
-    "soft_intro_vae": SoftIntroVAE,
-    "pca": PCAModel,
+    family.family: family for family in (BetaVAE, SoftIntroVAE, PCAModel)
 }
+"""Family name (config.json's "family") -> model class; the names are FAMILY_NAMES."""
 
 
 def build_model(config: ModelConfig) -> LatentModel:
@@ -36,36 +34,21 @@ def build_model(config: ModelConfig) -> LatentModel:
 
 
 def load_model(folder: str | Path, memory_budget: int | None = None) -> LatentModel:
-    """A saved model, in eval mode: config validated first, then the safetensors weights.
-
-    Before anything is allocated the model is built on the meta device: its memory (weights and
-    one image's activations) must fit memory_budget bytes (None: BRAINVAE_MODEL_MEMORY_BUDGET,
-    else half the machine's memory), and the weights file's header must match its parameters.
-    """
+    """A saved model of any family, in eval mode: config validated first, then the
+    safetensors weights (see serialization.load_checked for the memory_budget)."""
     config = read_config(folder, FAMILIES)
-    config_path = Path(folder) / CONFIG_FILE
-    try:
-        footprint, shapes = model_footprint(lambda: build_model(config))
-    except ModelError as error:
-        raise DataFileError(config_path, str(error)) from error
-    except (RuntimeError, OverflowError) as error:  # sizes past what torch can even describe
-        raise DataFileError(
-            config_path,
-            f"fields input_shape/latent_dim/network describe a model too large to build: {error}",
-        ) from error
-    check_footprint(footprint, config_path, memory_budget)
-    tensors = read_weights(folder, expected=shapes.state_dict())
-    model = build_model(config)
-    model.load_tensors(tensors, Path(folder) / WEIGHTS_FILE)
-    return model.eval()
+    return load_checked(folder, config, lambda: build_model(config), memory_budget)
 
 
 __all__ = [
     "FAMILIES",
+    "FAMILY_CHOICES",
+    "FAMILY_NAMES",
     "FORMAT_VERSION",
-    "PRESETS",
+    "NETWORK_PRESETS",
     "BetaVAE",
     "ConvNetSpec",
+    "FamilyChoice",
     "LatentModel",
     "LossOutput",
     "ModelConfig",
@@ -74,6 +57,7 @@ __all__ = [
     "PCAModel",
     "SoftIntroVAE",
     "build_model",
+    "family_choice",
     "get_preset",
     "load_model",
 ]

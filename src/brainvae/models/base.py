@@ -178,13 +178,19 @@ class LatentModel(nn.Module, abc.ABC):
 
     @classmethod
     def load(cls, folder: str | Path) -> LatentModel:
-        """Load a saved model (in eval mode); refuses a folder holding another family."""
-        from brainvae.models import load_model
+        """Load a saved model of this family (in eval mode); refuses a folder holding another.
 
-        model = load_model(folder)
-        if cls is not LatentModel and not isinstance(model, cls):
-            raise ModelError(f"{folder} holds a {model.family!r} model, not {cls.family!r}")
-        return model
+        brainvae.models.load_model loads a model of any family.
+        """
+        from brainvae.models.families import FAMILY_NAMES
+        from brainvae.models.serialization import load_checked, read_config
+
+        if cls is LatentModel:
+            raise ModelError("load a model of any family with brainvae.models.load_model")
+        config = read_config(folder, FAMILY_NAMES)
+        if config.family != cls.family:
+            raise ModelError(f"{folder} holds a {config.family!r} model, not {cls.family!r}")
+        return load_checked(folder, config, lambda: cls(config))
 
     def load_tensors(self, tensors: dict[str, torch.Tensor], path: str | Path) -> None:
         """Copy weights in after checking names, shapes, dtypes and values; errors name the file."""

@@ -24,7 +24,7 @@ class ModelConfig:
     """How to build (and rebuild on load) one model.
 
     input_shape: spatial shape of one sample (2 or 3 axes, any sizes); channels: image channels.
-    family: "beta_vae", "soft_intro_vae" or "pca" (see brainvae.models.FAMILIES).
+    family: "beta_vae", "soft_intro_vae" or "pca" (brainvae.models.families.FAMILY_NAMES).
     architecture: preset name ("mouse2d", "flair3d", "ct2d", "small"); network: the resolved
         layer spec, filled from the preset when None (override it to change widths or depth;
         the JSON always stores the resolved spec, so presets may change without breaking files).

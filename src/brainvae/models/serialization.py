@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -14,9 +15,9 @@ from brainvae.file_modes import give_usual_modes
 from brainvae.models.config import FORMAT_NAME, ModelConfig
 from brainvae.models.config_schema import check_config_dict, read_json_file
 from brainvae.models.errors import ModelError
+from brainvae.models.memory_budget import check_footprint, model_footprint
+from brainvae.run_folder import RunFolder
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "weights.safetensors"
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".ckpt", ".bin", ".joblib")
 NEVER_UNPICKLED = "brainvae never loads pickles or torch.save files, which can run code when read"
 
@@ -50,13 +51,17 @@ def write_checkpoint(
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise DataFileError(folder, "exists and is not a folder; a saved model is a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not (folder / CONFIG_FILE).is_file():
+    if (
+        folder.is_dir()
+        and any(folder.iterdir())
+        and not (folder / RunFolder.MODEL_CONFIG).is_file()
+    ):
         raise DataFileError(
             folder, "is a non-empty folder that holds no saved model; not overwriting it"
         )
     with atomic_folder(folder) as temporary:
-        save_safetensors(tensors, temporary / WEIGHTS_FILE, metadata={"format": FORMAT_NAME})
-        (temporary / CONFIG_FILE).write_text(config_json)
+        save_safetensors(tensors, temporary / RunFolder.WEIGHTS, metadata={"format": FORMAT_NAME})
+        (temporary / RunFolder.MODEL_CONFIG).write_text(config_json)
         give_usual_modes(temporary)
     return folder
 
@@ -71,9 +76,10 @@ def read_config(folder: str | Path, families: Iterable[str]) -> ModelConfig:
             )
         problem = "is not a folder" if folder.exists() else "does not exist"
         raise DataFileError(
-            folder, f"{problem}; a saved model is a folder with {CONFIG_FILE} and {WEIGHTS_FILE}"
+            folder,
+            f"{problem}; a saved model is a folder with {RunFolder.MODEL_CONFIG} and {RunFolder.WEIGHTS}",
         )
-    config_path = folder / CONFIG_FILE
+    config_path = folder / RunFolder.MODEL_CONFIG
     if not config_path.is_file():
         raise DataFileError(config_path, "is missing: this folder is not a saved brainvae model")
     data = read_json_file(config_path)  # size and nesting depth limited
@@ -91,6 +97,35 @@ def read_config(folder: str | Path, families: Iterable[str]) -> ModelConfig:
     return config
 
 
+def load_checked(
+    folder: str | Path,
+    config: ModelConfig,
+    build: Callable[[], Any],
+    memory_budget: int | None = None,
+) -> Any:
+    """The model (a LatentModel; not imported here: base imports this module) `build` makes of the checked `config`, with the folder's weights, in eval mode.
+
+    Before anything is allocated the model is built on the meta device: its memory (weights and
+    one image's activations) must fit memory_budget bytes (None: BRAINVAE_MODEL_MEMORY_BUDGET,
+    else half the machine's memory), and the weights file's header must match its parameters.
+    """
+    folder = RunFolder(folder)
+    try:
+        footprint, shapes = model_footprint(build)
+    except ModelError as error:
+        raise DataFileError(folder.model_config, str(error)) from error
+    except (RuntimeError, OverflowError) as error:  # sizes past what torch can even describe
+        raise DataFileError(
+            folder.model_config,
+            f"fields input_shape/latent_dim/network describe a model too large to build: {error}",
+        ) from error
+    check_footprint(footprint, folder.model_config, memory_budget)
+    tensors = read_weights(folder.path, expected=shapes.state_dict())
+    model = build()
+    model.load_tensors(tensors, folder.weights)
+    return model.eval()
+
+
 def read_weights(
     folder: str | Path, expected: dict[str, torch.Tensor] | None = None
 ) -> dict[str, torch.Tensor]:
@@ -102,7 +137,7 @@ def read_weights(
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    weights_path = folder / WEIGHTS_FILE
+    weights_path = folder / RunFolder.WEIGHTS
     if not weights_path.is_file():
         pickles = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
         found = f"; found {', '.join(pickles)}: {NEVER_UNPICKLED}" if pickles else ""

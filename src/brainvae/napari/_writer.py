@@ -63,7 +63,7 @@ def _description(meta: dict[str, Any]) -> str:
 
 def write_image(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     """Save one image layer as .nii/.nii.gz (float64 stored as float32); returns [path]."""
-    from brainvae.data.io.nifti import write_nifti
+    from brainvae.data.io.nifti_writing import write_nifti
 
     array, args = _prepare(path, data, meta)
     written = write_nifti(path, array, **args, description=_description(meta))
@@ -74,7 +74,7 @@ def write_labels(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     """Save one labels layer as .nii/.nii.gz with an integer voxel type; returns [path]."""
     import numpy as np
 
-    from brainvae.data.io.nifti import write_nifti
+    from brainvae.data.io.nifti_writing import write_nifti
 
     array, args = _prepare(path, data, meta)
     if array.dtype.kind not in "iub":

@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from brainvae.napari.layer_metadata import NAMESPACE
+from brainvae.napari.layer_roles import ATLAS_NAMES, entries_of, kind_of
+
 HIGHLIGHT_LAYER = "ROI highlight"
 HIGHLIGHT_KIND = "roi_highlight"
 HIGHLIGHT_COLOUR = (0.0, 1.0, 0.0)
@@ -33,19 +36,19 @@ at this opacity the anatomy stays readable through them (judged on the 3D sample
 CONTOUR_3D_WARNING = "Contours are not displayed during 3D rendering"
 
 _FOLLOWED: weakref.WeakSet = weakref.WeakSet()
-_LOOK_2D: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # atlas -> 2D opacity, contour
+LOOK_2D = "look_2d"  # metadata entry: an atlas's (opacity, contour) in 2D while 3D shows
 
 
 def is_highlight(layer: Any) -> bool:
     """True for the highlight layer (not an ROI layer a user would run on)."""
-    return layer.metadata.get("brainvae", {}).get("kind") == HIGHLIGHT_KIND
+    return kind_of(layer) == HIGHLIGHT_KIND
 
 
 def is_atlas(layer: Any) -> bool:
     """A labels layer with region names: the population's ROI atlas."""
     from napari.layers import Labels
 
-    return isinstance(layer, Labels) and "atlas_names" in layer.metadata.get("brainvae", {})
+    return isinstance(layer, Labels) and ATLAS_NAMES in entries_of(layer)
 
 
 def highlight_roi(viewer: Any, source: Any, label: int, name: str, labels: Any = None) -> Any:
@@ -85,7 +88,7 @@ def highlight_roi(viewer: Any, source: Any, label: int, name: str, labels: Any =
             name=HIGHLIGHT_LAYER,
             opacity=HIGHLIGHT_OPACITY,
             blending="translucent_no_depth",  # drawn over opaque images, in 2D and 3D
-            metadata={"brainvae": metadata},
+            metadata={NAMESPACE: metadata},
             **placement,
         )
         layer.colormap = DirectLabelColormap(
@@ -97,7 +100,7 @@ def highlight_roi(viewer: Any, source: Any, label: int, name: str, labels: Any =
         viewer.layers.selection.active = active
     else:
         layer.data = mask
-        layer.metadata["brainvae"] = metadata
+        layer.metadata[NAMESPACE] = metadata
     layer.features = {"index": [0, 1], "name": ["", f"{name} (highlighted)"]}
     layer.visible = True
     _apply_look(layer, viewer.dims.ndisplay)
@@ -138,15 +141,18 @@ def follow_display(viewer: Any) -> None:
     """Switch the plugin's labels layers between their 2D and 3D looks whenever the viewer
     does, keep the highlight on top of layers added later, and apply the look now. Calling it
     again for the same viewer does nothing more."""
-    target = getattr(viewer, "__wrapped__", viewer)  # plugins get a public-only proxy
-    if target not in _FOLLOWED:
-        _FOLLOWED.add(target)
-        reference = weakref.ref(target)
+    from brainvae.napari.viewer_state import state_of
+
+    state = state_of(viewer)  # one per viewer, whichever proxy of it a dock holds
+    target = state.viewer
+    if state not in _FOLLOWED:
+        _FOLLOWED.add(state)
+        reference = weakref.ref(state)
 
         def on_ndisplay(*_args: Any) -> None:
             live = reference()
             if live is not None:
-                apply_display(live)
+                apply_display(live.viewer)
 
         def on_inserted(*_args: Any) -> None:
             # on the next turn of the event loop: after every other handler of the insertion
@@ -158,8 +164,8 @@ def follow_display(viewer: Any) -> None:
         def after_insertion() -> None:
             live = reference()
             if live is not None:
-                apply_display(live)
-                keep_on_top(live)
+                apply_display(live.viewer)
+                keep_on_top(live.viewer)
 
         target.dims.events.ndisplay.connect(on_ndisplay)
         # napari slices the layers in 3D before any plugin hears of it, so a labels layer
@@ -182,14 +188,15 @@ def _apply_look(layer: Any, ndisplay: int) -> None:
     if is_highlight(layer):
         layer.contour = 0 if ndisplay == 3 else HIGHLIGHT_CONTOUR
         return
+    entries = layer.metadata.setdefault(NAMESPACE, {})  # the 2D look is kept on the layer
     if ndisplay == 3:
-        if layer not in _LOOK_2D:
-            _LOOK_2D[layer] = (float(layer.opacity), int(layer.contour))
+        if LOOK_2D not in entries:
+            entries[LOOK_2D] = (float(layer.opacity), int(layer.contour))
         layer.contour = 0
         layer.rendering = "iso_categorical"
         layer.opacity = min(float(layer.opacity), ATLAS_OPACITY_3D)
-    elif layer in _LOOK_2D:
-        opacity, contour = _LOOK_2D.pop(layer)
+    elif LOOK_2D in entries:
+        opacity, contour = entries.pop(LOOK_2D)
         layer.opacity, layer.contour = opacity, contour
 
 

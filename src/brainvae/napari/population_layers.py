@@ -20,6 +20,7 @@ def stack_layer_data(
 ) -> LayerData:
     """The scans as one image layer: a "scan" axis in front of the spatial axes."""
     from brainvae.napari.layer_metadata import INDEX_UNIT, contrast_limits
+    from brainvae.napari.layer_roles import POPULATION, tagged
 
     step = max(1, len(images) // 16)  # a few scans suffice; a memory map stays unread
     placement = with_units(placement)
@@ -32,7 +33,7 @@ def stack_layer_data(
         "translate": (0.0, *placement["translate"]),
         "axis_labels": ("scan", *placement["axis_labels"]),
         "units": (INDEX_UNIT, *placement["units"]),
-        "metadata": {"brainvae": {"kind": "population", **metadata}},
+        "metadata": tagged(POPULATION, **metadata),
     }
     return images, kwargs, "image"
 
@@ -55,6 +56,9 @@ def atlas_layer_data(
     brain, the docks make it fainter (brainvae.napari.label_view)."""
     import pandas as pd
 
+    from brainvae.napari.layer_metadata import NAMESPACE
+    from brainvae.napari.layer_roles import ATLAS_NAMES
+
     labels = sorted(set(np.unique(atlas).tolist()) | {0})
     features = pd.DataFrame(
         {
@@ -66,7 +70,7 @@ def atlas_layer_data(
         "name": "ROI atlas",
         "opacity": 0.4,
         "features": features,
-        "metadata": {"brainvae": {"atlas_names": names}},
+        "metadata": {NAMESPACE: {ATLAS_NAMES: names}},
         **with_units(placement),
     }
     return atlas.astype(np.int32), kwargs, "labels"
@@ -74,14 +78,17 @@ def atlas_layer_data(
 
 def folder_layer_data(population, name: str) -> list[LayerData]:
     """Layers for a PopulationFolder: the scans as one stack, then template and atlas."""
+    from brainvae.data.population import Population
     from brainvae.napari.layer_metadata import volume_placement
+    from brainvae.napari.layer_roles import FOLDER, POPULATION_VALUE, TABLE
 
     placement = volume_placement(population.grid)
     metadata = {
-        "folder": str(population.folder),
-        "table": population.table,
+        FOLDER: str(population.folder),
+        TABLE: population.table,
         "affine": np.asarray(population.grid.affine).tolist(),
         "squeezed_axes": list(population.grid.squeezed_axes),
+        POPULATION_VALUE: Population.from_folder(population),
     }
     layers = [stack_layer_data(population.images, name, placement, metadata)]
     if population.template is not None:
@@ -103,9 +110,11 @@ def dataset_placement(dataset) -> dict[str, Any]:
 
 def dataset_layer_data(dataset, name: str) -> LayerData:
     """The memory-mapped samples of a PreparedDataset as one stack layer."""
-    return stack_layer_data(
-        dataset.images, name, dataset_placement(dataset), {"dataset": str(dataset.path)}
-    )
+    from brainvae.data.population import Population
+    from brainvae.napari.layer_roles import DATASET, POPULATION_VALUE
+
+    metadata = {DATASET: str(dataset.path), POPULATION_VALUE: Population.from_dataset(dataset)}
+    return stack_layer_data(dataset.images, name, dataset_placement(dataset), metadata)
 
 
 def atlas_file_layer_data(path: Path, dataset) -> LayerData:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from brainvae.run_folder import RunFolder
 from brainvae.training.checkpoint import latest_checkpoint, list_checkpoints, read_checkpoint
 from brainvae.training.config import TrainConfig
 from brainvae.training.device import autocast_dtype, describe_device, resolve_device
 from brainvae.training.history import (
-    HISTORY_FILE,
     active_units,
     bernoulli_entropy_floor,
 )
@@ -14,10 +14,10 @@ from brainvae.training.progress import BatchReport, EpochReport, Finished, Train
 from brainvae.training.trainer import train
 
 __all__ = [
-    "HISTORY_FILE",
     "BatchReport",
     "EpochReport",
     "Finished",
+    "RunFolder",
     "TrainConfig",
     "TrainResult",
     "active_units",

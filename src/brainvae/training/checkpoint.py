@@ -8,24 +8,19 @@ into place, so a crash mid-write leaves the previous checkpoints as they were.
 
 from __future__ import annotations
 
-import json
-import os
-import random
 import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from brainvae.atomic import atomic_folder
 from brainvae.errors import DataFileError, DiskFullError
 from brainvae.file_modes import give_usual_modes
-from brainvae.models.config_schema import read_json_file
-from brainvae.models.errors import ModelError
-from brainvae.models.serialization import looks_pickled, save_safetensors
+from brainvae.models.serialization import save_safetensors
+from brainvae.run_folder import RunFolder
 from brainvae.training.checkpoint_checks import (
     check_cuda_state,
     check_generator_state,
@@ -34,11 +29,21 @@ from brainvae.training.checkpoint_checks import (
     check_optimizer_state,
     check_python_random,
 )
+from brainvae.training.checkpoint_files import (
+    decode_state,
+    encode_state,
+    fsync_folder,
+    read_count,
+    read_state_json,
+    read_tensors,
+    storable,
+    write_state_json,
+)
+from brainvae.training.random_state import RandomState
 
 if TYPE_CHECKING:
     from brainvae.training.adversarial import OptimizerPair
 
-CHECKPOINTS_DIR = "checkpoints"
 FORMAT_NAME = "brainvae-checkpoint"
 FORMAT_VERSION = 1
 KEEP = 2
@@ -51,9 +56,6 @@ RNG_FILE = "rng.safetensors"
 STATE_FILE = "state.json"
 FILES = (MODEL_FILE, OPTIMIZER_FILE, OPTIMIZER_STRUCTURE_FILE, RNG_FILE, STATE_FILE)
 NAME_PATTERN = re.compile(r"^epoch-(\d+)(?:-batch-(\d+))?$")
-NEVER_UNPICKLED = "brainvae never loads pickles or torch.save files, which can run code when read"
-MAX_STATE_BYTES = 256 * 2**20
-"""state.json and optimizer.json grow with epochs and layers; a real one is well below this."""
 
 
 @dataclass
@@ -74,54 +76,6 @@ class TrainingState:
     epoch_order: torch.Tensor | None = None
 
 
-@dataclass
-class RandomState:
-    """Every random stream the loop draws from, in storable form."""
-
-    torch_cpu: torch.Tensor
-    data_order: torch.Tensor
-    python: list[Any]
-    numpy: dict[str, Any]
-    cuda: dict[int, torch.Tensor] = field(default_factory=dict)
-
-
-def capture_random_state(data_generator: torch.Generator) -> RandomState:
-    """Snapshot torch (CPU and CUDA), numpy, python and the data-order generator."""
-    version, internal, gauss = random.getstate()
-    numpy_state = np.random.get_state(legacy=False)
-    numpy_state = {
-        **numpy_state,
-        "state": {k: np.asarray(v).tolist() for k, v in numpy_state["state"].items()},
-    }
-    cuda = {}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        cuda = {i: torch.cuda.get_rng_state(i) for i in range(torch.cuda.device_count())}
-    return RandomState(
-        torch_cpu=torch.get_rng_state(),
-        data_order=data_generator.get_state(),
-        python=[version, list(internal), gauss],
-        numpy=numpy_state,
-        cuda=cuda,
-    )
-
-
-def restore_random_state(state: RandomState, data_generator: torch.Generator) -> None:
-    """Put every random stream back where the snapshot left it."""
-    torch.set_rng_state(state.torch_cpu)
-    data_generator.set_state(state.data_order)
-    version, internal, gauss = state.python
-    random.setstate((version, tuple(internal), gauss))
-    numpy_state = dict(state.numpy)
-    numpy_state["state"] = {
-        k: np.asarray(v, dtype=np.uint32) if k == "key" else v
-        for k, v in numpy_state["state"].items()
-    }
-    np.random.set_state(numpy_state)
-    for index, value in state.cuda.items():
-        if torch.cuda.is_available() and index < torch.cuda.device_count():
-            torch.cuda.set_rng_state(value, index)
-
-
 def checkpoint_name(epoch: int, batch: int) -> str:
     """epoch-0003 at an epoch boundary, epoch-0003-batch-0007 when stopped inside epoch 4."""
     return f"epoch-{epoch:04d}" + (f"-batch-{batch:04d}" if batch else "")
@@ -133,7 +87,7 @@ def list_checkpoints(run_dir: str | Path) -> list[Path]:
     A checkpoints entry that is a file, not a folder, is refused rather than skipped: skipping
     it would quietly resume from an older checkpoint, or start the run again.
     """
-    folder = Path(run_dir) / CHECKPOINTS_DIR
+    folder = RunFolder(run_dir).checkpoints
     if folder.exists() and not folder.is_dir():
         raise DataFileError(folder, "is a file; a run keeps its checkpoints in this folder")
     if not folder.is_dir():
@@ -166,7 +120,7 @@ def save_checkpoint(
     Its files get the umask's usual modes, so whoever may read the run folder can resume it.
     No room to write is a DiskFullError naming the checkpoint; the temporary folder goes.
     """
-    parent = Path(run_dir) / CHECKPOINTS_DIR
+    parent = RunFolder(run_dir).checkpoints
     if parent.exists() and not parent.is_dir():
         raise DataFileError(parent, "is a file; a run keeps its checkpoints in this folder")
     parent.mkdir(parents=True, exist_ok=True)
@@ -174,19 +128,19 @@ def save_checkpoint(
     metadata = {"format": FORMAT_NAME}
     try:
         with atomic_folder(final) as temporary:
-            model_tensors = {k: _storable(v) for k, v in model.state_dict().items()}
+            model_tensors = {k: storable(v) for k, v in model.state_dict().items()}
             save_safetensors(model_tensors, temporary / MODEL_FILE, metadata=metadata)
             optimizer_tensors: dict[str, torch.Tensor] = {}
-            structure = _encode(optimizer.state_dict(), "optimizer", optimizer_tensors)
+            structure = encode_state(optimizer.state_dict(), "optimizer", optimizer_tensors)
             save_safetensors(optimizer_tensors, temporary / OPTIMIZER_FILE, metadata=metadata)
-            _write_json(temporary / OPTIMIZER_STRUCTURE_FILE, structure)
+            write_state_json(temporary / OPTIMIZER_STRUCTURE_FILE, structure)
             rng_tensors = {"torch_cpu": randomness.torch_cpu, "data_order": randomness.data_order}
             rng_tensors |= {f"cuda_{i}": t for i, t in randomness.cuda.items()}
             if state.epoch_order is not None:
                 rng_tensors["epoch_order"] = state.epoch_order.to(torch.int64)
-            rng_storable = {k: _storable(v) for k, v in rng_tensors.items()}
+            rng_storable = {k: storable(v) for k, v in rng_tensors.items()}
             save_safetensors(rng_storable, temporary / RNG_FILE)
-            _write_json(
+            write_state_json(
                 temporary / STATE_FILE,
                 {
                     "format": FORMAT_NAME,
@@ -203,7 +157,7 @@ def save_checkpoint(
                 },
             )
             give_usual_modes(temporary)  # safetensors writes 0600
-            _fsync_folder(temporary)
+            fsync_folder(temporary)
     except DiskFullError:
         raise
     except (OSError, ValueError, TypeError) as error:
@@ -236,11 +190,11 @@ def read_checkpoint(folder: str | Path) -> LoadedCheckpoint:
     for name in FILES:
         if not (folder / name).is_file():
             raise DataFileError(folder / name, "is missing: this checkpoint is incomplete")
-    model_tensors = _read_tensors(folder / MODEL_FILE)
-    optimizer_tensors = _read_tensors(folder / OPTIMIZER_FILE)
-    rng_tensors = _read_tensors(folder / RNG_FILE)
-    structure = _read_json(folder / OPTIMIZER_STRUCTURE_FILE)
-    data = _read_json(folder / STATE_FILE)
+    model_tensors = read_tensors(folder / MODEL_FILE)
+    optimizer_tensors = read_tensors(folder / OPTIMIZER_FILE)
+    rng_tensors = read_tensors(folder / RNG_FILE)
+    structure = read_state_json(folder / OPTIMIZER_STRUCTURE_FILE)
+    data = read_state_json(folder / STATE_FILE)
     state_path = folder / STATE_FILE
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise DataFileError(state_path, f"is not a {FORMAT_NAME} state file")
@@ -267,11 +221,11 @@ def read_checkpoint(folder: str | Path) -> LoadedCheckpoint:
     check_python_random(data.get("python_random"), state_path)
     check_numpy_random(data.get("numpy_random"), state_path)
     try:
-        optimizer_state = _decode(structure, optimizer_tensors)
+        optimizer_state = decode_state(structure, optimizer_tensors, OPTIMIZER_FILE)
         state = TrainingState(
-            epoch=_count(data, "epoch"),
-            batch=_count(data, "batch"),
-            step=_count(data, "step"),
+            epoch=read_count(data, "epoch"),
+            batch=read_count(data, "batch"),
+            step=read_count(data, "step"),
             history=list(data["history"]),
             train_config=dict(data["train_config"]),
             model_config=dict(data["model_config"]),
@@ -350,90 +304,3 @@ def match_parameter_layout(optimizer: torch.optim.Optimizer) -> None:
                     and value.stride() != parameter.stride()
                 ):
                     optimizer.state[parameter][key] = torch.empty_like(parameter).copy_(value)
-
-
-# -- tensors and JSON ----------------------------------------------------------------------
-def _storable(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.detach().to("cpu").contiguous().clone()
-
-
-def _encode(value: Any, path: str, tensors: dict[str, torch.Tensor]) -> Any:
-    """JSON form of a nested state: tensors go to the tensors dict, replaced by their key."""
-    if isinstance(value, torch.Tensor):
-        key = f"t{len(tensors)}:{path}"
-        tensors[key] = _storable(value)
-        return {"__tensor__": key}
-    if isinstance(value, dict):
-        return {"__dict__": [[k, _encode(v, f"{path}.{k}", tensors)] for k, v in value.items()]}
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, f"{path}.{i}", tensors) for i, v in enumerate(value)]}
-    if isinstance(value, list):
-        return [_encode(v, f"{path}.{i}", tensors) for i, v in enumerate(value)]
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise ModelError(f"optimiser state holds a {type(value).__name__} at {path}; cannot store it")
-
-
-def _decode(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    """Inverse of _encode; only plain JSON values and stored tensors come back."""
-    if isinstance(value, list):
-        return [_decode(v, tensors) for v in value]
-    if isinstance(value, dict):
-        if set(value) == {"__tensor__"}:
-            key = value["__tensor__"]
-            if key not in tensors:
-                raise ValueError(f"optimiser tensor {key!r} is missing from {OPTIMIZER_FILE}")
-            return tensors[key]
-        if set(value) == {"__tuple__"}:
-            return tuple(_decode(v, tensors) for v in value["__tuple__"])
-        if set(value) == {"__dict__"}:
-            return {_key(k): _decode(v, tensors) for k, v in value["__dict__"]}
-        raise ValueError(f"unexpected object with keys {sorted(value)}")
-    if value is None or isinstance(value, bool | int | float | str):
-        return value
-    raise ValueError(f"unexpected value {value!r}")
-
-
-def _key(key: Any) -> Any:
-    if key is None or isinstance(key, bool | int | float | str):
-        return key
-    raise ValueError(f"unexpected dictionary key {key!r}")
-
-
-def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    if looks_pickled(path):
-        raise DataFileError(path, f"holds a pickle or torch.save archive; {NEVER_UNPICKLED}")
-    try:
-        return load_file(str(path))
-    except Exception as error:  # safetensors raises its own types; all mean "unusable"
-        raise DataFileError(
-            path, f"is not a valid safetensors file (truncated or corrupt?): {error}"
-        ) from error
-
-
-def _read_json(path: Path) -> Any:
-    if looks_pickled(path):
-        raise DataFileError(path, f"holds a pickle or torch.save archive; {NEVER_UNPICKLED}")
-    return read_json_file(path, MAX_STATE_BYTES)  # size and nesting depth limited
-
-
-def _write_json(path: Path, data: Any) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, allow_nan=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_folder(folder: Path) -> None:
-    for path in folder.iterdir():
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
-
-
-def _count(data: dict[str, Any], name: str) -> int:
-    value = data[name]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{name} must be a count >= 0, got {value!r}")
-    return value

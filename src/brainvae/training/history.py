@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from brainvae.errors import DataFileError
+from brainvae.run_folder import RunFolder
 from brainvae.training.progress import EpochReport
 
 if TYPE_CHECKING:
     import pandas as pd
-
-HISTORY_FILE = "history.csv"
 
 BASE_COLUMNS = (
     "epoch",
@@ -90,7 +89,7 @@ def write_history(rows: list[dict[str, Any]], run_dir: str | Path) -> Path:
     """Write history.csv (one row per epoch) atomically: temporary file, then rename."""
     import pandas as pd
 
-    path = Path(run_dir) / HISTORY_FILE
+    path = RunFolder(run_dir).history
     columns = list(BASE_COLUMNS) + sorted(
         {k for row in rows for k in row if k.startswith("kl_")}, key=lambda k: int(k[3:])
     )
@@ -114,9 +113,9 @@ def read_history(path: str | Path) -> pd.DataFrame:
 
     path = Path(path)
     if path.is_dir():
-        path = path / HISTORY_FILE
+        path = RunFolder(path).history
     if not path.is_file():
-        raise DataFileError(path, f"no {HISTORY_FILE} here; choose a run folder")
+        raise DataFileError(path, f"no {RunFolder.HISTORY} here; choose a run folder")
     with open(path, "rb") as handle:
         head = handle.read(8192)
     if not head.strip():
@@ -142,6 +141,18 @@ def read_history(path: str | Path) -> pd.DataFrame:
                 "not a number",
             )
         table[column] = values
+    for column, lowest in (("epoch", 1), ("step", 0)):  # counts: whole numbers
+        if column not in table.columns:
+            continue
+        values = table[column].to_numpy(dtype=float)
+        bad = ~np.isfinite(values) | (values != np.round(values)) | (values < lowest)
+        if bad.any():
+            line = int(np.flatnonzero(bad)[0]) + 2
+            raise DataFileError(
+                path,
+                f"column {column} holds {values[bad][0]!r} on line {line}, not a whole "
+                f"number >= {lowest}",
+            )
     return table
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from brainvae.models import ModelConfig, ModelError, build_model
+from brainvae.run_folder import RunFolder
 from brainvae.training.config import TrainConfig
 from brainvae.training.distributed import ranks_from_environment
 from brainvae.training.history import finite_or_none
@@ -113,7 +114,7 @@ def run_sweep(
         torch.manual_seed(config.seed)
         model = build_model(model_config)
         started = time.perf_counter()
-        again = resume and (point.run_dir / "run.json").is_file()  # else start it afresh
+        again = resume and RunFolder(point.run_dir).holds_run_record()  # else start afresh
         generator = train(
             model, dataset, config, point.run_dir, resume=again, overwrite=overwrite, cancel=cancel
         )

@@ -6,8 +6,8 @@ from brainvae.data.io.nifti import (
     Volume,
     is_nifti_path,
     read_nifti,
-    write_nifti,
 )
+from brainvae.data.io.nifti_writing import write_nifti
 
 __all__ = [
     "DISPLAY_AXCODES",

@@ -203,7 +203,7 @@ def _write_population(
 ) -> None:
     """Render and write every scan, then the atlas, template, CSVs and JSON records."""
     from brainvae import __version__
-    from brainvae.data.io.nifti import write_nifti
+    from brainvae.data.io.nifti_writing import write_nifti
 
     tasks = [(scan, str(folder), config.dims, config.orientation) for scan in scans]
     rows = _rows(tasks, workers, progress)

@@ -329,7 +329,7 @@ def describe_intensity(config: PreprocessConfig) -> str:
     return ", ".join(steps) if steps else "no clipping, no scaling"
 
 
-PRESETS = {
+PREPROCESS_RECIPES = {
     DEFAULT_PRESET: PreprocessConfig.default,
     "identity": PreprocessConfig.identity,
     "flair3d": PreprocessConfig.flair_3d,

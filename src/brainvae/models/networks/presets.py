@@ -21,7 +21,7 @@ class Preset:
     description: str
 
 
-PRESETS: dict[str, Preset] = {
+NETWORK_PRESETS: dict[str, Preset] = {
     "mouse2d": Preset(
         name="mouse2d",
         spec=ConvNetSpec(
@@ -80,9 +80,9 @@ PRESETS: dict[str, Preset] = {
 
 def get_preset(name: str, dims: int | None = None) -> Preset:
     """The preset called name, checked against the data's number of spatial dimensions."""
-    if name not in PRESETS:
-        raise ModelError(f"unknown architecture {name!r}; known: {', '.join(PRESETS)}")
-    preset = PRESETS[name]
+    if name not in NETWORK_PRESETS:
+        raise ModelError(f"unknown architecture {name!r}; known: {', '.join(NETWORK_PRESETS)}")
+    preset = NETWORK_PRESETS[name]
     if dims is not None and preset.dims is not None and preset.dims != dims:
         raise ModelError(f"architecture {name!r} is a {preset.dims}D net but the data are {dims}D")
     return preset
@@ -100,7 +100,7 @@ def sized_network(input_shape: tuple[int, ...]) -> ConvNetSpec:
     stages = 3
     while math.ceil(largest / 2**stages) > MAX_BOTTLENECK_SIDE and stages < 7:
         stages += 1
-    small = PRESETS["small"].spec
+    small = NETWORK_PRESETS["small"].spec
     if stages == len(small.conv_widths):
         return small
     widths = tuple(min(8 * 2**i, 128) for i in range(stages))

@@ -1,37 +1,43 @@
 """What every analysis dock (receptive fields, projective fields) does the same way: the model
-(the latent explorer's or a run folder) and the population it runs on, Run and Cancel
-buttons, a progress bar and a status line, one napari worker at a time whose reports move the
-bar, errors as a status line plus a notification, and the worker stopped when the dock
-closes. Subclasses build the rest of their form and call `start`."""
+(the viewer's model in use or a run folder) and the population it runs on, Run and Cancel
+buttons, a progress bar, one napari worker at a time whose reports move the bar, and the run
+published in the viewer's state. The status line, errors and the closed guard come from
+DockBase. Subclasses build the rest of their form and call `start`."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from magicgui.widgets import ComboBox, Container, FileEdit, Label, ProgressBar, PushButton
+from magicgui.widgets import ComboBox, Container, FileEdit, ProgressBar, PushButton
 
+from brainvae.napari.layer_roles import population_layers, population_of
+from brainvae.napari.viewer_state import AnalysisResult
 from brainvae.napari.widgets.analysis_inputs import (
     EXPLORER_MODEL,
     RUN_FOLDER,
     chosen_model,
     population_layer,
-    population_layers,
     population_table,
 )
+from brainvae.napari.widgets.dock_base import DockBase
 from brainvae.napari.widgets.scroll_dock import ScrollableContainer
 
 
-class AnalysisDock(ScrollableContainer):
-    """A form whose Run starts one background analysis; subclasses define the rest."""
+class AnalysisDock(DockBase, ScrollableContainer):
+    """A form whose Run starts one background analysis; subclasses define the rest.
+
+    A finished run is published in the viewer's state under STATE_FIELD, with the model and
+    population it belongs to, so other docks can use it without knowing this one.
+    """
+
+    STATE_FIELD: str | None = None  # "receptive" or "projective"
 
     def __init__(self, napari_viewer: Any, prompt: str) -> None:
         super().__init__()
-        self._viewer = napari_viewer
-        self._real_viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
-        self._worker: Any = None
-        self._closed = False
+        self.setup_dock(napari_viewer, prompt)
         self.last_run: Any = None
+        self._run_population: Any = None  # the Population of the run going on or last run
         self.model_source = ComboBox(
             label="model", choices=(EXPLORER_MODEL, RUN_FOLDER), value=EXPLORER_MODEL
         )
@@ -44,15 +50,8 @@ class AnalysisDock(ScrollableContainer):
             widgets=[self.run_button, self.cancel_button], layout="horizontal", labels=False
         )
         self.progress = ProgressBar(label="progress", value=0, max=1)
-        self.status = Label(label="status", value=prompt)
-        self.status.native.setWordWrap(True)
-        from qtpy.QtWidgets import QSizePolicy
-
-        # a long status wraps at the dock's width instead of widening the dock
-        self.status.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.run_button.changed.connect(self.run)
         self.cancel_button.changed.connect(self.cancel)
-        self.native.destroyed.connect(self._on_destroyed)
 
     def _population_choices(self, *_args) -> list[str]:
         return [layer.name for layer in population_layers(self._viewer)]
@@ -61,7 +60,7 @@ class AnalysisDock(ScrollableContainer):
         self.run_folder.visible = self.model_source.value == RUN_FOLDER
 
     def chosen_model(self) -> Any:
-        """The latent explorer's model, or the run folder's."""
+        """The viewer's model in use (the latent explorer's), or the run folder's."""
         return chosen_model(self._viewer, self.model_source.value, self.run_folder.value)
 
     def _population_layer(self) -> Any:
@@ -80,20 +79,19 @@ class AnalysisDock(ScrollableContainer):
     def start(self, function: Callable[..., Any], *args: Any, message: str) -> None:
         """Run a generator function in a napari worker; its yields move the progress bar and
         its return value goes to show_result."""
-        from napari.qt.threading import create_worker
-
         self.progress.value = 0
         self.status.value = message
         self.run_button.enabled, self.cancel_button.enabled = False, True
-        self._worker = create_worker(
+        try:
+            self._run_population = population_of(self._population_layer())
+        except ValueError:
+            self._run_population = None
+        self.start_worker(
             function,
             *args,
-            _connect={
-                "yielded": self._on_progress,
-                "returned": self._on_result,
-                "errored": self.fail,
-                "finished": self._on_finished,
-            },
+            yielded=self._on_progress,
+            returned=self._on_result,
+            finished=self._on_finished,
         )
 
     def show_result(self, run: Any) -> None:  # pragma: no cover - every dock defines it
@@ -104,41 +102,30 @@ class AnalysisDock(ScrollableContainer):
         return int(report.done), int(report.total)
 
     def cancel(self, *_args) -> None:
-        if self._worker is not None:
-            self._worker.quit()
+        if self.cancel_worker():
             self.status.value = "Cancelled."
 
     def _on_progress(self, report: Any) -> None:
-        if self._closed:
-            return
         done, total = self.progress_of(report)
         self.progress.max = total
         self.progress.value = done
 
     def _on_result(self, run: Any) -> None:
-        if not self._closed:
-            self.last_run = run
-            self.show_result(run)
+        self.last_run = run
+        self.show_result(run)
+        self.publish(run)
+
+    def model_of(self, run: Any) -> Any:
+        """The model a finished run used."""
+        return getattr(run, "model", None)
+
+    def publish(self, run: Any) -> None:
+        """Put the run in the viewer's state (STATE_FIELD) for the other docks."""
+        if self.STATE_FIELD is None:
+            return
+        result = AnalysisResult(self.model_of(run), self._run_population, run)
+        setattr(self._state, self.STATE_FIELD, result)
 
     def _on_finished(self) -> None:
-        self._worker = None
         if not self._closed:
             self.run_button.enabled, self.cancel_button.enabled = True, False
-
-    def fail(self, err: BaseException) -> None:
-        """An input or computation problem: the status line says it, and a notification."""
-        if self._closed:
-            return
-        from napari.utils.notifications import show_error
-
-        self.status.value = f"Error: {err}"
-        show_error(f"brainvae: {err}")
-
-    def _on_destroyed(self, *_args) -> None:
-        self._closed = True
-        self.closing()
-        if self._worker is not None:
-            self._worker.quit()
-
-    def closing(self) -> None:
-        """Hook: let go of viewer callbacks when the dock closes."""

@@ -1,6 +1,6 @@
 """What the analysis docks (receptive and projective fields) read from the viewer.
 
-The model (the latent explorer's, or a run folder), the population stack layers and their
+The model (the viewer's model in use, or a run folder), the population stack layers and their
 scans' table, the labels layers (painted ROIs first, atlases last), the placement (scale,
 translate, units) of a layer on a population's grid and the grid its scans live on (for
 NIfTI exports). Plain functions, so both docks ask the same way.
@@ -8,11 +8,18 @@ NIfTI exports). Plain functions, so both docks ask the same way.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from brainvae.napari.layer_roles import (
+    ATLAS_NAMES,
+    ROI_NAMES,
+    atlas_names_of,
+    entries_of,
+    population_of,
+)
+from brainvae.napari.viewer_state import state_of
 from brainvae.napari.widgets.paths import optional_path
 
 EXPLORER_MODEL = "The latent explorer's model"
@@ -20,7 +27,8 @@ RUN_FOLDER = "Run folder"
 
 
 def chosen_model(viewer: Any, source: str, folder: Any) -> Any:
-    """The latent explorer's model, or the model saved in the run folder."""
+    """The viewer's model in use (loaded in the latent explorer or just trained), or the
+    model saved in the run folder."""
     if source == RUN_FOLDER:
         path = optional_path(folder)
         if path is None:
@@ -28,23 +36,13 @@ def chosen_model(viewer: Any, source: str, folder: Any) -> Any:
         from brainvae.models import load_model
 
         return load_model(path).eval()
-    from brainvae.napari.widgets.latent_explorer import explorers_of
-
-    models = [e.model for e in explorers_of(viewer) if e.model is not None]
-    if not models:
-        raise ValueError("no model in the latent explorer: load one there, or choose 'Run folder'")
-    return models[0]
-
-
-def population_layers(viewer: Any) -> list[Any]:
-    """The population stacks (first axis: scans) that the Population data dock added."""
-    from brainvae.napari.layer_metadata import stored_metadata
-
-    return [
-        layer
-        for layer in viewer.layers
-        if stored_metadata(layer.metadata).get("kind") == "population"
-    ]
+    in_use = state_of(viewer).model
+    if in_use is None:
+        raise ValueError(
+            "no model in use: load one in the latent explorer (or train one), or choose "
+            "'Run folder'"
+        )
+    return in_use.model
 
 
 def population_layer(viewer: Any, name: str | None) -> Any:
@@ -56,12 +54,8 @@ def population_layer(viewer: Any, name: str | None) -> Any:
 
 def population_table(layer: Any) -> Any:
     """The scans' metadata table of a population layer, or None when it has none."""
-    from brainvae.napari.widgets.latent_explorer import _layer_table
-
-    try:
-        return _layer_table(layer)
-    except Exception:  # noqa: BLE001 - without a table the scans are still usable
-        return None
+    population = population_of(layer)
+    return None if population is None else population.table
 
 
 def atlas_layers(viewer: Any) -> list[Any]:
@@ -71,7 +65,7 @@ def atlas_layers(viewer: Any) -> list[Any]:
     return [
         layer
         for layer in viewer.layers
-        if isinstance(layer, Labels) and "atlas_names" in layer.metadata.get("brainvae", {})
+        if isinstance(layer, Labels) and atlas_names_of(layer) is not None
     ]
 
 
@@ -93,8 +87,8 @@ def labels_layer_names(viewer: Any) -> list[str]:
 
 def label_names(layer: Any) -> dict[int, str]:
     """{label: name} of a labels layer: atlas names, painted ROI names, else roi_<label>."""
-    info = layer.metadata.get("brainvae", {})
-    stored = {**info.get("atlas_names", {}), **info.get("roi_names", {})}
+    info = entries_of(layer)
+    stored = {**info.get(ATLAS_NAMES, {}), **info.get(ROI_NAMES, {})}
     present = [int(v) for v in np.unique(np.asarray(layer.data)) if v != 0]
     named = {int(k): str(v) for k, v in stored.items()}
     return {label: named.get(label, f"roi_{label}") for label in present}
@@ -113,23 +107,8 @@ def spatial_placement(layer: Any) -> dict[str, Any]:
 
 
 def population_grid(layer: Any) -> tuple[np.ndarray, tuple[int, ...]]:
-    """(affine, squeezed axes) of a population's scans: from the sample folder's metadata or
-    the prepared dataset behind the layer; else rebuilt from the layer's scale and translate."""
-    from brainvae.napari.layer_metadata import (
-        affine_from_scale_translate,
-        stored_metadata,
-    )
-
-    entries = stored_metadata(layer.metadata)
-    if "affine" in entries:
-        squeezed = tuple(int(a) for a in entries.get("squeezed_axes", []))
-        return np.asarray(entries["affine"], dtype=float), squeezed
-    if "dataset" in entries and Path(entries["dataset"]).is_dir():
-        from brainvae.data.dataset import PreparedDataset
-
-        dataset = PreparedDataset.open(entries["dataset"])
-        return dataset.maps_affine(), tuple(dataset.squeezed_axes)
-    scale = np.asarray(layer.scale[1:], dtype=float)
-    translate = np.asarray(layer.translate[1:], dtype=float)
-    squeezed = (0,) if len(scale) == 2 else ()
-    return affine_from_scale_translate(scale, translate, squeezed, False), squeezed
+    """(affine, squeezed axes) of a population's scans (its Population's grid)."""
+    population = population_of(layer)
+    if population is None:
+        raise ValueError(f"{layer.name}: not a population stack")
+    return np.asarray(population.affine, dtype=float), tuple(population.squeezed_axes)

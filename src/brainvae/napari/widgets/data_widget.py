@@ -8,8 +8,6 @@ its metadata row shown below.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,8 +23,9 @@ from magicgui.widgets import (
     PushButton,
 )
 
-from brainvae.data.preprocessing.config import DEFAULT_PRESET, PRESETS
-from brainvae.napari.widgets.paths import optional_path, user_cache_dir
+from brainvae.data.preprocessing.config import DEFAULT_PRESET, PREPROCESS_RECIPES
+from brainvae.napari.widgets.dock_base import DockBase, wrapping
+from brainvae.napari.widgets.paths import optional_path
 from brainvae.napari.widgets.preprocess_form import PreprocessForm
 from brainvae.napari.widgets.scroll_dock import ScrollableContainer
 from brainvae.napari.widgets.subject_info import SubjectInfo
@@ -40,11 +39,6 @@ SAMPLE_3D = "Sample population (3D)"
 FOLDER = "Folder of volumes"
 PREPARED = "Prepared dataset folder"
 SOURCES = (SAMPLE_2D, SAMPLE_3D, FOLDER, PREPARED)
-
-
-def default_cache_root() -> Path:
-    """Where prepared datasets are cached unless the user picks a folder."""
-    return user_cache_dir("datasets")
 
 
 COARSE_ATLAS_OPACITY = 0.2
@@ -69,16 +63,15 @@ def border_share(labels: np.ndarray) -> float:
     return float((border & labelled).sum() / labelled.sum())
 
 
-class DataWidget(ScrollableContainer):
+class DataWidget(DockBase, ScrollableContainer):
     """Load a population into napari: stack layer, atlas labels and per-scan metadata."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__()
-        self._viewer = napari_viewer
+        self.setup_dock(napari_viewer, "Choose a source and press Prepare and load.")
         from brainvae.napari.label_view import follow_display
 
         follow_display(napari_viewer)  # the atlas turns faint in 3D even without other docks
-        self._worker = None
         self._cancel = threading.Event()
         self._dataset = None
         self._stack_layer = None
@@ -110,7 +103,9 @@ class DataWidget(ScrollableContainer):
             filter="*.nii *.nii.gz",
             tooltip="Optional ROI atlas in the output grid",
         )
-        self.preset = ComboBox(label="preset", choices=tuple(PRESETS), value=DEFAULT_PRESET)
+        self.preset = ComboBox(
+            label="preset", choices=tuple(PREPROCESS_RECIPES), value=DEFAULT_PRESET
+        )
         self.config_file = FileEdit(
             label="config JSON",
             mode="r",
@@ -123,13 +118,13 @@ class DataWidget(ScrollableContainer):
         self.load_button = PushButton(text="Prepare and load")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, max=1)
-        self.status = Label(label="status", value="Choose a source and press Prepare and load.")
         self.subject_info = SubjectInfo()
         from brainvae.data.io.nifti_integrity import describe_default_budget
 
         # the same default as `brainvae prepare --max-mb`: a bigger volume is refused
-        self.memory = Label(label="memory budget", value=f"per volume: {describe_default_budget()}")
-        self.memory.native.setWordWrap(True)  # a long line would widen the dock
+        self.memory = wrapping(
+            Label(label="memory budget", value=f"per volume: {describe_default_budget()}")
+        )
 
         self.extend(
             [
@@ -160,7 +155,7 @@ class DataWidget(ScrollableContainer):
 
     def _on_preset_changed(self, *_args) -> None:
         """Fill the form with the chosen preset, so it shows every field of what runs."""
-        self.form.set_config(PRESETS[self.preset.value]())
+        self.form.set_config(PREPROCESS_RECIPES[self.preset.value]())
 
     def _on_config_file_changed(self, *_args) -> None:
         """Fill the form from a saved config; a bad file is said in the status."""
@@ -172,7 +167,7 @@ class DataWidget(ScrollableContainer):
         try:
             self.form.set_config(PreprocessConfig.load(path))
         except Exception as err:  # noqa: BLE001 - any config error goes to the user
-            self._fail(err)
+            self.fail(err)
 
     def build_config(self):
         """The PreprocessConfig the form describes (the samples are already prepared)."""
@@ -199,40 +194,23 @@ class DataWidget(ScrollableContainer):
             raise ValueError(f"choose an existing folder (got {self.folder.value!s})")
         return folder, optional_path(self.csv.value), optional_path(self.atlas.value)
 
-    def cache_folder(self, source: Path, csv: Path | None, config) -> Path:
-        """A cache folder named by a key of everything the result depends on.
+    def prepare_request(self, source: Path, csv: Path | None, config):
+        """What the prepare depends on; its cache folder is named by a key of all of it, so
+        an edited folder is prepared again while an unchanged request is reused."""
+        from brainvae.data.dataset_cache import PrepareRequest
 
-        The key covers the source files' names, sizes and modification times, the
-        CSV's (or a BIDS root's .tsv files), the config, the id column and the
-        skip/unmatched options, so an edited folder is
-        prepared again while an unchanged request is reused.
-        """
-        from brainvae.data.metadata import find_image_files
-
-        files = [csv] if csv is not None else []
-        if csv is None:  # a BIDS root's tables are read without being named
-            files += sorted(source.glob("participants.tsv"))
-            files += sorted(source.glob("sub-*/sub-*_sessions.tsv"))
-        files += find_image_files(source)
-        key = json.dumps(
-            {
-                "source": str(source.resolve()),
-                "files": [_file_identity(path) for path in files],
-                "config": config.to_dict(),
-                "skip_bad": self.skip_bad.value,
-                "allow_unmatched": self.allow_unmatched.value,
-                "id_column": self.id_column_name(),
-            },
-            sort_keys=True,
+        return PrepareRequest(
+            source,
+            csv,
+            config,
+            skip_bad=bool(self.skip_bad.value),
+            allow_unmatched=bool(self.allow_unmatched.value),
+            id_column=self.id_column_name(),
         )
-        digest = hashlib.sha1(key.encode()).hexdigest()[:10]
-        return default_cache_root() / f"{source.name}-{digest}"
 
     # ---- running ---------------------------------------------------------
     def start_loading(self, *_args) -> None:
         """Validate the form, then prepare (or reuse) the dataset in a napari worker."""
-        from napari.qt.threading import create_worker
-
         from brainvae.napari.workers.prepare import prepare_population
 
         try:
@@ -244,9 +222,9 @@ class DataWidget(ScrollableContainer):
                 return
             source, csv, atlas = self.inputs()
             config = self.build_config()
-            out = self.cache_folder(source, csv, config)
+            out = self.prepare_request(source, csv, config).cache_folder()
         except Exception as err:  # noqa: BLE001 - any form error goes to the user
-            self._fail(err)
+            self.fail(err)
             return
         self._atlas_path = atlas
         self._layer_name = _population_name(self.source.value, source)
@@ -254,7 +232,7 @@ class DataWidget(ScrollableContainer):
         self.progress.value = 0
         self._set_running(True)
         self._cancel = threading.Event()
-        self._worker = create_worker(
+        self.start_worker(
             prepare_population,
             source,
             out,
@@ -264,12 +242,9 @@ class DataWidget(ScrollableContainer):
             skip_bad=self.skip_bad.value,
             allow_unmatched=self.allow_unmatched.value,
             id_column=self.id_column_name(),
-            _connect={
-                "yielded": self._on_progress,
-                "returned": self._on_prepared,
-                "errored": self._fail,
-                "finished": lambda: self._set_running(False),
-            },
+            yielded=self._on_progress,
+            returned=self._on_prepared,
+            finished=lambda: self._set_running(False),
         )
 
     def cancel(self, *_args) -> None:
@@ -279,10 +254,10 @@ class DataWidget(ScrollableContainer):
             self.status.value = "Cancelling..."
 
     def _set_running(self, running: bool) -> None:
+        if self.closed:
+            return
         self.load_button.enabled = not running
         self.cancel_button.enabled = running
-        if not running:
-            self._worker = None
 
     def _on_progress(self, report) -> None:
         total = max(int(getattr(report, "total", 0) or 0), 1)
@@ -301,12 +276,6 @@ class DataWidget(ScrollableContainer):
             return
         self._show_dataset(folder, atlas=self._atlas_path, name=self._layer_name)
 
-    def _fail(self, err: BaseException) -> None:
-        from napari.utils.notifications import show_error
-
-        self.status.value = f"Error: {err}"
-        show_error(f"brainvae: {err}")
-
     # ---- results ---------------------------------------------------------
     def _show_dataset(self, folder: Path, atlas: Path | None, name: str) -> None:
         """Add (or replace) the population stack, then the atlas if one fits its grid."""
@@ -317,7 +286,7 @@ class DataWidget(ScrollableContainer):
             dataset = PreparedDataset.open(folder)
             layers = [dataset_layer_data(dataset, name=name)]
         except Exception as err:  # noqa: BLE001
-            self._fail(err)
+            self.fail(err)
             return
         atlas_problem = None
         if atlas is not None:
@@ -391,9 +360,3 @@ def _population_name(source: str, folder: Path) -> str:
     if source == SAMPLE_3D:
         return "population (sample 3D)"
     return f"population ({folder.name})"
-
-
-def _file_identity(path: Path) -> list:
-    """(path, size, modification time) of a file: changes when the file does."""
-    stat = Path(path).stat()
-    return [str(path), stat.st_size, stat.st_mtime_ns]

@@ -64,8 +64,11 @@ def slot_beside(box: Box, anchor: Box, obstacles: Sequence[Box], axis: int, gap:
 
 def same_layer(first: Any, second: Any) -> bool:
     """Identity of two layers, seen through napari's public-only proxies (a plugin dock's
-    viewer hands out a new proxy object on every access, so `is` alone says False)."""
-    return getattr(first, "__wrapped__", first) is getattr(second, "__wrapped__", second)
+    viewer hands out a new proxy object on every access, so `is` alone says False). A layer
+    hashes to its id and a proxy hashes like what it wraps."""
+    if first is None or second is None:
+        return first is second
+    return first is second or hash(first) == hash(second)
 
 
 def plane_axes(viewer: Any) -> tuple[int, ...]:
@@ -189,7 +192,7 @@ class DecodePlacement:
             and population is not None
             and not same_layer(self._fitted_for, population)
         ):
-            self._fitted_for = getattr(population, "__wrapped__", population)
+            self._fitted_for = population  # held: its id (hash) stays its own
             self._viewer.fit_to_view(layers=[population, layer])
 
     def after_decode(self, layer: Any) -> None:

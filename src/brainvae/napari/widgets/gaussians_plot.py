@@ -12,33 +12,23 @@ import math
 
 import numpy as np
 
+from brainvae.napari.widgets.plot_panel import PlotPanel
+
 LEGEND_COLUMNS = 3  # weights per legend row: five weights take two short rows
 HEADROOM_PER_LEGEND_ROW = 0.22  # fraction of the peak density kept free per legend row
 
 
-class GaussiansPlot:
+class GaussiansPlot(PlotPanel):
     """N(mean_w, variance_w) densities of one latent's codes, a curve per weight w."""
 
     def __init__(self) -> None:
-        import pyqtgraph as pg
-
-        self.widget = pg.PlotWidget(title="Codes across weights")
-        self.widget.setMinimumHeight(220)
-        self.widget.setMouseEnabled(x=False, y=False)
-        self.widget.hideButtons()
+        super().__init__("Codes across weights", min_height=220, plain_axes=("left", "bottom"))
         self.widget.setLabel("bottom", "latent value")
         self.widget.setLabel("left", "probability density")
-        for side in ("left", "bottom"):
-            self.widget.getAxis(side).enableAutoSIPrefix(False)  # no "(x0.001)" in the label
         self.legend = self.widget.addLegend(offset=(5, 5), labelTextSize="8pt")
         self.legend.setColumnCount(LEGEND_COLUMNS)
         self.curves: list = []
-        self.widget.setVisible(False)
-
-    @property
-    def shown(self) -> bool:
-        """True while the plot has curves (it is hidden before)."""
-        return not self.widget.isHidden()
+        self.set_shown(False)
 
     def show(
         self,
@@ -73,7 +63,7 @@ class GaussiansPlot:
         self.widget.setXRange(low, high, padding=0.02)
         self.widget.setYRange(0.0, (peak or 1.0) * headroom, padding=0)
         self.widget.setTitle(title)
-        self.widget.setVisible(True)
+        self.set_shown(True)
 
     def legend_inside(self) -> bool:
         """True when the whole legend lies within the plotting area (nothing cut off)."""
@@ -81,14 +71,9 @@ class GaussiansPlot:
         legend = self.legend.sceneBoundingRect()
         return bool(self.curves) and box.contains(legend)
 
-    def clear(self) -> None:
-        """No curves: the plot hides."""
+    def clear_content(self) -> None:
+        """No curves and no legend entries."""
         for curve in self.curves:
             self.widget.removeItem(curve)
         self.legend.clear()
         self.curves = []
-        self.widget.setVisible(False)
-
-    def save_png(self, path) -> None:
-        if not self.widget.grab().save(str(path), "PNG"):
-            raise OSError(f"{path}: could not write the PNG")

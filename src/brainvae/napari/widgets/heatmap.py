@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from brainvae.napari.widgets.plot_panel import PlotPanel
+
 LABEL_GAP = 6  # pixels between two tick labels
 COLOUR_BAR_TICK_SPACING = 28  # pixels per colour bar tick, at least
 
@@ -73,7 +75,7 @@ def _short(value: float, step: float) -> str:
     return f"{value:.2g}"
 
 
-class Heatmap:
+class Heatmap(PlotPanel):
     """matrix[row, column] as coloured cells, row 0 on top, with tick labels from names."""
 
     def __init__(
@@ -86,12 +88,9 @@ class Heatmap:
     ) -> None:
         import pyqtgraph as pg
 
-        self.widget = pg.PlotWidget()
+        super().__init__(min_height=200)
         self.set_title(title)
-        self.widget.setMinimumHeight(200)
         self.widget.setMinimumWidth(120)  # two side by side still fit a narrow dock
-        self.widget.setMouseEnabled(x=False, y=False)
-        self.widget.hideButtons()
         self.widget.getViewBox().invertY(True)  # row 0 on top, as in a table
         self.image = pg.ImageItem(axisOrder="row-major")
         self.widget.addItem(self.image)
@@ -120,7 +119,7 @@ class Heatmap:
         self.widget.scene().sigMouseMoved.connect(self._on_move)
         self.widget.scene().sigMouseClicked.connect(self._on_click)
         self.widget.getViewBox().sigResized.connect(self._relabel)
-        self._set_shown(False)
+        self.set_shown(False)
 
     # ---- layout ----------------------------------------------------------------------------
     @property
@@ -139,7 +138,7 @@ class Heatmap:
             area.setMinimumHeight(self.widget.minimumHeight() + 16)  # room for the scroll bar
             area.setWidget(self.widget)
             self._scroll_area = area
-            self._set_shown(self.matrix.size > 0)
+            self.set_shown(self.matrix.size > 0)
         return self._scroll_area
 
     def set_cell_width(self, pixels: int | None) -> None:
@@ -171,9 +170,9 @@ class Heatmap:
         metrics = self._metrics()
         return max((metrics.horizontalAdvance(name) for name in self.rows), default=0) + 20
 
-    def _set_shown(self, shown: bool) -> None:
-        """Only a plot with a matrix is shown (empty axes mean nothing)."""
-        self.widget.setVisible(shown)
+    def set_shown(self, shown: bool) -> None:
+        """Only a plot with a matrix is shown (empty axes mean nothing), with its scroll area."""
+        super().set_shown(shown)
         if self._scroll_area is not None:
             self._scroll_area.setVisible(shown)
 
@@ -220,7 +219,7 @@ class Heatmap:
         self._draw_veils()
         self.widget.setXRange(0, max(matrix.shape[1], 1), padding=0)
         self.widget.setYRange(0, max(matrix.shape[0], 1), padding=0)
-        self._set_shown(matrix.size > 0)
+        self.set_shown(matrix.size > 0)
         self._fit_width()
         self._relabel()
 
@@ -284,14 +283,13 @@ class Heatmap:
             self.widget.addItem(veil)
             self._veils.append(veil)
 
-    def clear(self) -> None:
-        """No matrix: nothing to show, hover or click (the plot hides)."""
+    def clear_content(self) -> None:
+        """No matrix: nothing to show, hover or click (clear() hides the plot)."""
         self.matrix, self.rows, self.columns, self.raw = np.zeros((0, 0)), (), (), None
         self.inactive = np.zeros(0, dtype=bool)
         self._draw_veils()
         self.image.clear()
         self._relabel()
-        self._set_shown(False)
         self._fit_width()
 
     # ---- mouse -----------------------------------------------------------------------------
@@ -343,11 +341,6 @@ class Heatmap:
         row = self.row_label_at(event.scenePos())
         if row is not None and self.on_row_click is not None:
             self.on_row_click(row)
-
-    def save_png(self, path: Any) -> None:
-        """The plot as drawn now (axes, colour bar, cells)."""
-        if not self.widget.grab().save(str(path), "PNG"):
-            raise OSError(f"{path}: could not write the PNG")
 
 
 def _ticks(count: int, step: int, label: Callable[[int], str]) -> list[tuple[float, str]]:

@@ -5,14 +5,14 @@ for 16 s. Here at most `page_size` slider widgets ever exist; they are reused fo
 latents the page shows. The code vector lives here, whole, so latents off the page keep their
 values when the page, the order or the filter changes. The panel knows nothing of napari: it
 emits `moved(latent, value)` when the user moves a slider and `selected(latent)` when a latent
-is chosen; the explorer connects those to its decoder.
+is chosen; the explorer connects those to its decoder. What the labels, tooltips and the detail
+line say comes from explorer_latent_summary.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -20,11 +20,18 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FloatSlider, Label, LineEdit, PushButton
 from psygnal import Signal
 
-from brainvae.analysis.latent_activity import ACTIVE_VARIANCE
+from brainvae.napari.widgets.dock_base import wrapping
+from brainvae.napari.widgets.explorer_latent_summary import (
+    INACTIVE_TOOLTIP,
+    header_text,
+    latent_detail,
+    latent_label,
+    latent_tooltip,
+)
 
 if TYPE_CHECKING:
-    from brainvae.analysis.latent_activity import LatentActivity
-    from brainvae.analysis.latent_space import LatentStatistics, SliderRanges
+    from brainvae.analysis.latent_space import SliderRanges
+    from brainvae.napari.widgets.explorer_latent_summary import LatentSummary
 
 PAGE_SIZE = 16
 """Slider widgets on one page (the most that exist at any time)."""
@@ -32,47 +39,6 @@ SLIDER_STEPS = 200
 """Slider resolution: steps across a latent's range."""
 BY_INDEX, BY_MEASURE = "index", "measure"
 NO_SELECTION = "Press a slider (or find a latent) to see its statistics and value here."
-
-INACTIVE_TOOLTIP = (
-    "Inactive: this latent's posterior mean hardly changes from scan to scan (its variance "
-    f"over the population's scans is <= {ACTIVE_VARIANCE:g}, in units of the N(0, 1) prior). "
-    "Every scan gets about the same value, so the decoder cannot use it to tell scans apart. "
-    "Moving its slider may still change the decoded brain (the decoder was never taught to "
-    "ignore it), and its KL to the prior can still be large when that constant value sits "
-    "away from 0."
-)
-
-
-@dataclass(frozen=True)
-class LatentSummary:
-    """What the sliders show about each latent of one model over one population.
-
-    statistics: the population's LatentStatistics; activity: its LatentActivity (variance of the
-    posterior means, active flags); measure: "KL" (mean KL to the prior in nats, VAEs) or "sd"
-    (sd of the scans' codes, point codes such as PCA); measure_values: (L,) that measure;
-    ranking: (L,) latent indices by measure, largest first (ties by index).
-    """
-
-    statistics: LatentStatistics
-    activity: LatentActivity
-    measure: str
-    measure_values: np.ndarray
-    ranking: np.ndarray
-
-    @property
-    def active(self) -> np.ndarray:
-        return self.activity.active
-
-
-def summarise_latents(statistics: LatentStatistics) -> LatentSummary:
-    """Per-latent measure, activity and ranking (run in the encoding worker: O(N L) work)."""
-    activity = statistics.activity
-    if statistics.kl is not None:
-        measure, values = "KL", np.asarray(statistics.kl, dtype=np.float64)
-    else:
-        measure, values = "sd", np.asarray(statistics.sd, dtype=np.float64)
-    ranking = np.lexsort((np.arange(values.size), -values))  # largest first, ties by index
-    return LatentSummary(statistics, activity, measure, values, ranking)
 
 
 def parse_latent_query(text: str, latent_dim: int) -> np.ndarray | None:
@@ -282,73 +248,22 @@ class LatentSliders(Container):
 
     def label_of(self, latent: int) -> str:
         """A slider's label: name, then KL (VAEs) or sd (PCA), and 'inactive' when it is."""
-        name = f"z{latent + 1}"
-        if latent == self.selected_latent:  # the one the detail line describes
-            name = f"<b>{name}</b>"
-        summary = self.summary
-        if summary is None:
-            return name
-        text = f"{name}  {summary.measure} {summary.measure_values[latent]:.2f}"
-        return text + ("" if summary.active[latent] else "  inactive")
+        return latent_label(latent, self.summary, bold=latent == self.selected_latent)
 
     def tooltip_of(self, latent: int) -> str:
         """A slider's tooltip: what its label's numbers mean, and why it is inactive if so."""
-        summary = self.summary
-        if summary is None:
-            return f"z{latent + 1}: encode a population to see its {self._measure_words()}"
-        stats = summary.statistics
-        text = (
-            f"z{latent + 1}: {self._measure_words(summary.measure)} "
-            f"{summary.measure_values[latent]:.3f}{' nats' if summary.measure == 'KL' else ''}; "
-            f"population mean {stats.mean[latent]:.2f}, sd {stats.sd[latent]:.3f}"
-        )
-        if self.ranges is not None and bool(self.ranges.prior_fallback[latent]):
-            text += "; slider range from the prior: the codes barely vary (sd < 0.001)"
-        if not summary.active[latent]:
-            text += "\n\n" + INACTIVE_TOOLTIP
-        return text
+        return latent_tooltip(latent, self.summary, self.ranges, self.measure)
 
     def detail_of(self, latent: int) -> str:
         """One paragraph on a latent: measure, rank, activity, and its slider's value."""
-        text = f"<b>z{latent + 1}</b>: value {self.values[latent]:.3f}"
-        if self.ranges is not None:
-            text += f" (slider {self.ranges.low[latent]:.2f} to {self.ranges.high[latent]:.2f})"
-        summary = self.summary
-        if summary is None:
-            return text + "; encode a population for its statistics."
-        rank = int(np.flatnonzero(summary.ranking == latent)[0]) + 1
-        activity = summary.activity
-        variance, threshold = activity.variance[latent], activity.threshold
-        if activity.active[latent]:
-            state = f"Active: its posterior means vary over the {activity.n_images} scans"
-            state += f" (variance {variance:.3g} > {threshold:g})."
-        else:
-            state = f"Inactive: its posterior means hardly vary over the {activity.n_images}"
-            state += f" scans (variance {variance:.2g} <= {threshold:g}), so every scan gets"
-            state += " about the same value."
-        return (
-            f"{text}. {self._measure_words(summary.measure)} "
-            f"{summary.measure_values[latent]:.3f}{' nats' if summary.measure == 'KL' else ''} "
-            f"(rank {rank} of {self.latent_dim}). {state}"
-        )
+        return latent_detail(latent, self.values, self.ranges, self.summary)
 
     # ---- internals -----------------------------------------------------------------------
     def _order_choices(self, *_args) -> list[tuple[str, str]]:
         return [("z1, z2, ... (index)", BY_INDEX), (f"{self.measure}, largest first", BY_MEASURE)]
 
-    def _measure_words(self, measure: str | None = None) -> str:
-        measure = measure or self.measure
-        return "KL to the prior" if measure == "KL" else "sd of the codes"
-
     def _update_header(self) -> None:
-        measure = self.summary.measure if self.summary is not None else self.measure
-        words = "KL to the prior (nats)" if measure == "KL" else "sd of the scans' codes"
-        noun = "Components" if self.point_codes else "Latents"
-        self.header.value = f"<b>{noun}</b>: the number is the {words}"
-        self.header.tooltip = (
-            "KL: mean KL divergence of each scan's posterior from the N(0, 1) prior, in nats; "
-            "sd: spread of the scans' codes. 'inactive' latents:\n\n" + INACTIVE_TOOLTIP
-        )
+        self.header.value, self.header.tooltip = header_text(self.summary, self.point_codes)
 
     def _page_text(self, listed: np.ndarray, start: int, count: int) -> str:
         if self._search is not None:
@@ -425,15 +340,6 @@ class LatentSliders(Container):
             handle.sliderPressed.connect(
                 lambda: slot < len(self._slot_latents) and self._select(self._slot_latents[slot])
             )
-
-
-def wrapping(label: Label) -> None:
-    """A label that wraps to the panel's width (magicgui labels keep their one-line width)."""
-    from qtpy.QtWidgets import QSizePolicy
-
-    label.native.setWordWrap(True)
-    label.native.setMinimumWidth(120)
-    label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
 
 def _keep_tall_enough(label: Label, min_lines: int) -> Callable[[], None]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from brainvae.napari.widgets.plot_panel import PlotPanel
+
 SERIES = {
     # name: (pen colour, dashed, what it is)
     "train_loss": ("#f0f0f0", False, "training total"),
@@ -46,7 +48,7 @@ def loss_axis_label(
     return "loss per image (nats)"
 
 
-class LossPlot:
+class LossPlot(PlotPanel):
     """Loss curves against optimiser steps or epochs; each series keeps its points and gets
     setData, never a redraw.
 
@@ -60,17 +62,19 @@ class LossPlot:
     def __init__(self) -> None:
         import pyqtgraph as pg
         from qtpy.QtCore import Qt
-        from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
         from brainvae.training.progress import VALIDATION_NOTE
 
-        self.widget = pg.PlotWidget()
-        self.widget.setMinimumHeight(MIN_HEIGHT)
-        self.widget.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        # zoomable (a long run's curves are explored); ticks read as history.csv's numbers
+        super().__init__(
+            min_height=MIN_HEIGHT,
+            zoomable=True,
+            plain_axes=("left", "bottom", "right"),
+            grows=True,
+            placeholder=True,
+        )
         self.widget.showGrid(x=True, y=True, alpha=0.2)
         item = self.widget.getPlotItem()
-        for side in ("left", "bottom", "right"):
-            item.getAxis(side).enableAutoSIPrefix(False)  # ticks read as history.csv's numbers
         self.widget.setToolTip(
             f"Dashed: validation losses ({VALIDATION_NOTE}, which samples z). "
             "Solid: training means per epoch; thin grey: each optimiser step's loss. "
@@ -106,17 +110,8 @@ class LossPlot:
         self.log = False
         self.focus = True  # y range over the later epochs until the user zooms or pans
         self.widget.getViewBox().sigRangeChangedManually.connect(self._user_moved)
-
-        self.panel = QWidget()
-        layout = QVBoxLayout(self.panel)
-        layout.setContentsMargins(0, 0, 0, 0)
-        self.placeholder = QLabel()
-        self.placeholder.setWordWrap(True)
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        layout.addWidget(self.placeholder)
-        layout.addWidget(self.widget, 1)
         self._label_axes()
-        self._show_curves(False)
+        self.set_shown(False)
 
     # ---- set-up ----------------------------------------------------------
     def _add_active_axis(self, pg: Any, item: Any) -> None:
@@ -229,7 +224,7 @@ class LossPlot:
         if draw:
             self._refresh(name)
             self._update_legend()
-            self._show_curves(True)
+            self.set_shown(True)
 
     def add_epoch(self, report: Any, draw: bool = True) -> None:
         """The per-epoch means of an EpochReport (validation ones when there are) and its
@@ -257,7 +252,7 @@ class LossPlot:
         self._update_legend()
         self._range_active()
         self._focus_y()
-        self._show_curves(self.has_points)
+        self.set_shown(self.has_points)
 
     @property
     def has_points(self) -> bool:
@@ -266,8 +261,8 @@ class LossPlot:
 
     @property
     def showing_curves(self) -> bool:
-        """Whether the plot is shown (else the placeholder sentence)."""
-        return not self.widget.isHidden()
+        """Whether the curves are shown (else the placeholder sentence)."""
+        return self.shown
 
     def focus_range(self) -> tuple[float, float] | None:
         """The y range of the points after the first tenth of the epochs (at least the first
@@ -323,15 +318,14 @@ class LossPlot:
             self._refresh(name)
         self._focus_y()
 
-    def clear(self) -> None:
-        """Forget every point; the placeholder sentence shows again."""
+    def clear_content(self) -> None:
+        """Forget every point (clear() shows the placeholder sentence again)."""
         self.focus = True
         self.steps_per_epoch = None
         for name in self.points:
             self.points[name] = []
             self._refresh(name)
         self._update_legend()
-        self._show_curves(False)
 
     def count(self, name: str) -> int:
         """How many points a series holds."""
@@ -369,7 +363,3 @@ class LossPlot:
 
             sample.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
         self._legend_shown = shown
-
-    def _show_curves(self, curves: bool) -> None:
-        self.widget.setVisible(curves)
-        self.placeholder.setVisible(not curves)

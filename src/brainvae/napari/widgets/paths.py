@@ -1,16 +1,9 @@
-"""Paths the docks share: the per-user cache folders and FileEdit values read as paths."""
+"""FileEdit values read as paths (the per-user cache folders are brainvae.data.dataset_cache's)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
-
-
-def user_cache_dir(kind: str) -> Path:
-    """$XDG_CACHE_HOME/brainvae/<kind> (else ~/.cache/...): prepared datasets, runs."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "brainvae" / kind
 
 
 def optional_path(value: Any) -> Path | None:

@@ -15,60 +15,45 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FileEdit,
-    FloatSpinBox,
-    Label,
-    ProgressBar,
-    PushButton,
-    SpinBox,
-)
+from magicgui.widgets import Container
 
-from brainvae.napari.widgets.collapsible import CollapsibleSection, align_label_widths
-from brainvae.napari.widgets.paths import optional_path, user_cache_dir
+from brainvae.napari.task_list import task_list, task_status
+from brainvae.napari.viewer_state import ModelInUse
+from brainvae.napari.widgets.dock_base import DockBase
+from brainvae.napari.widgets.paths import optional_path
 from brainvae.napari.widgets.scrolling import scroll_body
+from brainvae.napari.widgets.training_data import NotPrepared, TrainingData
+from brainvae.napari.widgets.training_form import (
+    TrainingForm,
+    new_run_folder,
+    run_axes,
+)
+from brainvae.napari.widgets.training_previews import (
+    PREVIEW_S,
+    RECONSTRUCTIONS_TAB,
+    TrainingPreviews,
+    results_tabs,
+)
 
 if TYPE_CHECKING:
     import napari
 
-FAMILIES = (("beta-VAE", "beta_vae"), ("VAE (beta = 1)", "vae"), ("Soft-IntroVAE", "soft_intro_vae"), ("PCA baseline", "pca"))  # fmt: skip
-ARCHITECTURES = ("small", "mouse2d", "flair3d", "ct2d")
-FOLDER_CHOICE = "Folder below"
 REDRAW_S = 1.0
 """The plot, labels and progress redraw at most this often during training. Each redraw of a
 napari window repaints it whole while holding the GIL (28-47 ms with software OpenGL under
 Xvfb); redrawing per batch slowed training in the dock 4x (benchmarks/bench_training_dock.py)."""
-PREVIEW_S = 5.0
-"""New reconstructions replace the shown ones at most this often (a redraw each)."""
-PREVIEW_LAYER = "validation previews (top: input, below: reconstruction)"
-RECONSTRUCTIONS_TAB = 1
-"""The results tabs: the loss plot (0), then the reconstructions (1)."""
-PCA_PLACEHOLDER = (
-    "PCA is fitted in one go, so it has no loss curve: its reconstructions are in the "
-    "reconstructions tab."
-)
 
 
-def default_runs_root() -> Path:
-    """Where runs go unless the user picks a folder."""
-    return user_cache_dir("runs")
-
-
-class TrainingWidget(Container):
+class TrainingWidget(TrainingForm, TrainingData, TrainingPreviews, DockBase, Container):
     """Train a beta-VAE, VAE, Soft-IntroVAE or PCA on a prepared population, with live plots."""
 
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         super().__init__(labels=False)
-        self._viewer = napari_viewer
-        self._worker = None
+        self.setup_dock(napari_viewer, "Choose a dataset and press Start.")
         self._cancel = threading.Event()
         self._started = 0.0
         self._last_result: Any = None
         self._run_dir: Path | None = None
-        self._closed = False
         self._last_draw = 0.0
         self._last_preview_shown = 0.0
         self._latest_batch: Any = None  # the newest batch report not yet shown
@@ -83,134 +68,12 @@ class TrainingWidget(Container):
         self._redraw_timer.timeout.connect(self._redraw)
         self._preview_placement: dict[str, Any] = {}  # the population's grid
         self._dataset_path: Path | None = None  # the dataset of the run being shown
+        self._prepared: dict[Any, Path] = {}  # population folder -> dataset prepared here
+        self._tasks: Any = None  # napari's task list, when a training registered in it
         self._sample_width = 0  # its scans' width in pixels
         self._preview_mosaic: tuple[Any, int] | None = None  # the newest shown, with its epoch
 
-        # Every default is the library's default recipe (training.recipe.DEFAULT_RECIPE), the
-        # same as `brainvae train` and TrainConfig(): it learns on 50 to 5,000 scans. Imported
-        # here: brainvae.training pulls in torch, which napari's start-up should not pay for.
-        from brainvae.training.recipe import DEFAULT_RECIPE as recipe
-
-        self.dataset = ComboBox(
-            label="dataset",
-            choices=self._dataset_choices,
-            tooltip="A population layer loaded by the Population data dock, or a folder",
-        )
-        self.dataset_folder = FileEdit(
-            label="dataset folder", mode="d", tooltip="A folder made by `brainvae prepare`"
-        )
-        self.family = ComboBox(label="model", choices=FAMILIES, value="beta_vae")
-        self.architecture = ComboBox(
-            label="network",
-            choices=ARCHITECTURES,
-            value=recipe.architecture,
-            tooltip="small: quick on a CPU, sized to the input; mouse2d / flair3d / ct2d: the "
-            "published nets",
-        )
-        self.latent = SpinBox(label="latents (L)", min=1, max=512, value=8)
-        self.beta = FloatSpinBox(
-            label="beta",
-            min=0.0001,
-            max=1000.0,
-            step=0.5,
-            value=recipe.beta,
-            tooltip="KL weight (it rises from 0 over the first "
-            f"{recipe.kl_warmup_steps} steps: a KL warm-up against collapse)",
-        )
-        self.likelihood = ComboBox(
-            label="likelihood",
-            choices=(("Gaussian (squared error)", "gaussian"), ("Bernoulli (BCE)", "bernoulli")),
-            value=recipe.likelihood,
-        )
-        self.sigma = FloatSpinBox(
-            label="sigma",
-            min=0.001,
-            max=10.0,
-            step=0.01,
-            value=recipe.gaussian_sigma,
-            tooltip="The Gaussian likelihood's noise sd in image units: smaller weighs "
-            "reconstruction more against the KL (too large and every scan decodes to the mean)",
-        )
-        self.sigma.native.setDecimals(3)
-        self.length_unit = ComboBox(
-            label="train for",
-            choices=(("optimiser steps", "steps"), ("epochs", "epochs")),
-            value="steps",
-            tooltip="Steps suit any population size (48 volumes are 3 steps an epoch at batch "
-            "16); the steps are rounded up to whole epochs",
-        )
-        self.steps = SpinBox(label="steps", min=1, max=10_000_000, value=recipe.steps)
-        self.epochs = SpinBox(label="epochs", min=1, max=100000, value=100)
-        self.batch = SpinBox(label="batch size", min=1, max=4096, value=recipe.batch_size)
-        self.lr = FloatSpinBox(label="learning rate", min=1e-6, max=1.0, step=1e-4, value=recipe.lr)
-        self.lr.native.setDecimals(6)
-        self.device = ComboBox(label="device", choices=self._device_choices, value="auto")
-        self.device_info = Label(label="", value="")
-        _wrapping(self.device_info)  # a long torch build note must not widen the dock
-        self.run_folder = FileEdit(
-            label="run folder",
-            mode="d",
-            value=_new_run_folder(),
-            tooltip="Where config.json, weights, history.csv and checkpoints/ go",
-        )
-        self.checkpoint_every = SpinBox(
-            label="checkpoint every",
-            min=1,
-            value=5,
-            tooltip="Stop and closing always write one; each costs a disk write of the model",
-        )
-        self.preview_every = SpinBox(
-            label="preview every",
-            min=1,
-            value=1,
-            tooltip="How often the reconstructions tab gets new reconstructions",
-        )
-        for folder in (self.dataset_folder, self.run_folder):
-            folder.choose_btn.text = "Choose..."  # not "Choose directory": the dock stays narrow
-        self.start_button = PushButton(text="Start")
-        self.stop_button = PushButton(text="Stop", enabled=False)
-        self.resume_button = PushButton(text="Resume")
-        self.reset_button = PushButton(text="Reset")
-        self.load_button = PushButton(
-            text="Load run", tooltip="Show the loss history of the run in the run folder"
-        )
-        buttons = Container(
-            widgets=[
-                self.start_button, self.stop_button, self.resume_button, self.reset_button,
-                self.load_button,
-            ],
-            layout="horizontal",
-            labels=False,
-        )  # fmt: skip
-        buttons.margins = (0, 0, 0, 0)
-        self.log_scale = CheckBox(text="log scale", value=False)
-        self.progress = ProgressBar(label="epoch progress", value=0, max=1)
-        self.status = Label(label="status", value="Choose a dataset and press Start.")
-        _fixed_lines(self.status, lines=5)
-
-        # What a new user sets stays in sight; the recipe's knobs fold away (issue 14: the
-        # dock fits a 1366 x 768 screen).
-        self.form = Container(
-            widgets=[
-                self.dataset, self.dataset_folder, self.family, self.latent, self.beta,
-                self.length_unit, self.steps, self.epochs, self.run_folder,
-            ],
-            labels=True,
-        )  # fmt: skip
-        self.advanced = CollapsibleSection(
-            "advanced settings",
-            [
-                self.architecture, self.likelihood, self.sigma, self.batch, self.lr,
-                self.device, self.device_info, self.checkpoint_every, self.preview_every,
-            ],
-            tooltip="Network, likelihood, batch size, learning rate, device, checkpoints: "
-            "the defaults are the library's recipe",
-        )  # fmt: skip
-        monitor = Container(widgets=[self.progress, self.status], labels=True)
-        for part in (self.form, monitor):
-            part.margins = (0, 0, 0, 0)
-        align_label_widths([self.form, self.advanced.fields, monitor])
-
+        buttons, monitor = self._build_form()
         from brainvae.napari.widgets.loss_plot import LossPlot
         from brainvae.napari.widgets.preview_panel import PreviewPanel
 
@@ -219,7 +82,7 @@ class TrainingWidget(Container):
             "After each epoch, validation scans (top row) and their reconstructions (below) "
             "appear here; the viewer's view of the brain stays as it is."
         )
-        self.results = _results_tabs(self.plot.panel, self.previews, self.log_scale)
+        self.results = results_tabs(self.plot.panel, self.previews, self.log_scale)
         self.body = Container(widgets=[self.form, self.advanced, buttons, monitor], labels=False)
         self.body.margins = (4, 4, 4, 4)
         self.append(self.body)
@@ -246,131 +109,12 @@ class TrainingWidget(Container):
         self.previews.show_in_viewer.clicked.connect(self.show_preview_layer)
         self._viewer.layers.events.inserted.connect(self._refresh_datasets)
         self._viewer.layers.events.removed.connect(self._refresh_datasets)
-        self.native.destroyed.connect(self._stop_when_closed)
         self._on_dataset_changed()
         self._on_family_changed()
         self._show_device()
         self._label_plot()
 
     # ---- form ------------------------------------------------------------
-    def _dataset_choices(self, *_args) -> list[str]:
-        names = [layer.name for layer in self._viewer.layers if _layer_dataset(layer) is not None]
-        return [*names, FOLDER_CHOICE]
-
-    def _refresh_datasets(self, *_args) -> None:
-        """Offer the population layers now in the viewer; pick a new one if none was chosen."""
-        self.dataset.reset_choices()
-        layers = [c for c in self.dataset.choices if c != FOLDER_CHOICE]
-        if (
-            layers
-            and self.dataset.value == FOLDER_CHOICE
-            and not optional_path(self.dataset_folder.value)
-        ):
-            self.dataset.value = layers[-1]
-        self._on_dataset_changed()
-
-    def _on_dataset_changed(self, *_args) -> None:
-        self.dataset_folder.visible = self.dataset.value == FOLDER_CHOICE
-
-    def _on_family_changed(self, *_args) -> None:
-        """Show only the options that apply (PCA has no beta, epochs or batches)."""
-        family = self.family.value
-        neural = family != "pca"
-        self.beta.visible = family == "beta_vae"
-        self.advanced.visible = neural  # PCA has none of these settings
-        for widget in (
-            self.architecture, self.likelihood, self.length_unit, self.batch, self.lr,
-            self.device, self.device_info, self.checkpoint_every, self.preview_every,
-        ):  # fmt: skip
-            widget.visible = neural
-        self.sigma.visible = neural and self.likelihood.value == "gaussian"
-        self.steps.visible = neural and self.length_unit.value == "steps"
-        self.epochs.visible = neural and self.length_unit.value == "epochs"
-        self.resume_button.enabled = neural and self._worker is None
-
-    def _label_plot(self, *_args) -> None:
-        """Axis titles and the placeholder follow the form until a run's curves are drawn;
-        then only the x unit does (it switches the drawn curves between steps and epochs)."""
-        from brainvae.napari.widgets.loss_plot import loss_axis_label
-
-        if self.plot.has_points:
-            self.plot.set_axes(self.length_unit.value)
-            return
-        self.plot.set_placeholder(PCA_PLACEHOLDER if self.family.value == "pca" else None)
-        self.plot.set_axes(
-            self.length_unit.value,
-            loss_axis_label(self.likelihood.value, float(self.sigma.value)),
-            latent_dim=int(self.latent.value),
-        )
-
-    def _device_choices(self, *_args) -> list[str]:
-        import torch
-
-        choices = ["auto", "cpu"]
-        if torch.cuda.is_available():
-            choices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-        backend = getattr(torch.backends, "mps", None)
-        if backend is not None and backend.is_available():
-            choices.append("mps")
-        return choices
-
-    def _show_device(self, *_args) -> None:
-        """Say which device "auto" means, and why there is no GPU when torch sees none."""
-        import torch
-
-        from brainvae.training import describe_device, resolve_device
-
-        text = describe_device(resolve_device(self.device.value))
-        if not torch.cuda.is_available() and self.device.value in ("auto", "cpu"):
-            build = "a CPU-only torch build" if torch.version.cuda is None else "no CUDA device"
-            text += f" (torch sees no GPU: {build})"
-        self.device_info.value = text
-
-    def dataset_path(self) -> Path:
-        """The prepared dataset to train on; errors say what to choose."""
-        return self.open_dataset().path
-
-    def open_dataset(self):
-        """The chosen PreparedDataset; a folder that is not one is refused here, named."""
-        from brainvae.data.dataset import PreparedDataset
-
-        if self.dataset.value == FOLDER_CHOICE:
-            folder = optional_path(self.dataset_folder.value)
-            if folder is None:
-                raise ValueError("choose a prepared dataset folder, or load a population first")
-        else:
-            folder = Path(_layer_dataset(self._viewer.layers[self.dataset.value]))
-        return PreparedDataset.open(folder)
-
-    def model_choice(self):
-        from brainvae.napari.workers.train import ModelChoice
-
-        family = self.family.value
-        by_steps = self.length_unit.value == "steps"
-        return ModelChoice(
-            family="beta_vae" if family == "vae" else family,
-            architecture=self.architecture.value,
-            latent_dim=int(self.latent.value),
-            beta=1.0 if family in ("vae", "soft_intro_vae") else float(self.beta.value),
-            likelihood=self.likelihood.value,
-            gaussian_sigma=float(self.sigma.value),
-            steps=int(self.steps.value) if by_steps else None,
-            epochs=None if by_steps else int(self.epochs.value),
-        )
-
-    def train_config(self):
-        from brainvae.training import TrainConfig
-
-        by_steps = self.length_unit.value == "steps"
-        return TrainConfig(
-            epochs=None if by_steps else int(self.epochs.value),
-            steps=int(self.steps.value) if by_steps else None,
-            batch_size=int(self.batch.value),
-            lr=float(self.lr.value),
-            device=self.device.value,
-            checkpoint_every=int(self.checkpoint_every.value),
-        )
-
     # ---- buttons ---------------------------------------------------------
     def start(self, *_args) -> None:
         """Train a new run in the run folder (refused when it holds one: Resume or Reset)."""
@@ -396,26 +140,26 @@ class TrainingWidget(Container):
         self._preview_mosaic = None
         self.results.setTabText(RECONSTRUCTIONS_TAB, "reconstructions")
         self.progress.value = 0
-        self.run_folder.value = _new_run_folder()
+        self.run_folder.value = new_run_folder()
         self._run_dir = None
         self.status.value = "Reset: Start trains a new run in the new run folder."
 
     def load_run(self, *_args) -> None:
         """Show a finished or stopped run's loss history (the run folder field says which)."""
-        from brainvae.training import HISTORY_FILE
+        from brainvae.training import RunFolder
         from brainvae.training.history import read_history
 
         folder = optional_path(self.run_folder.value)
-        history = None if folder is None else folder / HISTORY_FILE
+        history = None if folder is None else RunFolder(folder).history
         if history is None or not history.is_file():
-            self._fail(ValueError(f"{folder}: no {HISTORY_FILE} here; choose a run folder"))
+            self.fail(ValueError(f"{folder}: no {RunFolder.HISTORY} here; choose a run folder"))
             return
         try:
             rows = read_history(history)  # an empty or damaged file: a message, not a crash
         except Exception as err:  # noqa: BLE001 - DataFileError naming the file
-            self._fail(err)
+            self.fail(err)
             return
-        self.plot.set_axes(self.length_unit.value, *_run_axes(folder))
+        self.plot.set_axes(self.length_unit.value, *run_axes(folder))
         self.plot.load_history(rows)
         self._run_dir = folder
         self.status.value = f"Loaded {folder.name}: {len(rows)} epoch(s)."
@@ -430,7 +174,11 @@ class TrainingWidget(Container):
         if self._worker is not None:
             return
         try:
-            opened = self.open_dataset()
+            try:
+                opened = self.open_dataset()
+            except NotPrepared as missing:
+                self._prepare_then_launch(missing.population, resume)
+                return
             dataset = opened.path
             choice = self.model_choice()
             config = self.train_config()
@@ -438,17 +186,19 @@ class TrainingWidget(Container):
             if run_dir is None:
                 raise ValueError("choose a run folder")
         except Exception as err:  # noqa: BLE001 - any form error goes to the user
-            self._fail(err)
+            self.fail(err)
             return
         self.plot.clear()
         self._label_plot()  # the form's units, for this run's curves
-        if resume and (run_dir / "history.csv").is_file():
+        from brainvae.training import RunFolder
+
+        if resume and RunFolder(run_dir).history.is_file():
             from brainvae.training.history import read_history
 
             try:
-                self.plot.load_history(read_history(run_dir / "history.csv"))
+                self.plot.load_history(read_history(RunFolder(run_dir).history))
             except Exception as err:  # noqa: BLE001 - a damaged history: say so, don't resume
-                self._fail(err)
+                self.fail(err)
                 return
         self._preview_placement = dict(dataset_placement(opened))
         self._dataset_path, self._sample_width = opened.path, int(opened.sample_shape[-1])
@@ -459,8 +209,9 @@ class TrainingWidget(Container):
         self._set_running(True)
         self.status.value = ("Resuming " if resume else "Starting ") + f"{run_dir.name}..."
         self._last_draw = self._last_preview_shown = 0.0
-        self._task_id = _window(self._viewer)._register_task_status(
-            "napari-brainvae", _status("PENDING"), f"training {run_dir.name}",
+        self._tasks = tasks = task_list(self)  # kept: the dock may be gone when it ends
+        self._task_id = None if tasks is None else tasks._register_task_status(
+            "napari-brainvae", task_status("PENDING"), f"training {run_dir.name}",
             cancel_callback=self._stop_for_close,
         )  # fmt: skip
         self._worker = create_worker(
@@ -475,7 +226,7 @@ class TrainingWidget(Container):
             _connect={
                 "yielded": self._on_report,
                 "returned": self._on_finished,
-                "errored": self._fail,
+                "errored": self.fail,
                 "finished": lambda: self._set_running(False),
             },
         )
@@ -551,94 +302,6 @@ class TrainingWidget(Container):
             self._pending_preview = None
             self._last_preview_shown = self._last_draw
 
-    def _show_preview(self, preview: Any) -> None:
-        """Draw the reconstructions in the dock (the viewer's camera stays on the brain); keep
-        the viewer's preview layer current if the user asked for one."""
-        mosaic = preview.mosaic()
-        self._preview_mosaic = (mosaic, preview.epoch)
-        when = "PCA fit" if preview.epoch == 0 else f"Epoch {preview.epoch}"
-        self.previews.show(
-            mosaic,
-            f"{when}: {preview.split} scans (top) and their reconstructions (below).",
-            pixel_size=tuple(self._preview_placement["scale"][-2:]),
-        )
-        tab = "reconstructions" + ("" if preview.epoch == 0 else f" (epoch {preview.epoch})")
-        self.results.setTabText(RECONSTRUCTIONS_TAB, tab)
-        if not self.plot.has_points:  # PCA: nothing to plot; the reconstructions are the news
-            self.results.setCurrentIndex(RECONSTRUCTIONS_TAB)
-        if PREVIEW_LAYER in self._viewer.layers:  # the user asked for it: keep it current
-            self.show_preview_layer()
-
-    def show_preview_layer(self, *_args) -> None:
-        """Put the latest reconstructions in the viewer as a layer beside the brain, on its
-        grid, without moving the camera; later previews update it in place."""
-        if self._preview_mosaic is None:
-            return
-        layer = self._put_preview_layer()
-        beside = len(self._viewer.layers) > 1
-        self.previews.caption.setText(
-            self.previews.caption.text().split(" Also in the viewer")[0]
-            + (" Also in the viewer, right of the brain: zoom out or press Home." if beside
-               else " Also in the viewer.")
-        )  # fmt: skip
-        self.previews.caption.setToolTip(f"The viewer's layer: '{layer.name}'")
-
-    def _put_preview_layer(self) -> Any:
-        """Replace the preview layer's data in place (or add it beside the population) and
-        leave the camera where it was: napari frames the first layer added, and only that."""
-        data, epoch = self._preview_mosaic
-        name = PREVIEW_LAYER
-        camera = _camera(self._viewer)
-        view = (tuple(camera.center), camera.zoom, tuple(camera.angles))
-        others = [layer for layer in self._viewer.layers if layer.name != name]
-        if name in self._viewer.layers and self._viewer.layers[name].data.shape == data.shape:
-            layer = self._viewer.layers[name]
-            layer.data = data
-            layer.contrast_limits = _limits(data)
-        else:
-            if name in self._viewer.layers:
-                self._viewer.layers.remove(name)
-            selected = set(self._viewer.layers.selection)
-            layer = self._viewer.add_image(
-                data,
-                name=name,
-                colormap="gray",
-                contrast_limits=_limits(data),
-                **self._beside_population(data.shape),
-            )
-            layer.metadata["brainvae"] = {"kind": "training_preview"}
-            self._viewer.layers.selection = selected  # the user's selection stays
-        if others:  # the brain being inspected keeps its size and place on the screen
-            camera.center, camera.zoom, camera.angles = view
-        layer.metadata["brainvae"]["epoch"] = epoch
-        return layer
-
-    def _beside_population(self, shape: tuple[int, ...]) -> dict[str, Any]:
-        """The population's grid, moved right of its layer and clear of any other layer
-        there (the explorer's decoded brain), so the previews hide nothing; without such a
-        layer, one image width and a margin right of the grid's origin."""
-        from brainvae.napari.widgets.decode_placement import beside_translate
-
-        placement = dict(self._preview_placement)
-        population = self._population_layer()
-        if population is not None:
-            placement["translate"] = beside_translate(self._viewer, shape, placement, population)
-            return placement
-        scale = tuple(placement["scale"])
-        translate = list(placement.get("translate", (0.0,) * len(scale)))
-        translate[-1] += (self._sample_width + 8) * scale[-1]
-        placement["translate"] = tuple(translate)
-        return placement
-
-    def _population_layer(self) -> Any:
-        """The viewer's layer of the dataset being trained on, if one is open."""
-        for layer in self._viewer.layers:
-            found = _layer_dataset(layer)
-            if found is not None and self._dataset_path is not None:
-                if Path(found).resolve() == Path(self._dataset_path).resolve():
-                    return layer
-        return None
-
     def _on_finished(self, result: Any) -> None:
         if self._closed:  # the dock is gone; the worker's last signals have no widget
             return
@@ -668,25 +331,25 @@ class TrainingWidget(Container):
         self._hand_to_explorers(result if isinstance(result, Path) else result.run_dir)
 
     def _hand_to_explorers(self, run_dir: Path) -> None:
-        """Show the model just trained (or stopped) in the viewer's latent explorer, if open."""
-        from brainvae.napari.widgets.latent_explorer import RUN_FOLDER, explorers_of
+        """Make the model just trained (or stopped) the viewer's model in use: the latent
+        explorer shows it and the analysis docks work with it."""
+        from brainvae.models import load_model
 
-        for explorer in explorers_of(self._viewer):
-            explorer.model_source.value = RUN_FOLDER
-            explorer.run_folder.value = run_dir
-            explorer.set_model(run_dir)
-        if explorers_of(self._viewer):
-            self.status.value += " The latent explorer now shows it."
+        try:
+            model = load_model(run_dir).eval()
+        except Exception as err:  # noqa: BLE001 - the run folder is still there to load
+            self.status.value += f" Its model could not be loaded: {err}"
+            return
+        self._state.model = ModelInUse(model, run_dir, run_dir.name)
+        self.status.value += " It is now the model in use (latent explorer, analysis docks)."
 
-    def _fail(self, err: BaseException) -> None:
+    def fail(self, err: BaseException) -> None:
+        """The status line and a notification say it; the plot shows what was done."""
         if self._closed:  # the dock is gone; the worker's last signals have no widget
             return
-        from napari.utils.notifications import show_error
-
         self._redraw(final=True)
         self._set_task_status("FAILED", str(err))
-        self.status.value = f"Error: {err}"
-        show_error(f"brainvae: {err}")
+        super().fail(err)
 
     def _set_task_status(self, status: str, description: str = "") -> None:
         """Keep napari's task list current: it names a running training when asking before
@@ -695,7 +358,8 @@ class TrainingWidget(Container):
             return
         name = self._run_dir.name if self._run_dir is not None else "run"
         text = f"training {name}" + (f": {description}" if description else "")
-        _window(self._viewer)._update_task_status(self._task_id, _status(status), text)
+        if self._tasks is not None:
+            self._tasks._update_task_status(self._task_id, task_status(status), text)
         if status not in ("PENDING", "BUSY"):
             self._task_id = None
 
@@ -708,9 +372,8 @@ class TrainingWidget(Container):
         self._stop_and_wait()
         return True
 
-    def _stop_when_closed(self, *_args) -> None:
+    def closing(self) -> None:
         """Closing the dock stops training cleanly (a checkpoint is written)."""
-        self._closed = True
         self._stop_and_wait()
 
     def _stop_and_wait(self) -> None:
@@ -732,133 +395,11 @@ class TrainingWidget(Container):
         return self._run_dir
 
 
-def _results_tabs(plot_panel: Any, previews: Any, log_scale: CheckBox) -> Any:
-    """The loss plot and the reconstructions as two tabs (one stretchy area under the form);
-    the tab bar's corner holds the shown tab's one control (log scale; show in viewer)."""
-    from qtpy.QtCore import Qt
-    from qtpy.QtWidgets import QHBoxLayout, QTabWidget, QWidget
-
-    class ResultsTabs(QTabWidget):
-        """Asks for its least height only, for any width: the scroll area sizes a form with
-        wrapping labels by its preferred height, and a plot's (or image's) 480-pixel wish
-        would make the dock scroll where they could shrink. Spare height still goes to them
-        (layout stretch)."""
-
-        def sizeHint(self):  # noqa: N802 - Qt's name
-            hint = super().sizeHint()
-            hint.setHeight(self.minimumSizeHint().height())
-            return hint
-
-        def hasHeightForWidth(self) -> bool:  # noqa: N802 - Qt's name
-            return False
-
-    tabs = ResultsTabs()
-    tabs.addTab(plot_panel, "loss")
-    tabs.addTab(previews.widget, "reconstructions")
-    corner = QWidget()
-    layout = QHBoxLayout(corner)
-    layout.setContentsMargins(0, 0, 0, 0)
-    layout.addWidget(log_scale.native)
-    layout.addWidget(previews.show_in_viewer)
-    tabs.setCornerWidget(corner, Qt.Corner.TopRightCorner)
-
-    def show_controls(index: int) -> None:
-        log_scale.native.setVisible(index == 0)
-        previews.show_in_viewer.setVisible(index == RECONSTRUCTIONS_TAB)
-
-    tabs.currentChanged.connect(show_controls)
-    show_controls(0)
-    return tabs
-
-
-def _run_axes(folder: Path) -> tuple[str | None, int | None]:
-    """A saved run's loss axis title (from its likelihood) and latent count, read from its
-    config.json; (None, None) when unreadable (the plot keeps its titles)."""
-    from brainvae.models.config import ModelConfig
-    from brainvae.models.serialization import CONFIG_FILE
-    from brainvae.napari.widgets.loss_plot import loss_axis_label
-
-    try:
-        config = ModelConfig.from_json((folder / CONFIG_FILE).read_text())
-    except Exception:  # noqa: BLE001 - no config (a run stopped early) or an older one
-        return None, None
-    label = loss_axis_label(config.likelihood, config.gaussian_sigma, config.learn_sigma)
-    return label, config.latent_dim
-
-
 def _wait_until_done(worker: Any, seconds: float) -> None:
     """Block until the worker's thread ends (it stops within one batch once cancelled)."""
     deadline = time.monotonic() + seconds
     while worker.is_running and time.monotonic() < deadline:
         time.sleep(0.01)
-
-
-def _fixed_lines(label: Label, lines: int) -> None:
-    """Wrap a label's text within a fixed height and the dock's width, so a new status text
-    never re-lays out the dock (each layout pass is one more window repaint). The height
-    follows the label's font: napari's stylesheet sets it only once the dock is shown."""
-    from qtpy.QtCore import QEvent, QObject, QRect, Qt
-    from qtpy.QtWidgets import QSizePolicy
-
-    native = label.native
-    native.setWordWrap(True)
-    native.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-    native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-
-    def fit() -> None:  # laid-out lines are whole pixels: measure them, not lineSpacing * n
-        text = native.fontMetrics().boundingRect(
-            QRect(0, 0, 10_000, 10_000), Qt.TextFlag.TextWordWrap, "\n".join(["Xg"] * lines)
-        )
-        margins = native.contentsMargins()
-        padding = margins.top() + margins.bottom() + 2 * native.margin() + 4
-        native.setFixedHeight(text.height() + padding)
-
-    class FontWatcher(QObject):
-        def eventFilter(self, watched, event):  # noqa: N802 - Qt's name
-            if event.type() in (QEvent.Type.FontChange, QEvent.Type.StyleChange):
-                fit()
-            return False
-
-    native._font_watcher = FontWatcher(native)  # kept alive with the label
-    native.installEventFilter(native._font_watcher)
-    fit()
-
-
-def _camera(viewer: Any) -> Any:
-    """The viewer's camera (napari 0.9 moved it to viewer.scene; older napari has no scene)."""
-    scene = getattr(viewer, "scene", None)
-    return scene.camera if scene is not None else viewer.camera
-
-
-def _wrapping(label: Label) -> None:
-    """Wrap a label's text within the dock's width instead of widening the dock."""
-    from qtpy.QtWidgets import QSizePolicy
-
-    label.native.setWordWrap(True)
-    label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-
-
-def _window(viewer: Any) -> Any:
-    """The viewer's napari Window (plugins get a public-only proxy of the viewer)."""
-    return getattr(viewer, "__wrapped__", viewer).window
-
-
-def _status(name: str) -> Any:
-    from napari.utils.task_status import Status
-
-    return Status[name]
-
-
-def _layer_dataset(layer: Any) -> str | None:
-    """The prepared dataset a population layer came from, if any."""
-    info = getattr(layer, "metadata", {}).get("brainvae", {})
-    if info.get("kind") == "population" and info.get("dataset"):
-        return str(info["dataset"])
-    return None
-
-
-def _new_run_folder() -> Path:
-    return default_runs_root() / time.strftime("run-%Y%m%d-%H%M%S")
 
 
 def _duration(seconds: float) -> str:
@@ -870,10 +411,3 @@ def _duration(seconds: float) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
-
-
-def _limits(data: Any) -> tuple[float, float]:
-    import numpy as np
-
-    low, high = float(np.min(data)), float(np.max(data))
-    return (low, high if high > low else low + 1.0)

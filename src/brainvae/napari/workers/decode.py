@@ -30,13 +30,13 @@ import numpy as np
 from qtpy.QtCore import QObject, QTimer, Signal
 
 if TYPE_CHECKING:
-    from brainvae.napari.widgets.latent_sliders import LatentSummary
+    from brainvae.napari.widgets.explorer_latent_summary import LatentSummary
 
 
 def encode_population(model: Any, images: np.ndarray) -> LatentSummary:
     """Worker body: encode the population and summarise each latent for the sliders."""
     from brainvae.analysis.latent_space import population_latents
-    from brainvae.napari.widgets.latent_sliders import summarise_latents
+    from brainvae.napari.widgets.explorer_latent_summary import summarise_latents
 
     return summarise_latents(population_latents(model, images))
 

@@ -1,23 +1,15 @@
-"""Receptive fields in the background: the analysis' progress reports, then the result and
-its disentanglement scores. Runs in a napari worker; never touches a layer or widget."""
+"""Receptive fields in the background: brainvae.usecases.receptive_run's progress reports,
+then the result and its disentanglement scores. Runs in a napari worker; never touches a layer
+or widget."""
 
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class ReceptiveRun:
-    """A finished run: the ReceptiveField, its DisentanglementScores over the active latents
-    (None with one ROI) and the model it probed (so another dock compares like with like)."""
-
-    result: Any
-    scores: Any
-    model: Any = None
+from brainvae.usecases.receptive_run import ReceptiveRun
 
 
 def receptive_run(
@@ -31,18 +23,10 @@ def receptive_run(
     indices: Sequence[int] | None,
 ) -> Generator[Any, None, ReceptiveRun]:
     """Yield ReceptiveFieldProgress reports; return the ReceptiveRun."""
-    from brainvae.analysis.disentanglement import disentanglement_scores
-    from brainvae.analysis.receptive_field import receptive_field_steps
+    from brainvae.usecases import receptive_run as use_case
 
-    result = yield from receptive_field_steps(
-        model,
-        images,
-        rois,
-        roi_names,
-        weights=weights,
-        kind=kind,
-        one_sided=one_sided,
-        indices=indices,
+    return (
+        yield from use_case.receptive_run(
+            model, images, rois, roi_names, weights, kind, one_sided, indices
+        )
     )
-    scores = disentanglement_scores(result.impact, result.active) if result.n_rois >= 2 else None
-    return ReceptiveRun(result, scores, model)

@@ -31,7 +31,7 @@ class Preview:
         """(*spatial[:-2], 2 H + gap, k W + (k - 1) gap): the inputs along the top row, each
         one's reconstruction below it, black gaps. One image on the population's own grid (a
         stack axis would share, and fight over, the population's scan slider)."""
-        from brainvae.analysis.latent_space import tile
+        from brainvae.analysis.traversal_pictures import tile
 
         return tile(np.stack([self.images, self.reconstructions]), gap=gap, fill=0.0)
 
@@ -61,39 +61,35 @@ def train_run(
     cancel: threading.Event | None = None,
     preview_every: int = 1,
 ) -> Generator[Any, None, Any]:
-    """Build the model, train it (the engine's reports pass through) and yield previews.
+    """Build the model, fit and save it (brainvae.usecases.fit_and_save: the engine's reports
+    pass through) and yield previews.
 
     Returns the engine's TrainResult (its reason is "cancelled" after a Stop). Closing the
     generator (napari quits running workers when the viewer closes) stops training the same
     way, so a checkpoint and the model are written. A PCA choice is fitted in one go instead
     and returns its run folder.
     """
-    import torch
-
     from brainvae.data.dataset import PreparedDataset
-    from brainvae.models import build_model
-    from brainvae.training import EpochReport, train
-    from brainvae.training.recipe import DEFAULT_RECIPE, model_config_from_recipe
+    from brainvae.training import EpochReport
+    from brainvae.training.recipe import DEFAULT_RECIPE
     from brainvae.training.verdict import dataset_verdict
+    from brainvae.usecases.fit_and_save import PcaFit, fit_and_save, model_config_for, new_model
 
     dataset = PreparedDataset.open(dataset_path)
-    model_config = model_config_from_recipe(
+    model_config = model_config_for(
         DEFAULT_RECIPE,
-        tuple(dataset.sample_shape),
-        latent_dim=choice.latent_dim,
+        dataset,
         family=choice.family,
+        latent_dim=choice.latent_dim,
         architecture=choice.architecture,
         likelihood=choice.likelihood,
         gaussian_sigma=choice.gaussian_sigma if choice.likelihood == "gaussian" else None,
         beta=choice.beta,
     )
-    torch.manual_seed(config.seed)
-    model = build_model(model_config)
-    if choice.family == "pca":
-        return (yield from _fit_pca(model, dataset, run_dir, overwrite))
+    model = new_model(model_config, config.seed)
     preview_rows, preview_split = _preview_rows(dataset)
     cancel = cancel if cancel is not None else threading.Event()
-    generator = train(
+    generator = fit_and_save(
         model, dataset, config, run_dir, resume=resume, overwrite=overwrite, cancel=cancel
     )
     with closing(generator):
@@ -103,9 +99,7 @@ def train_run(
                     report = next(generator)
                 except StopIteration as stop:
                     result = stop.value
-                    if result.reason != "cancelled":
-                        yield dataset_verdict(model, dataset, result.step)
-                    return result
+                    break
                 yield report
                 if isinstance(report, EpochReport) and report.epoch % preview_every == 0:
                     yield preview(model, dataset, preview_rows, report.epoch, preview_split)
@@ -114,6 +108,12 @@ def train_run(
             for _ in generator:  # the engine stops within a batch and writes its checkpoint
                 pass
             raise
+    if isinstance(result, PcaFit):  # no epochs: show its reconstructions once
+        yield preview(model, dataset, preview_rows, 0, preview_split)
+        return result.run_dir
+    if result.reason != "cancelled":
+        yield dataset_verdict(model, dataset, result.step)
+    return result
 
 
 def preview(
@@ -137,29 +137,3 @@ def _preview_rows(dataset: Any) -> tuple[np.ndarray, str]:
     if len(rows) == 0:
         rows, split = dataset.indices("train"), "training"
     return np.asarray(rows[:PREVIEW_IMAGES]), split
-
-
-def _fit_pca(model: Any, dataset: Any, run_dir: Path, overwrite: bool) -> Generator[Any, None, Any]:
-    """PCA has no epochs: fit on the training split, save, show its reconstructions."""
-    from brainvae.models import ModelError
-
-    run_dir = Path(run_dir)
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
-        raise ModelError(f"{run_dir}: already holds files; choose an empty run folder or Reset")
-    train_rows = dataset.indices("train")
-    model.fit(np.asarray(dataset.images[train_rows], dtype=np.float32))
-    model.config.preprocessing = dataset.config.to_dict()
-    from brainvae.data.fingerprint import TRAINING_DATA_KEY, dataset_fingerprint
-    from brainvae.data.run_dataset import dataset_record
-
-    model.save(
-        run_dir,
-        training={
-            **model.config.training,
-            "dataset": dataset_record(dataset.path, run_dir),
-            TRAINING_DATA_KEY: dataset_fingerprint(dataset),
-        },
-    )
-    rows, split = _preview_rows(dataset)
-    yield preview(model, dataset, rows, 0, split)
-    return run_dir

@@ -1,0 +1,11 @@
+"""Writers of brainvae's results as files. The analyses compute (arrays in, small results out)
+and never write; every writer here goes through brainvae.atomic, so a file or a result folder is
+written whole or not at all.
+
+- tables: CSV (neutralised for spreadsheets, 8 significant digits) and JSON.
+- pictures: traversal PNGs (plain and labelled) and looping GIFs.
+- figures: the projective-field figure as PNG, PDF or SVG.
+- receptive_tables: a receptive-field run's folder of CSVs and summary.json; impact.csv read back.
+- projective_folder: a projective-field run's folder (NIfTI maps, montage.png, projective.csv,
+  summary.json).
+"""
