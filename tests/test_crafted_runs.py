@@ -23,9 +23,9 @@ from safetensors.torch import load_file, save_file
 from blob_population import write_blob_dataset
 from brainvae.cli import main
 from brainvae.errors import DataFileError
+from brainvae.json_files import json_depth
 from brainvae.models import build_model, load_model
 from brainvae.models.config import ModelConfig
-from brainvae.models.config_schema import json_depth
 from brainvae.models.memory_budget import (
     BUDGET_VARIABLE,
     activation_bytes_traced,

@@ -105,6 +105,16 @@ def test_prepare_on_a_full_disk_exits_cleanly_and_leaves_nothing(tmp_path):
     assert np.load(out / "images.npy", mmap_mode="r").shape == (6, 32, 32, 32)
 
 
+def test_phantom_on_a_full_disk_names_the_scan_it_could_not_write(tmp_path):
+    """gzip's own error names no file; found by benchmarks/reliability_report.py."""
+    out = tmp_path / "pop"
+    result = run_limited(1024, "phantom", "--dims", "2", "--n", "2", "--workers", "1",
+                         "--out", str(out))  # fmt: skip
+    assert_clean_failure(result, "phantom", str(out))
+    assert "(unknown file)" not in result.stderr and ".nii.gz" in result.stderr
+    assert not out.exists() and hidden_leftovers(tmp_path) == []
+
+
 def test_prepare_refuses_up_front_when_the_disk_has_less_free_than_needed(tmp_path):
     free = free_bytes(tmp_path)
     assert free is not None

@@ -4,6 +4,7 @@ truncated or foreign images.npy, metadata.csv without its columns, unreadable hi
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 
@@ -269,6 +270,48 @@ def test_metadata_with_other_rows_or_splits_is_refused(prepared, tmp_path):
     _refused(folder, "metadata.csv", r"split not one of train, val, test on line\(s\) 4")
     (folder / "metadata.csv").write_bytes(b"")
     _refused(folder, "metadata.csv", "not a readable table")
+
+
+@pytest.mark.parametrize(
+    ("content", "pattern"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested 100000 levels deep"),
+        (b'{"format": "\xff\xfe"}', "is not text"),
+        (b"", "is not valid JSON"),
+    ],
+    ids=["deeply nested", "not UTF-8", "empty"],
+)
+def test_a_damaged_dataset_json_is_refused_naming_it(prepared, tmp_path, content, pattern):
+    """Found by benchmarks/reliability_report.py: a RecursionError and a UnicodeDecodeError
+    escaped, and an empty file was 'unreadable dataset description' without its name."""
+    folder = _copy(prepared, tmp_path)
+    (folder / "dataset.json").write_bytes(content)
+    _refused(folder, "dataset.json", pattern)
+
+
+def test_a_bad_preprocessing_record_names_dataset_json(prepared, tmp_path):
+    folder = _copy(prepared, tmp_path)
+    description = json.loads((folder / "dataset.json").read_text())
+    description["preprocess"]["version"] = 1e-300
+    (folder / "dataset.json").write_text(json.dumps(description))
+    _refused(folder, "dataset.json", "version must be a positive integer")
+
+
+def test_encode_names_images_npy_holding_nan_voxels(prepared, tmp_path):
+    from brainvae.models import load_model
+    from brainvae.usecases.encoding import encode_dataset
+
+    folder = _copy(prepared, tmp_path)
+    images = np.load(folder / "images.npy", mmap_mode="r+")
+    images[2, 0] = np.nan
+    images.flush()
+    del images
+    run = tmp_path / "run"
+    assert main(["train", str(prepared), "--model", "pca", "--latent", "2", "--quiet",
+                 "--out", str(run)]) == 0  # fmt: skip
+    with pytest.raises(DataFileError, match="scan 2 holds NaN or Inf voxels") as caught:
+        encode_dataset(load_model(run), PreparedDataset.open(folder))
+    assert caught.value.path == folder / "images.npy"
 
 
 def test_the_train_command_says_which_file_is_damaged(prepared, tmp_path, capsys):

@@ -9,7 +9,6 @@ brainvae uses (REQUIRED_COLUMNS), one row per image, every split one of train/va
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,8 @@ import numpy as np
 
 from brainvae.data.dataset_folder import DatasetFolder
 from brainvae.data.split import SPLIT_NAMES
-from brainvae.errors import BrainVAEError, DatasetError, DatasetFileError
+from brainvae.errors import BrainVAEError, DataFileError, DatasetError, DatasetFileError
+from brainvae.json_files import read_json_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,6 +30,10 @@ FORMAT_VERSION = 1
 REQUIRED_COLUMNS = ("subject_id", "split")
 """metadata.csv columns brainvae reads (splits for training, subjects for grouping and export)."""
 NUMERIC_KINDS = "biuf"  # numpy dtype kinds a model can read: bool, signed, unsigned, float
+
+
+MAX_DATASET_JSON = 256 * 2**20
+"""dataset.json and report.json (which lists skipped files) stay far below this."""
 
 
 def _again(problem: str) -> str:
@@ -160,10 +164,12 @@ class PreparedDataset:
                 f"{path}: not a prepared dataset (missing {', '.join(missing)}); "
                 "create one with `brainvae prepare`"
             )
-        try:
-            description = json.loads((path / DatasetFolder.DESCRIPTION).read_text(encoding="utf-8"))
-            report = json.loads((path / DatasetFolder.REPORT).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
+        try:  # size and nesting depth limited, not text or not JSON: the file is named
+            description = read_json_file(path / DatasetFolder.DESCRIPTION, MAX_DATASET_JSON)
+            report = read_json_file(path / DatasetFolder.REPORT, MAX_DATASET_JSON)
+        except DataFileError as err:
+            raise DatasetFileError(err.path, _again(err.problem)) from err
+        except OSError as err:
             raise DatasetError(f"{path}: unreadable dataset description ({err})") from err
         if not isinstance(description, dict) or description.get("format") != FORMAT_NAME:
             raise DatasetError(f"{path}: dataset.json is not a {FORMAT_NAME} description")
@@ -190,8 +196,10 @@ class PreparedDataset:
                 description=description,
                 report=report,
             )
-        except BrainVAEError:
+        except DataFileError:
             raise
+        except BrainVAEError as err:  # the preprocessing record inside dataset.json
+            raise DatasetFileError(path / DatasetFolder.DESCRIPTION, _again(str(err))) from err
         except (KeyError, TypeError, ValueError) as err:
             problem = f"missing or malformed entry {err}"
             raise DatasetFileError(path / DatasetFolder.DESCRIPTION, _again(problem)) from err

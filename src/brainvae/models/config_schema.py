@@ -9,19 +9,12 @@ file and the field, before torch allocates anything.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from brainvae.errors import DataFileError
 
-MAX_JSON_DEPTH = 64
-"""Deepest nesting of [ and { accepted in a brainvae JSON file (real files use fewer than 8)."""
-MAX_CONFIG_BYTES = 16 * 2**20
-"""config.json is a few KB; anything past this is not one."""
 MAX_SIDE = 2**16
 MAX_CHANNELS = 4096
 MAX_LATENT = 2**16
@@ -33,45 +26,6 @@ MAX_WEIGHT = 1e9
 """Largest loss weight (beta, capacity_gamma, beta_neg...) accepted: finite and below this."""
 SIGMA_RANGE = (1e-6, 1e6)
 """gaussian_sigma bounds: 1 / sigma^2 of a pixel error of 1 stays far inside float32."""
-
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-
-
-def json_depth(text: str) -> int:
-    """Deepest nesting of [ and { in JSON text, brackets inside strings not counted."""
-    bare = _STRING.sub("", text).encode("utf-8", "surrogatepass")
-    codes = np.frombuffer(bare, dtype=np.uint8)
-    steps = (np.isin(codes, (ord("["), ord("{")))).astype(np.int32) - np.isin(
-        codes, (ord("]"), ord("}"))
-    ).astype(np.int32)
-    return int(np.cumsum(steps).max(initial=0))
-
-
-def parse_json(text: str, path: str | Path, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """json.loads, after refusing nesting deeper than max_depth (which would recurse away)."""
-    import json
-
-    depth = json_depth(text)
-    if depth > max_depth:
-        raise DataFileError(
-            path, f"JSON nested {depth} levels deep; brainvae files nest at most {max_depth}"
-        )
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as error:
-        raise DataFileError(path, f"is not valid JSON (truncated or corrupt?): {error}") from error
-
-
-def read_json_file(path: Path, max_bytes: int = MAX_CONFIG_BYTES) -> Any:
-    """A JSON file read with a size and depth limit; errors name the file."""
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise DataFileError(path, f"is {size} bytes; a brainvae JSON file is at most {max_bytes}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise DataFileError(path, f"is not text ({error})") from error
-    return parse_json(text, path)
 
 
 # -- field checks ---------------------------------------------------------------------------

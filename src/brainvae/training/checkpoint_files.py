@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from brainvae.errors import DataFileError
-from brainvae.models.config_schema import read_json_file
+from brainvae.json_files import read_json_file
 from brainvae.models.errors import ModelError
 from brainvae.models.serialization import NEVER_UNPICKLED, looks_pickled
 

@@ -49,6 +49,17 @@ def encode_dataset(model: LatentModel, dataset: PreparedDataset, batch: int = 25
     with torch.no_grad():
         for start in range(0, len(dataset), batch):
             x = torch.from_numpy(np.array(dataset.images[start : start + batch], dtype=np.float32))
+            bad = ~torch.isfinite(x)
+            if bad.any():  # a damaged dataset: name its file and the first scan
+                from brainvae.data.dataset_folder import DatasetFolder
+                from brainvae.errors import DataFileError
+
+                row = start + int(torch.nonzero(bad.flatten(1).any(1))[0])
+                raise DataFileError(
+                    dataset.path / DatasetFolder.IMAGES,
+                    f"scan {row} holds NaN or Inf voxels ({int(bad.sum())} in rows {start}-"
+                    f"{start + len(x) - 1}): the file is damaged; prepare the dataset again",
+                )
             mu, logvar = model.encode(x.to(model.device))
             mus.append(mu.float().cpu().numpy())
             logvars.append(logvar.float().cpu().numpy())

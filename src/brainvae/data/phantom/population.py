@@ -66,7 +66,10 @@ def write_image(path: Path, data: np.ndarray, grid: PhantomGrid, dtype=np.int16)
     img.header.set_xyzt_units("mm", "sec")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial.nii.gz")
-    nib.save(img, str(tmp))
+    from brainvae.atomic import no_room_names
+
+    with no_room_names(path):  # a full disk names the scan (gzip's own error names nothing)
+        nib.save(img, str(tmp))
     os.replace(tmp, path)
     return path
 
@@ -150,11 +153,14 @@ def _rows(tasks, workers: int, progress: bool):
     from brainvae.data.worker_pool import die_with_parent
 
     bar = dict(total=len(tasks), desc="phantom", unit="scan", disable=not progress)
+    # the bar is closed (its line ended) however rendering ends, so an error starts a line
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         # die_with_parent: a killed `brainvae phantom` takes its workers with it
         with multiprocessing.get_context("fork").Pool(workers, die_with_parent) as pool:
-            return list(tqdm(pool.imap(_render_and_write, tasks, chunksize=4), **bar))
-    return [_render_and_write(task) for task in tqdm(tasks, **bar)]
+            with tqdm(pool.imap(_render_and_write, tasks, chunksize=4), **bar) as rows:
+                return list(rows)
+    with tqdm(tasks, **bar) as each:
+        return [_render_and_write(task) for task in each]
 
 
 def build_population(
@@ -184,6 +190,13 @@ def build_population(
         (folder / "images").mkdir()
         _write_population(config, folder, grid, scans, workers, progress)
         _move_into_place(folder, final)
+    except OSError as error:  # named as it would have been in the population folder
+        from brainvae.atomic import disk_full_in
+        from brainvae.errors import is_no_room
+
+        if is_no_room(error):
+            raise disk_full_in(error, folder, final) from error
+        raise
     finally:
         if folder.exists():
             shutil.rmtree(folder, ignore_errors=True)
