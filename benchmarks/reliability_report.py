@@ -278,7 +278,7 @@ class Fixtures:
     def blob(self) -> tuple[Path, Path]:
         """(dataset, run): 8 blob images of 24 x 20, the small net trained 1 epoch, L = 3."""
         if self._blob is None:
-            from blob_population import write_blob_dataset
+            from helpers.blob_population import write_blob_dataset
 
             root = self.work / "fixtures" / "blob"
             dataset = write_blob_dataset(root, subjects=4, seed=2)
@@ -297,7 +297,7 @@ class Fixtures:
         if self._phantom is None:
             from brainvae.data.dataset import PreparedDataset
             from brainvae.data.io.nifti_writing import write_nifti
-            from phantom_datasets import prepared_phantom
+            from helpers.phantom_datasets import prepared_phantom
 
             root = self.work / "fixtures" / "phantom"
             dataset, run, labels = prepared_phantom(root, (32, 40), 40, latent_dim=4)
@@ -1133,7 +1133,7 @@ def family_tables(
     import numpy as np
     import pandas as pd
 
-    from tiny_scans import SHAPE, write_scan
+    from helpers.tiny_scans import SHAPE, write_scan
 
     rng = random.Random(seed)
     root = work / "tables"

@@ -36,6 +36,18 @@ class DatasetFileError(DataFileError, DatasetError):
     not open."""
 
 
+class ModelError(BrainVAEError, ValueError):
+    """A model configuration or input that does not fit: says what was expected and what came."""
+
+
+class ReceptiveFieldError(BrainVAEError, ValueError):
+    """Inputs a receptive field cannot be computed from: ROIs, weights, images, options."""
+
+
+class ProjectiveFieldError(BrainVAEError, ValueError):
+    """A sweep that cannot run as asked: names the setting and what is wrong."""
+
+
 # errno values that mean "no room to write": the disk is full (ENOSPC), the user's quota is
 # spent (EDQUOT), or the file hit a size limit such as ulimit -f (EFBIG).
 NO_ROOM_ERRNOS = frozenset(

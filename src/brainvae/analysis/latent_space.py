@@ -95,7 +95,7 @@ class TraversalGrid:
 
 def check_images_fit(model: LatentModel, images_shape: Sequence[int]) -> None:
     """Raise a ModelError naming both shapes when (N, *shape) images do not fit the model."""
-    from brainvae.models.errors import ModelError
+    from brainvae.errors import ModelError
 
     config = model.config
     sample = tuple(int(s) for s in images_shape[1:])

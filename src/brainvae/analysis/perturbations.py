@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from brainvae.analysis.errors import ReceptiveFieldError
+from brainvae.errors import ReceptiveFieldError
 
 PERTURBATION_KINDS = ("remove", "add", "noise", "blur")
 """remove: p = -x0 in the ROI (w = 1 blanks it, the paper's default); add: p = amplitude in the

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from brainvae.analysis.errors import ProjectiveFieldError
+from brainvae.errors import ProjectiveFieldError
 
 COLOUR_SCHEMES: dict[str, np.ndarray] = {
     "paper": np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0], [1.0, 1.0, 0.0]]),

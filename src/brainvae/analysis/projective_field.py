@@ -40,10 +40,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from brainvae.analysis.errors import ProjectiveFieldError
 from brainvae.analysis.projective_streaming import ProjectiveProgress, SweepPlan, stream_variances
 from brainvae.analysis.projective_sweep import SweepSettings
 from brainvae.analysis.steps import drained
+from brainvae.errors import ProjectiveFieldError
 
 if TYPE_CHECKING:
     import pandas as pd

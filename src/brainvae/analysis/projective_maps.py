@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from brainvae.analysis.errors import ProjectiveFieldError
+from brainvae.errors import ProjectiveFieldError
 
 if TYPE_CHECKING:
     import pandas as pd

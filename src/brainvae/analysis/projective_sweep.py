@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from brainvae.analysis.errors import ProjectiveFieldError
+from brainvae.errors import ProjectiveFieldError
 
 BAND_NAMES = ("small_negative", "small_positive", "large_negative", "large_positive")
 """The four bands of c, in the order of ProjectiveField.band_variance."""

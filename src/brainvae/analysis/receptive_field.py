@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from brainvae.analysis.errors import ReceptiveFieldError
 from brainvae.analysis.latent_activity import LatentActivity, activity_from_variance
 from brainvae.analysis.perturbations import DEFAULT_AMPLITUDE, check_kind
 from brainvae.analysis.receptive_kl import FLOOR_FRACTION, impact_from_gaussians, variance_floors
@@ -32,6 +31,7 @@ from brainvae.analysis.receptive_streaming import (
 )
 from brainvae.analysis.roi_masks import roi_masks
 from brainvae.analysis.steps import drained
+from brainvae.errors import ReceptiveFieldError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -155,7 +155,7 @@ class ReceptiveField:
 
 def _check_model_images(model: Any, sample_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The spatial shape of the images, after checking they fit the model (ModelError if not)."""
-    from brainvae.models.errors import ModelError
+    from brainvae.errors import ModelError
 
     config = model.config
     spatial = tuple(int(s) for s in config.input_shape)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from brainvae.analysis.errors import ReceptiveFieldError
+from brainvae.errors import ReceptiveFieldError
 
 FLOOR_FRACTION = 1e-6
 """Each latent's variance floor is this fraction of its population variance (sd 1e-3 of the

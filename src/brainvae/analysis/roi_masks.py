@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from brainvae.analysis.errors import ReceptiveFieldError
+from brainvae.errors import ReceptiveFieldError
 
 
 def roi_name(label: int) -> str:

@@ -136,8 +136,8 @@ def sweep_settings(args: argparse.Namespace) -> Any:
     """The preset with --range/--step/--split/--units applied, validated."""
     from dataclasses import replace
 
-    from brainvae.analysis.errors import ProjectiveFieldError
     from brainvae.analysis.projective_sweep import SweepSettings
+    from brainvae.errors import ProjectiveFieldError
 
     settings = SweepSettings.preset(args.preset)
     changes: dict[str, Any] = {}
@@ -162,7 +162,7 @@ def sweep_settings(args: argparse.Namespace) -> Any:
 
 def parse_latents(text: str | None, latent_dim: int) -> list[int]:
     """1-based comma-separated latents -> 0-based indices (default all)."""
-    from brainvae.analysis.errors import ProjectiveFieldError
+    from brainvae.errors import ProjectiveFieldError
 
     if text is None:
         return list(range(latent_dim))
@@ -219,11 +219,10 @@ def _brain_mask(args: argparse.Namespace, dataset: PreparedDataset, spatial: tup
 
 def run(args: argparse.Namespace) -> int:
     """Load, check, sweep with progress on stderr, write, and say what the fields mean."""
-    from brainvae.analysis.errors import ReceptiveFieldError
     from brainvae.cli._console import drive, read_rois_noting
     from brainvae.data.io.output_folder import check_output
     from brainvae.data.roi_files import read_roi_names
-    from brainvae.errors import DataFileError
+    from brainvae.errors import DataFileError, ReceptiveFieldError
     from brainvae.exports.projective_folder import write_projective_results
     from brainvae.models import ModelError, load_model
     from brainvae.training import resolve_device

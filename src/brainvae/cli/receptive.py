@@ -91,7 +91,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def parse_weights(text: str) -> list[float]:
     """Comma-separated numbers; the analysis checks there are at least two different ones."""
-    from brainvae.analysis.errors import ReceptiveFieldError
+    from brainvae.errors import ReceptiveFieldError
 
     try:
         return [float(part) for part in text.replace(" ", "").split(",") if part != ""]
@@ -103,14 +103,13 @@ def parse_weights(text: str) -> list[float]:
 
 def run(args: argparse.Namespace) -> int:
     """Load, check, compute with progress on stderr, write."""
-    from brainvae.analysis.errors import ReceptiveFieldError
     from brainvae.analysis.receptive_report import receptive_summary
     from brainvae.analysis.roi_masks import roi_masks
     from brainvae.cli._console import drive, read_rois_noting
     from brainvae.data.dataset import PreparedDataset
     from brainvae.data.io.output_folder import check_output
     from brainvae.data.roi_files import read_roi_names
-    from brainvae.errors import DataFileError
+    from brainvae.errors import DataFileError, ReceptiveFieldError
     from brainvae.exports.receptive_tables import write_receptive_results
     from brainvae.models import ModelError, load_model
     from brainvae.training import resolve_device

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from brainvae.errors import ModelError
 from brainvae.models.base import LatentModel, ModelOutput
 from brainvae.models.beta_vae import BetaVAE
 from brainvae.models.config import FORMAT_VERSION, ModelConfig
-from brainvae.models.errors import ModelError
 from brainvae.models.families import FAMILY_CHOICES, FAMILY_NAMES, FamilyChoice, family_choice
 from brainvae.models.losses import LossOutput
 from brainvae.models.networks import NETWORK_PRESETS, ConvNetSpec, get_preset

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from brainvae.errors import DataFileError
+from brainvae.errors import DataFileError, ModelError
 from brainvae.models.config import ModelConfig
-from brainvae.models.errors import ModelError
 from brainvae.models.losses import LossOutput, ReconstructionTerm, make_reconstruction_term
 
 ArrayLike = torch.Tensor | np.ndarray
@@ -154,6 +153,11 @@ class LatentModel(nn.Module, abc.ABC):
         if self.config.channels_last:
             batch = batch.contiguous(memory_format=_memory_format(self.config.dims))
         return batch, added_channel
+
+    def use_config_memory_format(self) -> None:
+        """Lay the weights out channels-last when the config asks (conv nets run faster so)."""
+        if self.config.channels_last:
+            self.to(memory_format=_memory_format(self.config.dims))
 
     def prepare_latent(self, z: ArrayLike) -> torch.Tensor:
         """Check latents are (N, latent_dim) and finite."""

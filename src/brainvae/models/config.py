@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from brainvae.models.errors import ModelError
+from brainvae.errors import ModelError
 from brainvae.models.networks.presets import get_preset
 from brainvae.models.networks.spec import ConvNetSpec
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from brainvae.models.errors import ModelError
+from brainvae.errors import ModelError
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from brainvae.models.errors import ModelError
+from brainvae.errors import ModelError
 
 
 def bernoulli_nll(target: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:

@@ -10,12 +10,11 @@ from typing import Any
 import torch
 
 from brainvae.atomic import atomic_folder
-from brainvae.errors import NO_ROOM_ERRNOS, DataFileError, DiskFullError
+from brainvae.errors import NO_ROOM_ERRNOS, DataFileError, DiskFullError, ModelError
 from brainvae.file_modes import give_usual_modes
 from brainvae.json_files import read_json_file
 from brainvae.models.config import FORMAT_NAME, ModelConfig
 from brainvae.models.config_schema import check_config_dict
-from brainvae.models.errors import ModelError
 from brainvae.models.memory_budget import check_footprint, model_footprint
 from brainvae.run_folder import RunFolder
 

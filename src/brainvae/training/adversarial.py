@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from brainvae.models.errors import ModelError
+from brainvae.errors import ModelError
 
 if TYPE_CHECKING:
     from brainvae.models.base import LatentModel

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from brainvae.models.errors import ModelError
+from brainvae.errors import ModelError
 from brainvae.training.config import TrainConfig
 
 if TYPE_CHECKING:

@@ -10,9 +10,8 @@ from typing import Any
 
 import torch
 
-from brainvae.errors import DataFileError
+from brainvae.errors import DataFileError, ModelError
 from brainvae.json_files import read_json_file
-from brainvae.models.errors import ModelError
 from brainvae.models.serialization import NEVER_UNPICKLED, looks_pickled
 
 MAX_STATE_BYTES = 256 * 2**20

@@ -8,7 +8,7 @@ import re
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from brainvae.models.errors import ModelError
+from brainvae.errors import ModelError
 from brainvae.training.recipe import DEFAULT_RECIPE, epochs_for_steps
 
 PRECISIONS = ("auto", "fp32", "bf16")

@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
+from brainvae.errors import ModelError
 from brainvae.file_modes import file_mode
-from brainvae.models.errors import ModelError
 
 CACHE_DIR_ENV = "BRAINVAE_CACHE_DIR"
 """Environment variable naming the folder for brainvae's per-machine cache (tests point it

@@ -19,7 +19,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DistributedSampler
 
-from brainvae.models.errors import ModelError
+from brainvae.errors import ModelError
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import torch
 
 from brainvae.data.fingerprint import TRAINING_DATA_KEY, dataset_fingerprint
 from brainvae.data.run_dataset import dataset_record
-from brainvae.models.errors import ModelError
+from brainvae.errors import ModelError
 from brainvae.run_folder import RunFolder
 from brainvae.training import distributed
 from brainvae.training.adversarial import OptimizerPair, introspective_step

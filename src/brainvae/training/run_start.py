@@ -13,7 +13,7 @@ import torch
 
 from brainvae.atomic import atomic_file, has_partial
 from brainvae.data.run_dataset import dataset_record
-from brainvae.models.errors import ModelError
+from brainvae.errors import ModelError
 from brainvae.run_folder import RunFolder
 from brainvae.training import distributed
 from brainvae.training.checkpoint import LoadedCheckpoint, latest_checkpoint, read_checkpoint

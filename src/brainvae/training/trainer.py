@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from brainvae.models.errors import ModelError
+from brainvae.errors import ModelError
 from brainvae.training import distributed
 from brainvae.training.adversarial import make_optimizer
 from brainvae.training.batching import check_data, split_rows

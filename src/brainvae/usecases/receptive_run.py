@@ -12,6 +12,8 @@ from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from brainvae.analysis.roi_masks import roi_name
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -76,10 +78,10 @@ def present_rois(labels: np.ndarray, names: Mapping[int, str] | None) -> Present
 
     present = {int(v) for v in np.unique(labels) if v != 0}
     if not names:
-        return PresentRois({label: f"roi_{label}" for label in sorted(present)}, [])
+        return PresentRois({label: roi_name(label) for label in sorted(present)}, [])
     skipped = [f"{names[label]} (label {label})" for label in sorted(names) if label not in present]
     chosen = {label: name for label, name in names.items() if label in present}
-    chosen.update({label: f"roi_{label}" for label in present - set(names)})
+    chosen.update({label: roi_name(label) for label in present - set(names)})
     return PresentRois(chosen, skipped)
 
 

@@ -7,9 +7,9 @@ import math
 import torch
 from torch import nn
 
+from brainvae.errors import ModelError
 from brainvae.models.base import ArrayLike, LatentModel
 from brainvae.models.config import ModelConfig
-from brainvae.models.errors import ModelError
 from brainvae.models.losses import LossOutput, capacity_at, kl_per_latent, kl_weight
 from brainvae.models.networks.conv import ConvDecoder, ConvEncoder
 
@@ -28,10 +28,7 @@ class BetaVAE(LatentModel):
         if config.learn_sigma:
             start = math.log(config.gaussian_sigma or 1.0)
             self.learned_log_sigma = nn.Parameter(torch.tensor(start))
-        if config.channels_last:
-            self.to(
-                memory_format=torch.channels_last if config.dims == 2 else torch.channels_last_3d
-            )
+        self.use_config_memory_format()
 
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x)

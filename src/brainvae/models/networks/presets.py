@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from brainvae.models.errors import ModelError
+from brainvae.errors import ModelError
 from brainvae.models.networks.spec import ConvNetSpec
 
 

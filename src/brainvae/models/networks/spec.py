@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from brainvae.models.errors import ModelError
+from brainvae.errors import ModelError
 
 ACTIVATIONS = ("relu", "leaky_relu")
 DOWNSAMPLE_MODES = ("stride", "pool")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from brainvae.errors import ModelError
 from brainvae.models.base import ArrayLike, LatentModel, ModelOutput
 from brainvae.models.config import ModelConfig
-from brainvae.models.errors import ModelError
 from brainvae.models.losses import LossOutput
 
 PCA_LOGVAR = -30.0

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from brainvae.errors import ModelError
 from brainvae.models.base import ArrayLike, LatentModel
 from brainvae.models.config import ModelConfig
-from brainvae.models.errors import ModelError
 from brainvae.models.losses import LossOutput, kl_per_latent
 from brainvae.models.networks.conv import ConvDecoder, ConvEncoder
 
@@ -53,10 +53,7 @@ class SoftIntroVAE(LatentModel):
         args = (spec, config.input_shape, config.channels, config.latent_dim)
         self.encoder = ConvEncoder(*args)
         self.decoder = ConvDecoder(*args)
-        if config.channels_last:
-            self.to(
-                memory_format=torch.channels_last if config.dims == 2 else torch.channels_last_3d
-            )
+        self.use_config_memory_format()
 
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.encoder(x)

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from brainvae.analysis.roi_masks import roi_name
 from brainvae.napari.layer_roles import (
     ATLAS_NAMES,
     ROI_NAMES,
@@ -91,7 +92,7 @@ def label_names(layer: Any) -> dict[int, str]:
     stored = {**info.get(ATLAS_NAMES, {}), **info.get(ROI_NAMES, {})}
     present = [int(v) for v in np.unique(np.asarray(layer.data)) if v != 0]
     named = {int(k): str(v) for k, v in stored.items()}
-    return {label: named.get(label, f"roi_{label}") for label in present}
+    return {label: named.get(label, roi_name(label)) for label in present}
 
 
 def spatial_placement(layer: Any) -> dict[str, Any]:

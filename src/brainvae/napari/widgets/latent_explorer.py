@@ -21,18 +21,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import ComboBox, FloatSlider
 
-from brainvae.napari.viewer_state import EncodedPopulation, ModelInUse
-from brainvae.napari.widgets.decode_placement import WHILE_MOVING
+from brainvae.napari.viewer_state import ModelInUse
 from brainvae.napari.widgets.dock_base import DockBase
 from brainvae.napari.widgets.explorer_code_buttons import CodeButtons
 from brainvae.napari.widgets.explorer_display import DecodeDisplay
+from brainvae.napari.widgets.explorer_encoding import PopulationEncoding
 from brainvae.napari.widgets.explorer_exports import ExportsPanel
 from brainvae.napari.widgets.explorer_form import without_label_column
+from brainvae.napari.widgets.explorer_live_decode import LiveDecode
 from brainvae.napari.widgets.explorer_model_choice import ModelChoice, explorable_model
 from brainvae.napari.widgets.explorer_population import (
     ExplorerScans,
-    activity_text,
-    stack_placement,
 )
 from brainvae.napari.widgets.latent_sliders import LatentSliders
 from brainvae.napari.widgets.scroll_dock import ScrollableContainer
@@ -42,9 +41,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from brainvae.analysis.latent_space import LatentStatistics, SliderRanges, TraversalGrid
-    from brainvae.data.population import Population
     from brainvae.models.base import LatentModel
-    from brainvae.napari.widgets.explorer_latent_summary import LatentSummary
 
 RANGE_CHOICES = (
     ("population mean ± 3 sd", "population"),
@@ -53,7 +50,7 @@ RANGE_CHOICES = (
 )
 
 
-class LatentExplorer(DockBase, ScrollableContainer):
+class LatentExplorer(LiveDecode, PopulationEncoding, DockBase, ScrollableContainer):
     """Move each latent and watch the decoded brain; encode subjects, interpolate, traverse.
 
     Inputs: set_model (a LatentModel or a run folder) and set_population (images, metadata,
@@ -304,109 +301,6 @@ class LatentExplorer(DockBase, ScrollableContainer):
         self.latents.select(k)
         self.chosen_latent = k
         self.status.value = f"z{k + 1} chosen: {self.latents.tooltip_of(k)}"
-
-    # ---- live decoding -----------------------------------------------------------------
-    def _request_decode(self) -> None:
-        if self._model is not None and len(self._code) == self._model.latent_dim:
-            self._decoder.request(self._model, self._code)
-
-    def _on_decoded(self, result) -> None:
-        if self._closed or result.request.model is not self._model:
-            return  # a decode of a model that was replaced meanwhile
-        if result.request.request_id < self.shown_request:
-            return  # the thread finished an older code after a newer one was shown inline
-        self.shown_request = result.request.request_id
-        fits = self.population_fits(report=False)  # once per decode: it runs on every drag
-        placement = self.scans.placement if fits else {}
-        limits = self.scans.display_limits if fits else None
-        self._display.show_decode(result.image, placement, limits)
-
-    def _on_decode_failed(self, failure) -> None:
-        request, err = failure
-        if not self._closed and request.model is self._model:
-            self.fail(err)
-
-    def _place_decode(self, *_args) -> None:
-        """Put the decode layer where the mode wants it (after a change of mode, population
-        or axis order); decodes themselves never move it."""
-        if not self._closed:
-            self._display.place_decode(self.model_placement())
-
-    def _on_decode_shown_changed(self, mode: str) -> None:
-        self._display.placer.mode = mode
-        self._place_decode()
-        if mode == WHILE_MOVING:
-            self.status.value = "The decode shows over the scan while the code changes."
-
-    def model_placement(self) -> dict[str, Any]:
-        """The population's scale/translate/axis labels when its grid is the model's, else none."""
-        return self.scans.placement if self.population_fits(report=False) else {}
-
-    def show_export(self, name: str, data: np.ndarray, placement: dict[str, Any]) -> None:
-        """An export as a layer right of the scan and the decode, in the population's contrast
-        when it fits the model (explorer_display)."""
-        fits = self.population_fits(report=False)
-        self._display.show_export(
-            name, data, placement, self.scans.display_limits if fits else None
-        )
-
-    # ---- population ----------------------------------------------------------------------
-    def _use_stack(self, layer: Any, population: Population | None) -> None:
-        """A population stack was chosen: its scans, table and placement; the viewer's
-        population (the analysis docks use it) when it has one."""
-        metadata = population.table if population is not None else None
-        self.set_population(layer.data, metadata, stack_placement(layer))
-        self.scans.layer = layer
-        self.scans.population = population
-        if population is not None:
-            self._state.population = population
-
-    def population_fits(self, report: bool) -> bool:
-        """Whether a model and a population are there and the scans fit the model's input
-        (`report`: say why not in the status line)."""
-        try:
-            return self.scans.fits(self._model)
-        except Exception as err:  # noqa: BLE001
-            if report:
-                self.fail(err)
-            return False
-
-    def _start_population_encoding(self) -> None:
-        from napari.qt.threading import create_worker
-
-        from brainvae.napari.workers.decode import encode_population
-
-        generation = self._generation
-        self.status.value = f"Encoding {len(self.scans.images)} scans..."
-        worker = create_worker(encode_population, self._model, self.scans.images)
-        worker.returned.connect(partial(self._on_statistics, generation))
-        self.run_worker(worker)
-
-    def _on_statistics(self, generation: int, summary: LatentSummary) -> None:
-        if generation != self._generation:
-            return
-        statistics = summary.statistics
-        self._statistics = statistics
-        population = self.scans.population
-        if population is not None and population.images is self.scans.images:
-            self._state.encoded = EncodedPopulation(self._model, population, statistics)
-        start = ""
-        if self._code_is_initial:  # a code the user has not chosen: start at the mean brain
-            # (the prior's 0 may lie far outside a weakly regularised model's codes)
-            self.latents.set_values(statistics.mean)
-            self._code_is_initial = False
-            start = " Sliders at the population's mean code."
-        self.latents.set_summary(summary)  # labels, order and the active-only filter
-        self._apply_ranges()
-        if start:
-            self._request_decode()
-        filtered = bool(self.latents.active_only.value)
-        activity = activity_text(summary.activity, filtered)
-        self.status.value = f"{statistics.n_images} scans encoded; {activity}." + start
-        # a model trained on other intensities decodes nonsense: say how they differ
-        note = self.scans.preprocessing_note(self._model)
-        if note:
-            self.status.value += " " + note
 
     # ---- plumbing ----------------------------------------------------------------------
     def run_worker(self, worker) -> None:

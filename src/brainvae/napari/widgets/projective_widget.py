@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Label, Slider
 
+from brainvae.napari.layer_roles import population_of
 from brainvae.napari.widgets import projective_inputs as inputs
 from brainvae.napari.widgets import projective_text as text
 from brainvae.napari.widgets.analysis_dock import AnalysisDock
@@ -203,6 +204,8 @@ class ProjectiveFieldWidget(AnalysisDock):
             names,
             32,  # decodes per batch
             str(self.limits.value),
+            # the latent explorer's encoding of this population under this model, if any
+            self._state.statistics_for(model, population_of(layer)),
             message=f"Sweeping {len(latents)} latent(s), {settings.values().size} decodes each...",
         )
 

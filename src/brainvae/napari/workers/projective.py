@@ -25,9 +25,12 @@ def projective_run(
     roi_names: Mapping[int, str] | None,
     batch_size: int = 32,
     limits_mode: str = "per-latent",
+    statistics: Any = None,
 ) -> Generator[Any, None, ProjectiveRun]:
     """Yield ProjectiveProgress reports; return the ProjectiveRun. rois: a label image on the
-    population's grid, with a {label: name} for each ROI to use (None: no ROIs)."""
+    population's grid, with a {label: name} for each ROI to use (None: no ROIs). statistics:
+    the population's latent statistics under this model when already encoded (the latent
+    explorer's), else the population is encoded first."""
     from brainvae.usecases import projective_run as use_case
 
     selection = None
@@ -35,6 +38,13 @@ def projective_run(
         spatial = tuple(int(s) for s in model.config.input_shape)
         selection = use_case.roi_selection(rois, roi_names, spatial)
     request = use_case.ProjectiveRequest(
-        tuple(latents), base, settings, scheme, limits_mode, selection, batch_size=batch_size
+        tuple(latents),
+        base,
+        settings,
+        scheme,
+        limits_mode,
+        selection,
+        batch_size=batch_size,
+        statistics=statistics,
     )
     return (yield from use_case.projective_run(model, images, table, request))
