@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from brainvae.number_lists import number_list
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -40,7 +42,7 @@ def parse_z(text: str, latent_dim: int) -> np.ndarray:
     from brainvae.models import ModelError
 
     try:
-        values = [float(part) for part in text.replace(" ", "").split(",") if part != ""]
+        values = number_list(text)
     except ValueError:
         raise ModelError(f"--z must be comma-separated numbers, got {text!r}") from None
     return _checked(np.asarray(values, dtype=np.float32), latent_dim, "--z")

@@ -19,6 +19,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from brainvae.number_lists import number_list
+
 if TYPE_CHECKING:
     from brainvae.data.dataset import PreparedDataset
 
@@ -144,7 +146,7 @@ def sweep_settings(args: argparse.Namespace) -> Any:
     if args.sweep_range is not None:
         text = ",".join(args.sweep_range)
         try:
-            bounds = [float(part) for part in text.replace(" ", "").split(",") if part != ""]
+            bounds = number_list(text)
         except ValueError:
             bounds = []
         if len(bounds) != 2:
@@ -167,7 +169,7 @@ def parse_latents(text: str | None, latent_dim: int) -> list[int]:
     if text is None:
         return list(range(latent_dim))
     try:
-        chosen = [int(part) for part in text.replace(" ", "").replace("z", "").split(",") if part]
+        chosen = number_list(text, int, prefix="z")
     except ValueError:
         raise ProjectiveFieldError(
             f"--latents must be comma-separated 1-based numbers, got {text!r}"

@@ -17,6 +17,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from brainvae.number_lists import number_list
+
 SPLITS = ("all", "train", "val", "test")
 
 
@@ -94,7 +96,7 @@ def parse_weights(text: str) -> list[float]:
     from brainvae.errors import ReceptiveFieldError
 
     try:
-        return [float(part) for part in text.replace(" ", "").split(",") if part != ""]
+        return number_list(text)
     except ValueError:
         raise ReceptiveFieldError(
             f"--weights must be comma-separated numbers, got {text!r}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from brainvae.cli._options import NOT_YET, add_run_folder_options, add_training_options
+from brainvae.number_lists import number_list
 
 
 def _numbers(kind: type):
@@ -12,7 +13,7 @@ def _numbers(kind: type):
 
     def parse(text: str) -> list:
         try:
-            values = [kind(part) for part in text.split(",") if part.strip()]
+            values = number_list(text, kind)
         except ValueError:
             values = []
         if not values:

@@ -27,6 +27,7 @@ from brainvae.data.preprocessing.config import (
     PreprocessConfig,
 )
 from brainvae.napari.widgets.paths import optional_path
+from brainvae.number_lists import number_list
 
 SLICE_AXES = ("none", "axial", "coronal", "sagittal")
 AXIS_NAMES = {0: "axial", 1: "coronal", 2: "sagittal"}
@@ -195,7 +196,7 @@ def _slices(text: str, label: str) -> tuple[int, int]:
 def _numbers(text: str, label: str, kind: type) -> tuple:
     """'0.8, 0.1, 0.1' -> (0.8, 0.1, 0.1); a bad entry names its field."""
     try:
-        return tuple(kind(part) for part in text.replace(" ", "").split(",") if part)
+        return tuple(number_list(text, kind))
     except ValueError:
         raise ValueError(f"{label}: expected comma-separated numbers, got {text!r}") from None
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from brainvae.napari.widgets.analysis_inputs import label_names
+from brainvae.number_lists import number_list
 
 BASES = (("population mean", "mean"), ("zero (the prior's mean)", "zero"))
 SCHEMES = (
@@ -58,7 +59,7 @@ def latent_indices(text: str | None, latent_dim: int) -> list[int]:
     if not cleaned.strip():
         return list(range(latent_dim))
     try:
-        chosen = [int(part) for part in cleaned.split(",") if part.strip()]
+        chosen = number_list(cleaned, int, prefix="z")
     except ValueError as err:
         raise ValueError(f"latents: {text!r} is not a list of numbers") from err
     wrong = [k for k in chosen if not 1 <= k <= latent_dim]

@@ -29,6 +29,7 @@ from brainvae.napari.widgets.receptive_plots import (
 )
 from brainvae.napari.widgets.receptive_text import result_text
 from brainvae.napari.widgets.roi_layer_tools import ROI_LAYER, RoiLayerTools
+from brainvae.number_lists import number_list
 from brainvae.usecases.receptive_run import LongRunTimer, long_run_note
 
 if TYPE_CHECKING:
@@ -156,9 +157,7 @@ class ReceptiveFieldWidget(AnalysisDock):
 
     def chosen_weights(self) -> list[float]:
         try:
-            weights = [
-                float(v) for v in str(self.weights.value).replace(";", ",").split(",") if v.strip()
-            ]
+            weights = number_list(str(self.weights.value))
         except ValueError as err:
             raise ValueError(f"weights: {self.weights.value!r} is not a list of numbers") from err
         return weights
