@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     held_out = np.concatenate([dataset.indices("val"), dataset.indices("test")])
     images = np.asarray(dataset.images)[np.sort(held_out)]
     ventricles = dataset.metadata["ventricle_volume_ml"].to_numpy()[np.sort(held_out)]
-    spatial = tuple(dataset.sample_shape)
+    spatial = tuple(dataset.scan_shape)
     labels = read_rois(raw / "atlas.nii.gz", dataset, spatial)
     names = {k: v for k, v in read_roi_names(raw / "atlas_labels.csv").items()
              if k in set(np.unique(labels).tolist())}  # fmt: skip

@@ -91,7 +91,7 @@ def main() -> None:
     widget.run_folder.value = work / "run"
     print(
         f"device: {describe_device(resolve_device('cpu'))}; data: {len(dataset)} x "
-        f"{' x '.join(map(str, dataset.sample_shape))}; timer {TIMER_MS} ms"
+        f"{' x '.join(map(str, dataset.scan_shape))}; timer {TIMER_MS} ms"
     )
 
     idle = timer_delays(min(args.seconds, 5.0))

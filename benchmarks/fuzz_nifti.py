@@ -439,7 +439,7 @@ def _prepare_one(path: Path, work: Path) -> str:
     shutil.copyfile(path, source / path.name)
     try:
         dataset = prepare(source, out, PreprocessConfig(volume_index=0), workers=1)
-        return f"{len(dataset)} sample(s) of shape {tuple(dataset.sample_shape)}"
+        return f"{len(dataset)} sample(s) of shape {tuple(dataset.scan_shape)}"
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -314,7 +314,7 @@ def test_rois_and_brain_mask_at_2mm_for_4mm_scans_are_resampled_and_it_is_said(t
 
     dataset = scans_at_4mm(tmp_path, 6)
     config = ModelConfig(
-        input_shape=tuple(dataset.sample_shape), latent_dim=2, family="pca", likelihood="gaussian"
+        input_shape=tuple(dataset.scan_shape), latent_dim=2, family="pca", likelihood="gaussian"
     )
     build_model(config).fit(np.asarray(dataset.images)).save(tmp_path / "run")
     atlas = atlas_2mm()

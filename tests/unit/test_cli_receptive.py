@@ -227,7 +227,7 @@ def _pca_on_4mm_scans(root: Path, n: int):
 
     dataset = scans_at_4mm(root, n)
     config = ModelConfig(
-        input_shape=tuple(dataset.sample_shape), latent_dim=2, family="pca", likelihood="gaussian"
+        input_shape=tuple(dataset.scan_shape), latent_dim=2, family="pca", likelihood="gaussian"
     )
     build_model(config).fit(np.asarray(dataset.images)).save(root / "run")
     return dataset, root / "run"

@@ -33,7 +33,7 @@ def setup(tmp_path_factory):
 def _labels(path, dataset):
     from brainvae.data.roi_files import load_rois
 
-    return load_rois(path, dataset, tuple(dataset.sample_shape))
+    return load_rois(path, dataset, tuple(dataset.scan_shape))
 
 
 def test_writes_the_labels_on_the_dataset_grid_in_its_files_order(setup, capsys):

@@ -152,7 +152,7 @@ def test_decode_with_dataset_affine(trained, dataset_dir, tmp_path, capsys):
     np.testing.assert_allclose(image.affine, dataset.affine, atol=1e-5)
     data = np.asarray(image.dataobj)
     assert data.size == np.prod(SHAPE)
-    assert tuple(s for s in data.shape if s != 1) == dataset.sample_shape
+    assert tuple(s for s in data.shape if s != 1) == dataset.scan_shape
     expected = load_model(trained).decode(torch.tensor([[0.5, -1.0, 0.0]]))[0, 0].detach().numpy()
     np.testing.assert_allclose(data.reshape(SHAPE), expected, atol=1e-5)
     assert "the affine of" in capsys.readouterr().out
@@ -231,7 +231,7 @@ def test_decode_slice_row_overlays_its_slice(tmp_path, capsys):
     decode = ["decode", str(run), "--z-file", str(latents), "--row", "3"]
     assert main([*decode, "--dataset", str(dataset.path), "--out", str(out)]) == 0
     image = read_nifti(out)
-    assert image.data.shape == dataset.sample_shape
+    assert image.data.shape == dataset.scan_shape
     np.testing.assert_allclose(image.affine, dataset.sample_affine(3), atol=1e-5)
     assert "moved to slice" in capsys.readouterr().out
 

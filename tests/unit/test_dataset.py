@@ -133,7 +133,7 @@ def test_prepare_writes_cached_dataset(tmp_path):
     ds = PreparedDataset.open(tmp_path / "ds")
     assert isinstance(ds.images, np.memmap) and not ds.images.flags.writeable
     assert len(ds) == 12 and ds.images.shape == (12, 4, 5, 3) and ds.images.dtype == np.float32
-    assert ds.sample_shape == (4, 5, 3) and ds.voxel_size == (4.0, 4.0, 4.0)
+    assert ds.scan_shape == (4, 5, 3) and ds.voxel_size == (4.0, 4.0, 4.0)
     assert float(ds.images.min()) == 0.0 and float(ds.images.max()) == 1.0
     assert {
         "subject_id",
@@ -174,7 +174,7 @@ def test_slices_become_rows(tmp_path):
         slice_axis="coronal", slice_range=(2, 6), split_fractions=(0.5, 0.5, 0)
     )
     ds = prepare(src, tmp_path / "ds", config, src / "subjects.csv", workers=1)
-    assert len(ds) == 12 and ds.sample_shape == (SHAPE[0], SHAPE[2])
+    assert len(ds) == 12 and ds.scan_shape == (SHAPE[0], SHAPE[2])
     assert ds.metadata["slice_index"].tolist()[:4] == [2, 3, 4, 5]
     assert ds.metadata.groupby("subject_id")["split"].nunique().max() == 1
     raw = read_image(ds.metadata["source"].iloc[1]).data
@@ -227,7 +227,7 @@ def test_4d_input_with_volume_index(tmp_path, write_nii):
     ds = prepare(
         tmp_path / "src", tmp_path / "ds", PreprocessConfig.identity(volume_index=2), workers=1
     )
-    assert ds.sample_shape == (6, 5, 4) and float(ds.images[0].max()) == 3.0
+    assert ds.scan_shape == (6, 5, 4) and float(ds.images[0].max()) == 3.0
 
 
 def test_error_midway_leaves_nothing(tmp_path):
@@ -249,7 +249,7 @@ def test_overwrite_refused_unless_asked(tmp_path):
     with pytest.raises(DatasetError, match="already exists.*overwrite"):
         prepare(src, tmp_path / "ds", PreprocessConfig(), workers=1)
     ds = prepare(src, tmp_path / "ds", PreprocessConfig(block=2), workers=1, overwrite=True)
-    assert ds.sample_shape == (4, 5, 3)
+    assert ds.scan_shape == (4, 5, 3)
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("mine")
     with pytest.raises(DatasetError, match="not a prepared dataset"):
@@ -327,7 +327,7 @@ def test_skip_bad_keeps_the_majority_shape_not_the_first_file(tmp_path):
         _write_volume(tmp_path / "src" / f"b{i}.nii.gz", seed=i + 1)
     updates = list(prepare_dataset(tmp_path / "src", tmp_path / "ds", workers=1, skip_bad=True))
     ds = PreparedDataset.open(tmp_path / "ds")
-    assert len(ds) == 4 and ds.sample_shape == SHAPE
+    assert len(ds) == 4 and ds.scan_shape == SHAPE
     skipped = updates[-1].skipped
     assert [s.file.split("/")[-1] for s in skipped] == ["a-odd.nii.gz"]
     assert f"majority shape {SHAPE}" in skipped[0].reason
@@ -338,7 +338,7 @@ def test_shape_tie_goes_to_the_first_file(tmp_path):
     _write_volume(tmp_path / "src" / "a.nii.gz", shape=(6, 12, 10))
     _write_volume(tmp_path / "src" / "b.nii.gz")
     ds = prepare(tmp_path / "src", tmp_path / "ds", workers=1, skip_bad=True)
-    assert ds.sample_shape == (10, 12, 6)
+    assert ds.scan_shape == (10, 12, 6)
     assert ds.report["skipped"][0]["file"].endswith("b.nii.gz")
 
 

@@ -66,9 +66,9 @@ def test_default_recipe_learns_on_an_axial_population_it_was_not_tuned_on(tmp_pa
     build_population(config, tmp_path / "raw", progress=False, workers=2)
     dataset = prepare(tmp_path / "raw" / "images", tmp_path / "ds",
                       csv=tmp_path / "raw" / "subjects.csv", workers=1)  # fmt: skip
-    assert dataset.sample_shape == (144, 120)
+    assert dataset.scan_shape == (144, 120)
     torch.manual_seed(0)
-    model = build_model(model_config_from_recipe(DEFAULT_RECIPE, dataset.sample_shape))
+    model = build_model(model_config_from_recipe(DEFAULT_RECIPE, dataset.scan_shape))
     for _ in train(model, dataset, TrainConfig(steps=400, device="cpu"), tmp_path / "run"):
         pass
     verdict = dataset_verdict(model, dataset)

@@ -148,7 +148,7 @@ def test_affine_keeps_world_coordinates_after_crop_and_block(write_nii):
     volume = read_nifti(write_nii("v.nii.gz", data, affine))
     config = PreprocessConfig.identity(crop=((2, 10), (1, 13), (3, 15)), block=(2, 3, 4))
     result = preprocess_volume(volume, config)
-    assert result.sample_shape == (4, 4, 3)
+    assert result.scan_shape == (4, 4, 3)
     out_index = np.array([1, 2, 1])
     block_start = np.array([2, 1, 3]) + out_index * [2, 3, 4]
     block_centre = block_start + (np.array([2, 3, 4]) - 1) / 2

@@ -82,13 +82,13 @@ def setup(tmp_path_factory):
 def _load(path: Path, dataset):
     from brainvae.data.roi_files import load_rois
 
-    return load_rois(path, dataset, tuple(dataset.sample_shape))
+    return load_rois(path, dataset, tuple(dataset.scan_shape))
 
 
 def test_2mm_labels_land_within_a_voxel_of_their_place_and_it_is_said(setup):
     dataset = setup["ds3d"]
     image = _load(setup["atlas"], dataset)
-    assert image.labels.shape == dataset.sample_shape == (18, 24, 20)  # display order
+    assert image.labels.shape == dataset.scan_shape == (18, 24, 20)  # display order
     for label, (centre, radius) in BALLS.items():
         index = np.argwhere(image.labels == label).mean(axis=0)
         world = dataset.affine[:3, :3] @ index + dataset.affine[:3, 3]
@@ -118,7 +118,7 @@ def test_another_voxel_order_gives_identical_labels(setup, change):
 def test_slice_dataset_takes_its_plane_of_a_3d_roi_volume(setup):
     slices, volume = setup["ds2d"], setup["ds3d"]
     image = _load(setup["atlas"], slices)
-    assert image.labels.shape == slices.sample_shape == (18, 20)
+    assert image.labels.shape == slices.scan_shape == (18, 20)
     expected = _load(setup["atlas"], volume).labels[:, CORONAL_SLICE, :]
     assert np.array_equal(image.labels, expected) and expected.any()
     assert "to the dataset's 20 x 1 x 18 at 4 mm (axes LAS), its coronal slice 10" in (

@@ -55,7 +55,7 @@ def test_cli_trains_each_family(sample, name, tmp_path):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_python_trains_each_family(sample, family, tmp_path):
     config = ModelConfig(
-        input_shape=sample.sample_shape, latent_dim=4, family=family, architecture="small"
+        input_shape=sample.scan_shape, latent_dim=4, family=family, architecture="small"
     )
     torch.manual_seed(0)
     model = build_model(config)

@@ -193,7 +193,7 @@ def test_encode_output_is_neutralised(formula_dataset, tmp_path):
 
     dataset = PreparedDataset.open(formula_dataset)
     config = ModelConfig(
-        input_shape=tuple(dataset.sample_shape), latent_dim=2, family="pca",
+        input_shape=tuple(dataset.scan_shape), latent_dim=2, family="pca",
         likelihood="gaussian",
     )  # fmt: skip
     build_model(config).fit(np.asarray(dataset.images)).save(tmp_path / "run")

@@ -153,15 +153,15 @@ class ReceptiveField:
         )
 
 
-def _check_model_images(model: Any, sample_shape: tuple[int, ...]) -> tuple[int, ...]:
+def _check_model_images(model: Any, scan_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The spatial shape of the images, after checking they fit the model (ModelError if not)."""
     from brainvae.errors import ModelError
 
     config = model.config
     spatial = tuple(int(s) for s in config.input_shape)
-    if sample_shape != spatial and sample_shape != (int(config.channels), *spatial):
+    if scan_shape != spatial and scan_shape != (int(config.channels), *spatial):
         expected = " x ".join(map(str, spatial))
-        got = " x ".join(map(str, sample_shape)) or "scalars"
+        got = " x ".join(map(str, scan_shape)) or "scalars"
         raise ModelError(
             f"the images are {got} but the model expects {expected} "
             f"({len(spatial)}D, {model.latent_dim} latents): use a model trained on this grid"
@@ -209,8 +209,8 @@ def receptive_field_steps(
     if not floor_fraction > 0:
         raise ReceptiveFieldError(f"the floor fraction must be > 0, got {floor_fraction}")
     weight_values = _checked_weights(weights)
-    sample_shape = tuple(int(s) for s in np.shape(images)[1:])
-    spatial = _check_model_images(model, sample_shape)
+    scan_shape = tuple(int(s) for s in np.shape(images)[1:])
+    spatial = _check_model_images(model, scan_shape)
     rows = np.arange(len(images)) if indices is None else np.asarray(indices, dtype=np.int64)
     if rows.ndim != 1 or (rows.size and (rows.min() < 0 or rows.max() >= len(images))):
         raise ReceptiveFieldError(f"indices must be rows of the {len(images)} images")

@@ -203,7 +203,7 @@ def summary(dataset) -> str:
     report = dataset.report
     counts = report["counts"]
     lines = [
-        f"Prepared {len(dataset)} samples of shape {tuple(dataset.sample_shape)} "
+        f"Prepared {len(dataset)} samples of shape {tuple(dataset.scan_shape)} "
         f"(voxel {' x '.join(f'{v:g}' for v in dataset.voxel_size)} mm) "
         f"from {counts['files_used']} files of {counts['subjects']} subjects into {dataset.path}",
         split_line(dataset),

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not args.overwrite:
         raise DataFileError(out, "already exists: choose another --out or pass --overwrite")
     dataset = PreparedDataset.open(args.dataset)
-    image = load_rois(args.rois, dataset, tuple(int(n) for n in dataset.sample_shape))
+    image = load_rois(args.rois, dataset, tuple(int(n) for n in dataset.scan_shape))
     layout = _dataset_file_layout(dataset, args.rois, image.labels)
     write_nifti(
         out,

@@ -142,7 +142,7 @@ class PreparedDataset:
     config: PreprocessConfig
     affine: np.ndarray
     voxel_size: tuple[float, ...]
-    sample_shape: tuple[int, ...]
+    scan_shape: tuple[int, ...]
     axis_names: tuple[str, ...]
     squeezed_axes: tuple[int, ...]
     slice_axis: int | None
@@ -189,7 +189,7 @@ class PreparedDataset:
                 config=PreprocessConfig.from_dict(description["preprocess"]),
                 affine=np.asarray(description["affine"], dtype=np.float64).reshape(4, 4),
                 voxel_size=tuple(description["voxel_size"]),
-                sample_shape=tuple(images.shape[1:]),
+                scan_shape=tuple(images.shape[1:]),
                 axis_names=tuple(description["axis_names"]),
                 squeezed_axes=tuple(description["squeezed_axes"]),
                 slice_axis=description.get("slice_axis"),

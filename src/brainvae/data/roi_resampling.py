@@ -150,7 +150,7 @@ def resample_labels(labels: np.ndarray, source: Grid, target: Grid) -> Resampled
 
 def dataset_grid(dataset: PreparedDataset) -> Grid:
     """The dataset's samples as a 3D display-order grid: slice datasets at their usual slice."""
-    shape = list(int(n) for n in dataset.sample_shape)
+    shape = list(int(n) for n in dataset.scan_shape)
     for axis in sorted(dataset.squeezed_axes):
         shape.insert(axis, 1)
     return Grid((shape[0], shape[1], shape[2]), dataset.maps_affine())

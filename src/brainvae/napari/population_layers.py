@@ -104,7 +104,7 @@ def dataset_placement(dataset) -> dict[str, Any]:
     from brainvae.napari.layer_metadata import affine_placement
 
     return affine_placement(
-        dataset.affine, spatial_shape=tuple(dataset.sample_shape), axis_names=dataset.axis_names
+        dataset.affine, spatial_shape=tuple(dataset.scan_shape), axis_names=dataset.axis_names
     )
 
 
@@ -127,11 +127,11 @@ def atlas_file_layer_data(path: Path, dataset) -> LayerData:
     from brainvae.errors import DataFileError
 
     volume = read_nifti(path)
-    if tuple(volume.data.shape) != tuple(dataset.sample_shape):
+    if tuple(volume.data.shape) != tuple(dataset.scan_shape):
         raise DataFileError(
             path,
             f"atlas shape {volume.data.shape} does not match the prepared samples' "
-            f"{tuple(dataset.sample_shape)}; give an atlas in the output grid",
+            f"{tuple(dataset.scan_shape)}; give an atlas in the output grid",
         )
     names_path = Path(path).with_name("atlas_labels.csv")
     names = read_atlas_names(names_path) if names_path.is_file() else {}

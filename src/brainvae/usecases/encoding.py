@@ -25,7 +25,7 @@ def check_fits(model: LatentModel, dataset: PreparedDataset) -> None:
     from brainvae.models import ModelError
 
     expected = tuple(model.config.input_shape)
-    shape = tuple(dataset.sample_shape)
+    shape = tuple(dataset.scan_shape)
     if shape != expected and shape != (model.config.channels, *expected):
         raise ModelError(
             f"{dataset.path}: samples of shape {shape} do not fit the model, which was "

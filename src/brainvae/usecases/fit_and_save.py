@@ -55,7 +55,7 @@ def model_config_for(
 
     return model_config_from_recipe(
         recipe,
-        tuple(dataset.sample_shape),
+        tuple(dataset.scan_shape),
         latent_dim=latent_dim,
         family=family,
         beta=1.0 if family in ONE_BETA_FAMILIES else beta,

@@ -114,7 +114,7 @@ def write_files(
         "brainvae_version": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "n_samples": len(metadata),
-        "sample_shape": list(first.sample_shape),
+        "sample_shape": list(first.scan_shape),
         "dtype": "float32",
         "voxel_size": list(first.voxel_size),
         "affine": first.affine.tolist(),

@@ -29,13 +29,13 @@ class RowWriter:
     written.
     """
 
-    def __init__(self, path: Path, capacity: int, sample_shape: tuple[int, ...]):
+    def __init__(self, path: Path, capacity: int, scan_shape: tuple[int, ...]):
         self.path = path
-        self.sample_shape = sample_shape
+        self.scan_shape = scan_shape
         self.rows = 0
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
-        header = _npy_header((capacity, *sample_shape))
+        header = _npy_header((capacity, *scan_shape))
         self._header_length = len(header)
         with no_room_names(path):
             self._file = open(path, "wb")  # noqa: SIM115 - closed by finish() / close()
@@ -58,9 +58,9 @@ class RowWriter:
     def finish(self) -> None:
         """Flush, state the rows written in the header (fewer when files were skipped), close."""
         self.flush()
-        header = _npy_header((self.rows, *self.sample_shape), self._header_length)
+        header = _npy_header((self.rows, *self.scan_shape), self._header_length)
         with no_room_names(self.path):
-            self._file.truncate(self._header_length + self.rows * row_bytes(self.sample_shape))
+            self._file.truncate(self._header_length + self.rows * row_bytes(self.scan_shape))
             self._file.seek(0)
             self._file.write(header)
             self._file.close()
@@ -87,9 +87,9 @@ def _npy_header(shape: tuple[int, ...], length: int | None = None) -> bytes:
     return prefix + struct.pack("<H", len(text)) + text
 
 
-def row_bytes(sample_shape: tuple[int, ...]) -> int:
+def row_bytes(scan_shape: tuple[int, ...]) -> int:
     """Bytes of one float32 sample."""
-    return int(np.prod(sample_shape)) * 4
+    return int(np.prod(scan_shape)) * 4
 
 
 def check_free_space(folder: str | Path, needed: int) -> None:
@@ -102,14 +102,14 @@ def check_free_space(folder: str | Path, needed: int) -> None:
         raise DiskFullError(folder, needed=needed, free=free)
 
 
-def needed_bytes(rows: int, sample_shape: tuple[int, ...]) -> int:
+def needed_bytes(rows: int, scan_shape: tuple[int, ...]) -> int:
     """Bytes a dataset of `rows` samples takes: the images plus a margin for the tables."""
-    images = rows * row_bytes(sample_shape)
+    images = rows * row_bytes(scan_shape)
     return images + max(SPACE_MARGIN_BYTES, images // 100)
 
 
-def _chunks(rows: int, sample_shape: tuple[int, ...]) -> Iterator[tuple[int, int]]:
-    per_row = row_bytes(sample_shape)
+def _chunks(rows: int, scan_shape: tuple[int, ...]) -> Iterator[tuple[int, int]]:
+    per_row = row_bytes(scan_shape)
     step = max(1, CHUNK_BYTES // max(per_row, 1))
     for start in range(0, rows, step):
         yield start, min(rows, start + step)

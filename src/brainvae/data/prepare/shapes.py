@@ -70,9 +70,9 @@ def _new_group(
     disk has no room for the remaining rows at this shape (plus a margin for the tables)."""
     image = outcome.image
     assert image is not None
-    check_free_space(images_path.parent, needed_bytes(capacity - rows_taken, image.sample_shape))
+    check_free_space(images_path.parent, needed_bytes(capacity - rows_taken, image.scan_shape))
     path = images_path.with_name(f"{images_path.stem}.shape{number}.npy")
-    return ShapeGroup(RowWriter(path, capacity, image.sample_shape), image, outcome.path)
+    return ShapeGroup(RowWriter(path, capacity, image.scan_shape), image, outcome.path)
 
 
 def preprocess_pass(
@@ -97,12 +97,12 @@ def preprocess_pass(
                     refuse(outcome)
                 skipped.append((outcome.index, SkippedFile(outcome.path, outcome.reason)))
             else:
-                if image.sample_shape not in groups:
+                if image.scan_shape not in groups:
                     taken = sum(len(group.rows) for group in groups.values())
-                    groups[image.sample_shape] = _new_group(
+                    groups[image.scan_shape] = _new_group(
                         images_path, len(groups), capacity, outcome, taken
                     )
-                groups[image.sample_shape].add(outcome, image)
+                groups[image.scan_shape].add(outcome, image)
             collected.skipped = [s for _, s in skipped]
             yield PrepareProgress(
                 "preprocess", outcome.index + 1, len(paths), outcome.path, tuple(collected.skipped)
@@ -132,7 +132,7 @@ def _odd_shapes(
     skip_bad: bool,
 ) -> list[tuple[int, SkippedFile]]:
     """Files whose shape is not the majority's: skipped entries, or an error naming one."""
-    shape = majority.first.sample_shape
+    shape = majority.first.scan_shape
     odd = sorted(i for group in groups.values() if group is not majority for i in group.files)
     if odd and not skip_bad:
         first = paths[odd[0]]

@@ -21,7 +21,7 @@ from brainvae.errors import DataFileError
 class PreprocessedImage:
     """The samples made from one file and the grid they live on.
 
-    samples: float32 (n, *sample_shape); n > 1 only for a slice range.
+    samples: float32 (n, *scan_shape); n > 1 only for a slice range.
     slice_indices: input-grid index of each sample along the slice axis (empty: no slicing).
     affine: output grid -> world mm over unsqueezed display indices; with slicing, the
         slice axis keeps its input index, so a sample's affine translates by its slice index.
@@ -36,7 +36,7 @@ class PreprocessedImage:
     nonfinite_replaced: int = 0
 
     @property
-    def sample_shape(self) -> tuple[int, ...]:
+    def scan_shape(self) -> tuple[int, ...]:
         return tuple(self.samples.shape[1:])
 
     @property

@@ -201,7 +201,7 @@ class TrainingWidget(TrainingForm, TrainingData, TrainingPreviews, DockBase, Con
                 self.fail(err)
                 return
         self._preview_placement = dict(dataset_placement(opened))
-        self._dataset_path, self._sample_width = opened.path, int(opened.sample_shape[-1])
+        self._dataset_path, self._sample_width = opened.path, int(opened.scan_shape[-1])
         self._cancel = threading.Event()
         self._verdict = None
         self._started = time.monotonic()
