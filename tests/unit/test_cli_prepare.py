@@ -50,7 +50,7 @@ def test_cli_prepare_slices_with_summary(tmp_path, capsys):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "Prepared 20 samples of shape (6, 8)" in out
+    assert "Prepared 20 scans of shape (6, 8)" in out
     assert "Split by subject: train" in out and "Skipped 0 file(s)" in out
     ds = PreparedDataset.open(tmp_path / "ds")
     assert ds.config.split_seed == 2 and ds.config.slice_axis == 1
@@ -79,7 +79,7 @@ def test_cli_prepare_config_file_and_skip_bad(tmp_path, capsys):
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "Prepared 4 samples of shape (3, 15, 4)" in out
+    assert "Prepared 4 scans of shape (3, 15, 4)" in out
     assert "Skipped 1 file(s):" in out and "sub-02_ses-1.nii.gz: not a readable NIfTI" in out
 
 
@@ -128,7 +128,7 @@ def test_cli_summary_counts_subjects_and_warns(tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "ds")]) == 0
     out = capsys.readouterr().out
     assert "from 4 files of 2 subjects" in out
-    assert "Split by subject: train 4 samples (2 subjects), val 0 samples (0 subjects)" in out
+    assert "Split by subject: train 4 scans (2 subjects), val 0 scans (0 subjects)" in out
     assert (
         "Warning: 1 file(s) have a different voxel size or position (affine) from the reference "
         f"{(src / 'sub-01_ses-1.nii.gz').resolve()}" in out
@@ -151,7 +151,7 @@ def test_cli_prepare_flair_recipe_splits_90_10_and_says_there_is_no_test_split(t
     args = ["prepare", str(src), "--config", str(config), "--workers", "1", "--quiet"]
     assert main([*args, "--out", str(tmp_path / "ds")]) == 0
     out = capsys.readouterr().out
-    assert "Split by subject: train 9 samples (9 subjects), val 1 samples (1 subjects), " in out
+    assert "Split by subject: train 9 scans (9 subjects), val 1 scans (1 subjects), " in out
     assert "no test split (fraction 0)" in out and "Warning" not in out
     description = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert description["split"]["fractions"] == [0.9, 0.1, 0.0]

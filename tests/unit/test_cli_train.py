@@ -116,7 +116,7 @@ def test_encode_matches_model(trained, dataset_dir, tmp_path, capsys):
         mu, logvar = model.encode(torch.from_numpy(np.array(dataset.images, dtype=np.float32)))
     np.testing.assert_allclose(table[mu_columns].to_numpy(), mu.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(table[logvar_columns].to_numpy(), logvar.numpy(), atol=1e-5)
-    assert "Encoded 12 samples" in capsys.readouterr().out
+    assert "Encoded 12 scans" in capsys.readouterr().out
 
 
 def test_encode_refuses_wrong_shape(trained, tmp_path, capsys):

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     with atomic_file(out) as temporary:  # a full disk: DiskFullError, no temporary left
         neutralised(table).to_csv(temporary, index=False, float_format="%.8g")
     print(
-        f"Encoded {len(table)} samples of {dataset.path} with {args.run_dir} "
+        f"Encoded {len(table)} scans of {dataset.path} with {args.run_dir} "
         f"(L = {model.latent_dim}) into {out}"
     )
     return 0

@@ -194,16 +194,16 @@ def split_line(dataset) -> str:
         if share == 0 and len(rows) == 0:
             parts.append(f"no {name} split (fraction 0)")
             continue
-        parts.append(f"{name} {len(rows)} samples ({rows['subject_id'].nunique()} subjects)")
+        parts.append(f"{name} {len(rows)} scans ({rows['subject_id'].nunique()} subjects)")
     return "Split by subject: " + ", ".join(parts)
 
 
 def summary(dataset) -> str:
-    """A few lines: samples, shape, voxel size, split sizes, warnings, unmatched and skipped files."""
+    """A few lines: scans, shape, voxel size, split sizes, warnings, unmatched and skipped files."""
     report = dataset.report
     counts = report["counts"]
     lines = [
-        f"Prepared {len(dataset)} samples of shape {tuple(dataset.scan_shape)} "
+        f"Prepared {len(dataset)} scans of shape {tuple(dataset.scan_shape)} "
         f"(voxel {' x '.join(f'{v:g}' for v in dataset.voxel_size)} mm) "
         f"from {counts['files_used']} files of {counts['subjects']} subjects into {dataset.path}",
         split_line(dataset),

@@ -100,7 +100,7 @@ def folder_layer_data(population, name: str) -> list[LayerData]:
 
 
 def dataset_placement(dataset) -> dict[str, Any]:
-    """scale / translate / axis labels of a PreparedDataset's sample axes."""
+    """scale / translate / axis labels of a PreparedDataset's scan axes."""
     from brainvae.napari.layer_metadata import affine_placement
 
     return affine_placement(
@@ -109,7 +109,7 @@ def dataset_placement(dataset) -> dict[str, Any]:
 
 
 def dataset_layer_data(dataset, name: str) -> LayerData:
-    """The memory-mapped samples of a PreparedDataset as one stack layer."""
+    """The memory-mapped scans of a PreparedDataset as one stack layer."""
     from brainvae.data.population import Population
     from brainvae.napari.layer_roles import DATASET, POPULATION_VALUE
 
@@ -118,7 +118,7 @@ def dataset_layer_data(dataset, name: str) -> LayerData:
 
 
 def atlas_file_layer_data(path: Path, dataset) -> LayerData:
-    """An atlas NIfTI (with atlas_labels.csv beside it) over a dataset's samples.
+    """An atlas NIfTI (with atlas_labels.csv beside it) over a dataset's scans.
 
     The atlas must be in the samples' grid (after cropping, block averaging or slicing).
     """
@@ -130,7 +130,7 @@ def atlas_file_layer_data(path: Path, dataset) -> LayerData:
     if tuple(volume.data.shape) != tuple(dataset.scan_shape):
         raise DataFileError(
             path,
-            f"atlas shape {volume.data.shape} does not match the prepared samples' "
+            f"atlas shape {volume.data.shape} does not match the prepared scans' "
             f"{tuple(dataset.scan_shape)}; give an atlas in the output grid",
         )
     names_path = Path(path).with_name("atlas_labels.csv")

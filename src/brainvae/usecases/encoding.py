@@ -21,14 +21,14 @@ FIRST_COLUMNS = ("subject_id", "session")
 
 
 def check_fits(model: LatentModel, dataset: PreparedDataset) -> None:
-    """Refuse a dataset whose samples are not the shape the model was trained on."""
+    """Refuse a dataset whose scans are not the shape the model was trained on."""
     from brainvae.models import ModelError
 
     expected = tuple(model.config.input_shape)
     shape = tuple(dataset.scan_shape)
     if shape != expected and shape != (model.config.channels, *expected):
         raise ModelError(
-            f"{dataset.path}: samples of shape {shape} do not fit the model, which was "
+            f"{dataset.path}: scans of shape {shape} do not fit the model, which was "
             f"trained on shape {expected}; prepare the data with the model's recipe"
         )
 

@@ -323,7 +323,7 @@ class DataWidget(DockBase, ScrollableContainer):
         if atlas_problem is not None:
             notes.append("atlas not shown (grid differs)")
         self.status.value = "; ".join(
-            [f"{len(dataset)} samples, {' x '.join(map(str, dataset.scan_shape))}", *notes]
+            [f"{len(dataset)} scans, {' x '.join(map(str, dataset.scan_shape))}", *notes]
         )
         self._show_current_subject()
 
