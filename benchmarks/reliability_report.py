@@ -55,6 +55,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tests"))
+from helpers.processes import group_members  # noqa: E402 - after the path to tests/
 
 FAMILIES = ("nifti", "pickles", "crafted", "kills", "disk", "tables")
 BUGS = ("crash", "uncaught", "hang", "vague")
@@ -205,21 +206,6 @@ def hidden_leftovers(folder: Path) -> list[str]:
             if name.startswith(".") or ".tmp" in name or ".partial" in name or ".old-" in name:
                 found.append(os.path.join(parent, name))
     return found
-
-
-def _group_alive(group: int) -> list[int]:
-    """Live processes of process group `group` (from /proc)."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == group and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
 
 
 class Skip(Exception):
@@ -835,9 +821,9 @@ def _interrupt_traceback(err: str, which: signal.Signals) -> str:
 
 def _orphans(group: int) -> list[int]:
     deadline = time.monotonic() + 5
-    while _group_alive(group) and time.monotonic() < deadline:
+    while group_members(group) and time.monotonic() < deadline:
         time.sleep(0.2)
-    alive = _group_alive(group)
+    alive = group_members(group)
     for pid in alive:
         try:
             os.kill(pid, signal.SIGKILL)

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers.processes import group_members
+
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 
 # Prepares a dataset with two workers and stops mid-way, pool alive, until it is killed.
@@ -29,23 +31,6 @@ for progress in prepare_dataset("images", "ds", PreprocessConfig.identity(), wor
         print("workers running", flush=True)
         time.sleep(120)
 """
-
-
-def _group_members(group: int) -> list[int]:
-    """Live (not zombie) processes in process group `group`, read from /proc."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        state, pgrp = fields[0], int(fields[2])
-        if pgrp == group and state != "Z":
-            members.append(int(entry.name))
-    return members
 
 
 def _write_images(folder: Path, count: int) -> None:
@@ -77,17 +62,17 @@ def test_workers_and_resource_tracker_die_with_a_killed_parent(tmp_path: Path) -
     child = _start_paused_prepare(tmp_path)
     group = child.pid
     try:
-        before = _group_members(group)
+        before = group_members(group)
         assert len(before) >= 3, before  # parent + two workers (+ resource tracker)
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while _group_members(group) and time.monotonic() < deadline:
+        while group_members(group) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _group_members(group) == []
+        assert group_members(group) == []
         assert child.stdout.read() == b""  # EOF: nobody holds the pipe any more
     finally:
-        for pid in _group_members(group):
+        for pid in group_members(group):
             os.kill(pid, signal.SIGKILL)
 
 

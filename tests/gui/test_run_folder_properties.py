@@ -48,6 +48,7 @@ from brainvae.training.checkpoint import (
 )
 from brainvae.training.history import BASE_COLUMNS, read_history
 from helpers.blob_population import write_blob_dataset
+from helpers.json_strategies import JSON_SCALARS
 from helpers.run_checks import resume_and_step
 
 # The files of a run folder and of its checkpoints, by the names on disk (the format).
@@ -89,13 +90,6 @@ PROPERTIES = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
-JSON_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-)
 JSON_VALUES = st.recursive(
     JSON_SCALARS,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner),

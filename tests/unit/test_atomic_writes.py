@@ -25,6 +25,7 @@ from brainvae.cli import main
 from brainvae.data.io.output_folder import atomic_output_folder
 from brainvae.data.split import split_by_subject
 from brainvae.errors import DataFileError
+from helpers.processes import group_members
 
 
 @pytest.fixture(scope="module")
@@ -94,20 +95,6 @@ def test_temporary_file_of_a_killed_write_goes_with_the_next_write(tmp_path, dea
     assert not stale.exists() and live.exists()
 
 
-def _group_members(group: int) -> list[int]:
-    """Live (not zombie) processes in process group `group`, read from /proc."""
-    members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == group and fields[0] != "Z":
-                members.append(int(entry.name))
-    return members
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
 def test_phantom_workers_die_with_a_killed_parent(tmp_path):
@@ -123,18 +110,18 @@ def test_phantom_workers_die_with_a_killed_parent(tmp_path):
     group = child.pid
     try:
         deadline = time.monotonic() + 60
-        while len(_group_members(group)) < 3 and time.monotonic() < deadline:
+        while len(group_members(group)) < 3 and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert len(_group_members(group)) >= 3, "the two workers never started"
+        assert len(group_members(group)) >= 3, "the two workers never started"
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while _group_members(group) and time.monotonic() < deadline:
+        while group_members(group) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _group_members(group) == []
+        assert group_members(group) == []
         assert child.stdout.read() == b""
     finally:
-        for pid in _group_members(group):
+        for pid in group_members(group):
             os.kill(pid, signal.SIGKILL)
     assert not (tmp_path / "pop").exists()
 

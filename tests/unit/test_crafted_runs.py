@@ -44,6 +44,7 @@ from brainvae.training.checkpoint import (
 )
 from brainvae.training.checkpoint_checks import check_epoch_order_fits
 from helpers.blob_population import write_blob_dataset
+from helpers.json_strategies import JSON_SCALARS
 
 FAST = ["--arch", "small", "--batch", "4", "--lr", "1e-3", "--device", "cpu", "--quiet"]
 LATENT = ["--latent", "3"]
@@ -424,13 +425,6 @@ ODD_VALUES = [
     [24, 20], [2, 2, 2], {}, {"a": 1}, [[[[1]]]],
 ]  # fmt: skip
 
-JSON_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-)
 ODD = st.one_of(
     st.sampled_from(ODD_VALUES),
     JSON_SCALARS,
