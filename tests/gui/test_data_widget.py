@@ -45,7 +45,7 @@ def test_sample_population_loads_as_stack_with_atlas(
     assert set(atlas.features["name"]) >= {"ventricles", "hippocampus", "thalamus"}
     # outlines; on the 4 mm grid they cover most of each region, so the atlas is fainter
     assert atlas.contour == 1 and atlas.opacity == (0.4 if ndim == 2 else 0.2)
-    assert f"{layer.data.shape[0]} samples" in widget.status.value
+    assert f"{layer.data.shape[0]} scans" in widget.status.value
     # a file opened with the plugin's reader (the sample's own atlas) agrees on units: mm
     folder = "population_2d" if ndim == 2 else "population_3d"
     [opened] = viewer.open(sample_data_dir / folder / "atlas.nii.gz", plugin="napari-brainvae")

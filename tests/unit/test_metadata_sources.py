@@ -120,7 +120,7 @@ def test_bids_root_is_prepared_with_participants_and_sessions(tmp_path, capsys):
     root = _bids_tree(tmp_path / "bids")
     assert prepare(root, tmp_path / "ds", "--preset", "identity") == 0
     out = capsys.readouterr().out
-    assert "Prepared 6 samples" in out and "of 3 subjects" in out
+    assert "Prepared 6 scans" in out and "of 3 subjects" in out
     assert "Metadata columns: id participant_id (as subject_id); known: age, sex, diagnosis" in out
     assert "participants.tsv subjects without an anatomical scan (1): sub-04" in out
     assert "BIDS files left out (not under sub-*/[ses-*/]anat/) (1): " in out
@@ -178,7 +178,7 @@ def test_bids_scans_without_a_participants_row_are_kept_and_named(tmp_path, caps
     (root / "participants.tsv").write_text("participant_id\tsex\nsub-01\tF\nsub-02\tM\n")
     assert prepare(root, tmp_path / "ds", "--preset", "identity") == 0
     out = capsys.readouterr().out
-    assert "Prepared 6 samples" in out
+    assert "Prepared 6 scans" in out
     assert (
         "Warning: 1 subject(s) with scans have no participants.tsv row (their columns are "
         "empty): sub-03" in out
