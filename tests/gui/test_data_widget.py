@@ -14,7 +14,7 @@ from brainvae.napari.widgets.data_widget import FOLDER, SAMPLE_2D, SAMPLE_3D, Da
 @pytest.fixture
 def cache_home(tmp_path, monkeypatch):
     """Prepared datasets go to a per-test cache, never the user's."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("BRAINVAE_CACHE_DIR", str(tmp_path / "cache" / "brainvae"))
     return tmp_path / "cache"
 
 

@@ -30,7 +30,7 @@ def grab(widget) -> np.ndarray:
 def test_sample_population_train_plot_and_slide(
     dims, make_napari_viewer, qtbot, tmp_path, monkeypatch
 ):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("BRAINVAE_CACHE_DIR", str(tmp_path / "cache" / "brainvae"))
     viewer = make_napari_viewer(show=True)
     docks, qt_docks = {}, {}
     for name in DOCK_WIDGETS:

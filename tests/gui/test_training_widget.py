@@ -22,7 +22,7 @@ def dataset_dir(tmp_path_factory):
 
 @pytest.fixture
 def widget(make_napari_viewer, dataset_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("BRAINVAE_CACHE_DIR", str(tmp_path / "cache" / "brainvae"))
     viewer = make_napari_viewer()
     widget = TrainingWidget(viewer)
     viewer.window.add_dock_widget(widget)
@@ -310,7 +310,7 @@ def test_a_sample_opened_from_the_file_menu_is_listed_and_trainable(
     (as the Population data dock would) and trains on it."""
     from brainvae.napari.viewer_state import state_of
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("BRAINVAE_CACHE_DIR", str(tmp_path / "cache" / "brainvae"))
     viewer = make_napari_viewer()
     viewer.open_sample("napari-brainvae", "population_2d")
     widget = TrainingWidget(viewer)

@@ -9,17 +9,16 @@ import pytest
 import torch
 
 from brainvae.training.device import (
-    CACHE_DIR_ENV,
     PRECISION_CACHE_FILE,
     PRECISION_CACHE_FORMAT,
     autocast_dtype,
-    cache_dir,
     cpu_precision,
     is_steady,
     machine_key,
     prefers_bf16,
     read_precision_cache,
 )
+from brainvae.user_cache import CACHE_DIR_ENV, cache_dir
 
 ANY_SPREAD = float("inf")  # tests on a busy shared machine must not depend on its load
 

@@ -368,7 +368,8 @@ def test_resume_keeps_the_precision_auto_chose_when_the_run_started(dataset, tmp
     exact."""
     import json
 
-    from brainvae.training.device import PRECISION_CACHE_FILE, cache_dir, machine_key
+    from brainvae.training.device import PRECISION_CACHE_FILE, machine_key
+    from brainvae.user_cache import cache_dir
 
     run_dir = tmp_path / "run"
     run(train(make_model(), dataset, config(epochs=1), run_dir))

@@ -9,16 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-def user_cache_dir(kind: str) -> Path:
-    """$XDG_CACHE_HOME/brainvae/<kind> (else ~/.cache/...): prepared datasets, runs."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "brainvae" / kind
+from brainvae.user_cache import user_cache_dir
 
 
 def default_cache_root() -> Path:

@@ -26,10 +26,8 @@ import torch
 
 from brainvae.errors import ModelError
 from brainvae.file_modes import file_mode
+from brainvae.user_cache import cache_dir
 
-CACHE_DIR_ENV = "BRAINVAE_CACHE_DIR"
-"""Environment variable naming the folder for brainvae's per-machine cache (tests point it
-at a temporary folder)."""
 PRECISION_CACHE_FILE = "precision.json"
 PRECISION_CACHE_FORMAT = "brainvae-precision-cache"
 BF16_MIN_SPEEDUP = 1.10
@@ -215,15 +213,6 @@ def _timed_step(
 
 
 # -- the per-machine cache ------------------------------------------------------------------
-def cache_dir() -> Path:
-    """$BRAINVAE_CACHE_DIR, else $XDG_CACHE_HOME/brainvae, else ~/.cache/brainvae."""
-    explicit = os.environ.get(CACHE_DIR_ENV)
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "brainvae"
-
-
 def machine_key(dims: int) -> str:
     """What a cached precision holds for: CPU model (and a hash of its flags, since virtual
     machines often report only a family name), torch version and dims."""

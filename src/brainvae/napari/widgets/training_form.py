@@ -22,11 +22,11 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from brainvae.data.dataset_cache import user_cache_dir
 from brainvae.napari.layer_roles import population_layers
 from brainvae.napari.widgets.collapsible import CollapsibleSection, align_label_widths
 from brainvae.napari.widgets.dock_base import fixed_lines, wrapping
 from brainvae.napari.widgets.paths import optional_path
+from brainvae.user_cache import user_cache_dir
 
 ARCHITECTURES = ("small", "mouse2d", "flair3d", "ct2d")
 FOLDER_CHOICE = "Folder below"
