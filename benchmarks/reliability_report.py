@@ -139,14 +139,20 @@ def run_child(argv: list[str], timeout: float, cwd: Path | None = None) -> Child
         start_new_session=True,
         preexec_fn=_limits,
     )
+    out, err, timed_out = _finish(child, timeout)
+    return Child(child.returncode, out, err, timed_out, time.perf_counter() - tick)
+
+
+def _finish(child: subprocess.Popen, timeout: float) -> tuple[str, str, bool]:
+    """(stdout, stderr, timed out) of a child given `timeout` seconds; past it, its whole
+    process group is killed."""
     try:
         out, err = child.communicate(timeout=timeout)
-        timed_out = False
+        return out, err, False
     except subprocess.TimeoutExpired:
         _kill_group(child.pid)
         out, err = child.communicate()
-        timed_out = True
-    return Child(child.returncode, out, err, timed_out, time.perf_counter() - tick)
+        return out, err, True
 
 
 def _kill_group(group: int) -> None:
@@ -798,13 +804,7 @@ def _kill_at(argv: list[str], delay: float, which: signal.Signals, wait: float) 
     except subprocess.TimeoutExpired:
         child.send_signal(which)
         hit = "hit"
-    try:
-        _, err = child.communicate(timeout=wait)
-        timed_out = False
-    except subprocess.TimeoutExpired:
-        _kill_group(child.pid)
-        _, err = child.communicate()
-        timed_out = True
+    _, err, timed_out = _finish(child, wait)
     return Child(child.returncode, hit, err, timed_out, time.perf_counter() - tick)
 
 

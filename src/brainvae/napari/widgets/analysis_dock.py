@@ -7,6 +7,7 @@ DockBase. Subclasses build the rest of their form and call `start`."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from magicgui.widgets import ComboBox, Container, FileEdit, ProgressBar, PushButton
@@ -96,6 +97,19 @@ class AnalysisDock(DockBase, ScrollableContainer):
 
     def show_result(self, run: Any) -> None:  # pragma: no cover - every dock defines it
         raise NotImplementedError
+
+    def export_destination(self, folder: Any = None) -> Path | None:
+        """The folder an export of the last run goes into (`folder`, else the dock's "export
+        to" field); None after the status line said what is missing."""
+        from brainvae.napari.widgets.paths import optional_path
+
+        if self.last_run is None:
+            self.fail(ValueError("run the analysis first"))
+            return None
+        chosen = optional_path(folder if folder is not None else self.export_folder.value)
+        if chosen is None:
+            self.fail(ValueError("choose a folder in 'export to' first"))
+        return chosen
 
     def progress_of(self, report: Any) -> tuple[int, int]:
         """(done, total) of one progress report (a dock may also say more in its status)."""

@@ -54,12 +54,8 @@ class ProjectiveExports:
         from brainvae.napari.widgets.analysis_inputs import population_grid
 
         dock = self._dock
-        if dock.last_run is None:
-            dock.fail(ValueError("run the analysis first"))
-            return None
-        chosen = optional_path(folder if folder is not None else dock.export_folder.value)
+        chosen = dock.export_destination(folder)
         if chosen is None:
-            dock.fail(ValueError("choose a folder in 'export to' first"))
             return None
         target = chosen / "projective_fields"
         run = dock.last_run

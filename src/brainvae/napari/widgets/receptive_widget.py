@@ -20,7 +20,6 @@ from magicgui.widgets import CheckBox, ComboBox, FileEdit, LineEdit, PushButton,
 
 from brainvae.napari.widgets.analysis_dock import AnalysisDock
 from brainvae.napari.widgets.analysis_inputs import labels_layer_names
-from brainvae.napari.widgets.paths import optional_path
 from brainvae.napari.widgets.receptive_export import export_run
 from brainvae.napari.widgets.receptive_plots import (
     DEFAULT_LATENTS_SHOWN,
@@ -309,12 +308,8 @@ class ReceptiveFieldWidget(AnalysisDock):
     def export(self, folder: str | Path | None = None) -> Path | None:
         """Write the last run into FOLDER/receptive_fields (tables as `brainvae receptive`
         writes them, and the three plots as PNG); the subfolder is replaced whole."""
-        if self.last_run is None:
-            self.fail(ValueError("run the analysis first"))
-            return None
-        chosen = optional_path(folder if folder is not None else self.export_folder.value)
+        chosen = self.export_destination(folder)
         if chosen is None:
-            self.fail(ValueError("choose a folder in 'export to' first"))
             return None
         try:
             target = export_run(chosen, self.last_run, self.population.value, self.plots)
