@@ -48,6 +48,16 @@ def parse_json(text: str, path: str | Path, max_depth: int = MAX_JSON_DEPTH) -> 
         raise DataFileError(path, f"is not valid JSON (truncated or corrupt?): {error}") from error
 
 
+def loads_or_raise(text: str, error: type[Exception], what: str) -> Any:
+    """json.loads of text that is not a file of its own, a parse error raised as `error`."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as problem:
+        raise error(f"{what} is not valid JSON: {problem}") from problem
+
+
 def read_json_file(path: Path, max_bytes: int = MAX_CONFIG_BYTES) -> Any:
     """A JSON file read with a size and depth limit; errors name the file."""
     size = path.stat().st_size

@@ -82,3 +82,21 @@ def test_get_reader_declines_quickly(path):
         assert get_reader(path) is None
     per_call = (time.perf_counter() - start) / 100
     assert per_call < 0.010, f"get_reader took {per_call * 1000:.2f} ms"
+
+
+def test_data_package_face_is_lazy_and_complete():
+    code = f"""
+import json, sys
+import brainvae.data as data
+before = sorted(m for m in {HEAVY_MODULES + ("nibabel", "scipy")!r} if m in sys.modules)
+names = {{name: getattr(data, name).__module__ for name in data.__all__}}
+print(json.dumps([before, names]))
+"""
+    before, names = json.loads(_run_python(code).strip().splitlines()[-1])
+    assert before == [], f"importing brainvae.data pulled in {before}"
+    assert names["PreparedDataset"] == "brainvae.data.dataset"
+    assert names["prepare_dataset"].startswith("brainvae.data.prepare")
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        import brainvae.data
+
+        brainvae.data.nothing  # noqa: B018

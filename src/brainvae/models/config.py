@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from brainvae.errors import ModelError
+from brainvae.json_files import loads_or_raise
 from brainvae.models.networks.presets import get_preset
 from brainvae.models.networks.spec import ConvNetSpec
 
@@ -213,8 +214,4 @@ class ModelConfig:
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:
         """Parse and validate config.json text."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ModelError(f"model config is not valid JSON: {error}") from error
-        return cls.from_dict(data)
+        return cls.from_dict(loads_or_raise(text, ModelError, "model config"))

@@ -120,7 +120,7 @@ def dataset_layer_data(dataset, name: str) -> LayerData:
 def atlas_file_layer_data(path: Path, dataset) -> LayerData:
     """An atlas NIfTI (with atlas_labels.csv beside it) over a dataset's scans.
 
-    The atlas must be in the samples' grid (after cropping, block averaging or slicing).
+    The atlas must be on the scans' grid (after cropping, block averaging or slicing).
     """
     from brainvae.data.io.nifti import read_nifti
     from brainvae.data.population_folder import read_atlas_names

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from brainvae.errors import ModelError
+from brainvae.json_files import loads_or_raise
 from brainvae.training.recipe import DEFAULT_RECIPE, epochs_for_steps
 
 PRECISIONS = ("auto", "fp32", "bf16")
@@ -125,11 +126,7 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
         """Parse and validate JSON text."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ModelError(f"training config is not valid JSON: {error}") from error
-        return cls.from_dict(data)
+        return cls.from_dict(loads_or_raise(text, ModelError, "training config"))
 
     def resume_conflicts(self, previous: TrainConfig) -> list[str]:
         """The run-defining fields that differ from the run being resumed (empty when none)."""

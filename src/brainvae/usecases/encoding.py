@@ -34,7 +34,7 @@ def check_fits(model: LatentModel, dataset: PreparedDataset) -> None:
 
 
 def encode_dataset(model: LatentModel, dataset: PreparedDataset, batch: int = 256) -> pd.DataFrame:
-    """The latents table: meta columns, then mu_1..mu_L, logvar_1..logvar_L (one row a sample)."""
+    """The latents table: meta columns, then mu_1..mu_L, logvar_1..logvar_L (one row per scan)."""
     import numpy as np
     import pandas as pd
     import torch

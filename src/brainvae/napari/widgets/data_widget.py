@@ -170,7 +170,7 @@ class DataWidget(DockBase, ScrollableContainer):
             self.fail(err)
 
     def build_config(self):
-        """The PreprocessConfig the form describes (the samples are already prepared)."""
+        """The PreprocessConfig the form describes (the sample populations are already prepared)."""
         from brainvae.data.preprocessing import PreprocessConfig
 
         if self.source.value in (SAMPLE_2D, SAMPLE_3D):
