@@ -78,6 +78,10 @@ def readable_bytes(count: int) -> str:
     raise AssertionError("unreachable")
 
 
+class PopulationAnalysisError(BrainVAEError, ValueError):
+    """A population question that cannot be asked of these scans and this table as they are."""
+
+
 class DiskFullError(BrainVAEError, OSError):
     """No room to write a file (disk full, quota spent, file-size limit): names the file,
     the bytes free there and, when known, the bytes needed. An OSError too, so code that

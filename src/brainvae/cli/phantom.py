@@ -83,6 +83,15 @@ def add_parser(subparsers) -> None:
         help="age: ventricles expand with age, as in real cohorts (default); independent: "
         "ventricle size drawn apart from age, a planted factor a model can learn on its own",
     )
+    parser.add_argument(
+        "--site-follows-diagnosis",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share of subjects scanned at the site numbered like their diagnosis (healthy 0, "
+        "ms 1, leuko 2) instead of a random one: a planted acquisition bias for "
+        "`brainvae population`'s bias check (default 0: sites independent of diagnosis)",
+    )
     parser.add_argument("--workers", type=_positive, default=2, help="rendering processes")
     parser.add_argument(
         "--overwrite",
@@ -108,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         artefacts=tuple(args.artefacts),
         artefact_share=args.artefact_share,
         ventricles=args.ventricles,
+        site_follows_diagnosis=args.site_follows_diagnosis,
     )
     start = time.perf_counter()
     summary = build_population(config, args.out, overwrite=args.overwrite, workers=args.workers)

@@ -128,6 +128,10 @@ class PopulationConfig:
     lesion_sites: int = 0  # fixed periventricular MS lesion sites; 0: the dims default
     lesion_burden_range: tuple[float, float] = (0.15, 1.0)  # baseline MS lesion burden
     lesion_radius_mm: float = 0.0  # long radius at burden 1; 0: the dims default
+    # Share of subjects scanned at the site numbered like their diagnosis (healthy 0, ms 1,
+    # leuko 2, modulo n_sites) instead of a random one: a planted acquisition bias, so the
+    # population analysis's bias check has a population where site follows diagnosis.
+    site_follows_diagnosis: float = 0.0
 
     def n_lesion_sites(self) -> int:
         """Number of lesion sites: a slice shows fewer than a volume."""
@@ -230,6 +234,8 @@ def sample_population(config: PopulationConfig, lesion_sites) -> list[ScanFactor
                 f"ventricles must be 'age' or 'independent', not {config.ventricles!r}"
             )
         site = int(rng.integers(config.n_sites))
+        if config.site_follows_diagnosis > 0 and rng.uniform() < config.site_follows_diagnosis:
+            site = int(diagnosis_index) % config.n_sites  # drawn only when asked: old seeds hold
         lesions: list[Lesion] = []
         burden = 0.0
         if diagnosis == "ms":

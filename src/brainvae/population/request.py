@@ -1,0 +1,41 @@
+"""What a population analysis is asked to do, with the one set of defaults the command line,
+the Python API and the Population analysis dock share."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from brainvae.population.brain_scores import DEFAULT_PERMUTATIONS, REGRESSIONS
+from brainvae.population.classification import DEFAULT_BOOTSTRAP
+from brainvae.population.latent_map import DEFAULT_MAP
+from brainvae.population.validation import DEFAULT_FOLDS
+
+
+@dataclass(frozen=True)
+class PopulationRequest:
+    """classify: a class column (None: no classification); merge: {old class: new class};
+    regress: numeric columns for brain scores; nuisance: columns for the acquisition-bias
+    check (None: those named like acquisition settings; () : none); all_latents: use inactive
+    latents too (default: active latents only, the shared definition); reference: also
+    classify from PCA of the raw images with as many components as latents used."""
+
+    classify: str | None = None
+    merge: dict[str, str] = field(default_factory=dict)
+    regress: tuple[str, ...] = ()
+    regression: str = REGRESSIONS[0]
+    nuisance: tuple[str, ...] | None = None
+    validation: str = "auto"
+    folds: int = DEFAULT_FOLDS
+    shrinkage: str | float | None = None
+    all_latents: bool = False
+    reference: bool = True
+    n_bootstrap: int = DEFAULT_BOOTSTRAP
+    n_permutations: int = DEFAULT_PERMUTATIONS
+    map_method: str = DEFAULT_MAP
+    seed: int = 0
+
+    def to_json(self) -> dict:
+        info = asdict(self)
+        info["regress"] = list(self.regress)
+        info["nuisance"] = None if self.nuisance is None else list(self.nuisance)
+        return info
