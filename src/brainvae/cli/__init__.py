@@ -20,6 +20,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "receptive",
     "projective",
     "resample-rois",
+    "population",
 )
 
 

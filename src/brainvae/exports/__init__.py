@@ -8,4 +8,7 @@ written whole or not at all.
 - receptive_tables: a receptive-field run's folder of CSVs and summary.json; impact.csv read back.
 - projective_folder: a projective-field run's folder (NIfTI maps, montage.png, projective.csv,
   summary.json).
+- population_folder: a population analysis's folder (classification in Table 2's layout,
+  confusion, PCA reference, scans, bias check, brain scores, weights as CSV; figures as PNG;
+  summary.json) and the plain-words summary the command prints.
 """

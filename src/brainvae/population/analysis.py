@@ -18,7 +18,7 @@ from brainvae.population.brain_scores import BrainScore, brain_score, weights_ta
 from brainvae.population.classification import Classification, classify, lda_factory
 from brainvae.population.columns import class_labels, measure, subject_groups
 from brainvae.population.latent_map import LatentMap, latent_map
-from brainvae.population.request import PopulationRequest
+from brainvae.population.request import PopulationRequest, check_request
 from brainvae.population.validation import plan_folds
 
 
@@ -85,9 +85,8 @@ def analyse_population(
         raise PopulationAnalysisError(
             f"the subjects table has {len(table)} rows for {len(codes)} scans"
         )
-    if not request.classify and not request.regress:
-        raise PopulationAnalysisError("nothing to ask: name a column to classify or to regress")
     table = table.reset_index(drop=True)
+    check_request(request, table)
     used = used_latents(active, request.all_latents)
     features = codes[:, used]
     names = tuple(f"z{i + 1}" for i in range(codes.shape[1]))

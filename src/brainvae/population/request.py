@@ -4,11 +4,15 @@ the Python API and the Population analysis dock share."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from brainvae.population.brain_scores import DEFAULT_PERMUTATIONS, REGRESSIONS
 from brainvae.population.classification import DEFAULT_BOOTSTRAP
 from brainvae.population.latent_map import DEFAULT_MAP
 from brainvae.population.validation import DEFAULT_FOLDS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -39,3 +43,29 @@ class PopulationRequest:
         info["regress"] = list(self.regress)
         info["nuisance"] = None if self.nuisance is None else list(self.nuisance)
         return info
+
+
+def check_request(request: PopulationRequest, table: pd.DataFrame) -> None:
+    """Refuse, before encoding, what the analysis would refuse after it: nothing asked, a
+    column the table lacks, a merge of unknown classes, a UMAP map without umap-learn."""
+    from brainvae.errors import PopulationAnalysisError
+    from brainvae.population.columns import class_labels, measure, require_column
+    from brainvae.population.latent_map import umap_available
+
+    if not request.classify and not request.regress:
+        raise PopulationAnalysisError(
+            "nothing to ask: name a column to classify (--classify) or to regress (--regress)"
+        )
+    if request.classify:
+        class_labels(table, request.classify, request.merge)
+    elif request.merge:
+        raise PopulationAnalysisError("--merge merges classes of --classify: name that column")
+    for column in request.regress:
+        measure(table, column)
+    for column in request.nuisance or ():
+        require_column(table, column, "nuisance")
+    if request.map_method == "umap" and not umap_available():
+        raise PopulationAnalysisError(
+            "--map umap needs umap-learn, which is not installed: pip install "
+            "'napari-brainvae[umap]', or choose another map (--map pca)"
+        )
