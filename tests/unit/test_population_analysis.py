@@ -301,3 +301,12 @@ def test_encoded_check_is_calibrated_on_independent_sites():
                                groups, folds, 50, 200, 0)[3]  # fmt: skip
         flagged += p < 0.05
     assert flagged <= 2
+
+
+def test_correlations_are_each_latents_own_r(oracle_population):
+    codes, table = oracle_population
+    result = _analyse(codes, table, regress=("age",), n_permutations=10)
+    correlations = result.weights("correlations")["age"].to_numpy()
+    expected = [np.corrcoef(codes[:, i], table["age"])[0, 1] for i in range(codes.shape[1])]
+    np.testing.assert_allclose(correlations, expected, atol=1e-9)
+    assert list(result.weights().index) == [f"z{i + 1}" for i in range(codes.shape[1])]

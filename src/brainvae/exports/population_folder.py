@@ -9,7 +9,8 @@ atomic_output_folder, so an interrupted run leaves the old folder or the complet
   its place on the latent map and on the discriminant axes);
 - bias.csv (one row per nuisance column) and bias_<column>.csv (its per-class distribution);
 - brain_scores.csv (measure, method, r, p, n, validation), brain_score_predictions.csv (each
-  held-out prediction) and weights.csv (latent x measure);
+  held-out prediction), weights.csv (latent x measure standardised regression weights) and
+  correlations.csv (latent x measure Pearson r, each latent on its own);
 - summary.json: the request, the figures in words and numbers, what validation was used, the
   warnings and notes, and what the caller adds (run, population, ...);
 - PNG figures (brainvae.figures.population_figures).
@@ -355,7 +356,17 @@ def population_figures(analysis: PopulationAnalysis) -> dict[str, Any]:
         figures[name] = draw.brain_score_figure(score)
     weights = analysis.weights()
     if weights is not None:
-        figures["weights.png"] = draw.weights_figure(weights)
+        figures["weights.png"] = draw.weights_figure(
+            weights,
+            title="Which latent carries which measure\n(regression weights, each latent "
+            "given the others)",
+        )
+        figures["correlations.png"] = draw.weights_figure(
+            analysis.weights("correlations"),
+            "Pearson r",
+            "Each latent's own correlation with each measure",
+            limit=1.0,
+        )
     if analysis.bias is not None:
         checks = analysis.bias.checks
         names = unique_names([c.column for c in checks], "bias_", ".png")
@@ -396,6 +407,7 @@ def write_population_tables(
             index=False,
         )
         csv("weights.csv", analysis.weights())
+        csv("correlations.csv", analysis.weights("correlations"))
     return written
 
 

@@ -163,13 +163,20 @@ def brain_score_figure(score: BrainScore) -> Figure:
     return figure
 
 
-def weights_figure(weights: pd.DataFrame) -> Figure:
-    """Latent x measure standardised weights as a diverging heatmap centred at 0 (which
-    latent carries which measure); values written in the cells when they fit."""
+def weights_figure(
+    weights: pd.DataFrame,
+    label: str = "standardised weight",
+    title: str = "Which latent carries which measure",
+    limit: float | None = None,
+) -> Figure:
+    """Latent x measure values as a diverging heatmap centred at 0 (which latent carries which
+    measure: regression weights, or correlations with limit=1); values in the cells when they
+    fit."""
     values = weights.to_numpy(dtype=np.float64)
     latents, measures = values.shape
-    limit = float(np.nanmax(np.abs(values))) if values.size else 1.0
-    limit = limit if np.isfinite(limit) and limit > 0 else 1.0
+    if limit is None:
+        limit = float(np.nanmax(np.abs(values))) if values.size else 1.0
+        limit = limit if np.isfinite(limit) and limit > 0 else 1.0
     figure, ax = _figure(2.6 + 1.1 * measures, 1.4 + 0.32 * latents)
     image = ax.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
     if latents * measures <= 400:
@@ -183,8 +190,8 @@ def weights_figure(weights: pd.DataFrame) -> Figure:
     ax.set_yticks(range(latents), [str(i) for i in weights.index])
     ax.set_ylabel("latent")
     colourbar = figure.colorbar(image, ax=ax, fraction=0.08, pad=0.04)
-    colourbar.set_label("standardised weight")
-    ax.set_title("Which latent carries which measure", fontsize=9)
+    colourbar.set_label(label)
+    ax.set_title(title, fontsize=9)
     return figure
 
 

@@ -47,11 +47,12 @@ class PopulationAnalysis:
     rows: np.ndarray | None  # scans with a class (into the population)
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def weights(self) -> pd.DataFrame | None:
+    def weights(self, field: str = "weights") -> pd.DataFrame | None:
+        """Latent x measure: standardised regression weights, or field="correlations"."""
         if not self.scores:
             return None
-        return weights_table(self.scores, [n for n, u in zip(self.latent_names, self.used,
-                                                              strict=True) if u])  # fmt: skip
+        names = [n for n, u in zip(self.latent_names, self.used, strict=True) if u]
+        return weights_table(self.scores, names, field)
 
     def warnings(self) -> tuple[str, ...]:
         return () if self.bias is None else self.bias.warnings

@@ -41,6 +41,7 @@ class BrainScore:
     weights: np.ndarray  # (L,) standardised coefficients of the fit on all scans
     validation: str
     n_missing: int = 0
+    correlations: np.ndarray | None = None  # (L,) Pearson r of each latent with the measure
 
     def describe(self) -> str:
         return (
@@ -49,10 +50,14 @@ class BrainScore:
         )
 
 
-def weights_table(scores: tuple[BrainScore, ...], latent_names: list[str]) -> pd.DataFrame:
-    """Latent x measure standardised weights: which latent carries which measure."""
+def weights_table(
+    scores: tuple[BrainScore, ...], latent_names: list[str], field: str = "weights"
+) -> pd.DataFrame:
+    """Latent x measure standardised weights (each latent's part given all the others: with
+    correlated latents they can exceed 1 and cancel), or with field="correlations" each
+    latent's own Pearson r with the measure."""
     table = pd.DataFrame(
-        {score.measure: score.weights for score in scores}, index=list(latent_names)
+        {score.measure: getattr(score, field) for score in scores}, index=list(latent_names)
     )
     table.index.name = "latent"
     return table
@@ -159,6 +164,7 @@ def brain_score(
         weights=weights,
         validation=folds.describe(),
         n_missing=n_missing,
+        correlations=_pearson_columns(values, codes),
     )
 
 
