@@ -310,3 +310,13 @@ def test_correlations_are_each_latents_own_r(oracle_population):
     expected = [np.corrcoef(codes[:, i], table["age"])[0, 1] for i in range(codes.shape[1])]
     np.testing.assert_allclose(correlations, expected, atol=1e-9)
     assert list(result.weights().index) == [f"z{i + 1}" for i in range(codes.shape[1])]
+
+
+def test_latents_map_takes_the_requested_pair():
+    table = factor_table(dims=3, n_subjects=40, seed=2)
+    codes = oracle_codes(table)
+    result = _analyse(codes, table, regress=("age",), map_method="latents", map_latents=(3, 1))
+    np.testing.assert_array_equal(result.map.coordinates, codes[:, [2, 0]])
+    assert (result.map.x_label, result.map.y_label) == ("z3", "z1")
+    with pytest.raises(PopulationAnalysisError, match="model has 6 latents"):
+        _analyse(codes, table, regress=("age",), map_method="latents", map_latents=(1, 7))

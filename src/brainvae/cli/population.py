@@ -21,6 +21,16 @@ STAGE_WIDTH = 36
 progress line."""
 
 
+def _latent_pair(text: str) -> tuple[int, int]:
+    """'3,5' as (3, 5): two latent numbers, 1-based."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != 2 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"write two latent numbers from 1, such as 1,2; not {text!r}"
+        )
+    return (int(parts[0]), int(parts[1]))
+
+
 def _defaults() -> dict[str, Any]:
     """PopulationRequest's defaults by field name: the one set every front end shares."""
     from dataclasses import MISSING, fields
@@ -154,8 +164,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         choices=MAP_METHODS,
         default=d["map_method"],
         help="the latent map: pca of the used latents (default), umap (needs umap-learn: "
-        "pip install 'napari-brainvae[umap]'), latents (z1 and z2), lda (the discriminant "
-        "axes) (default %(default)s)",
+        "pip install 'napari-brainvae[umap]'), latents (the two of --map-latents), lda (the "
+        "discriminant axes) (default %(default)s)",
+    )
+    parser.add_argument(
+        "--map-latents",
+        type=_latent_pair,
+        default=d["map_latents"],
+        metavar="I,J",
+        help="with --map latents: the two latents, 1-based (default "
+        + ",".join(map(str, d["map_latents"]))
+        + ": z1 and z2)",
     )
     parser.add_argument(
         "--seed",
@@ -202,6 +221,7 @@ def request_of(args: argparse.Namespace) -> Any:
         n_bootstrap=args.bootstrap,
         n_permutations=args.permutations,
         map_method=args.map,
+        map_latents=args.map_latents,
         seed=args.seed,
     )
 

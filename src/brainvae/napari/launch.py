@@ -17,7 +17,17 @@ DOCK_WIDGETS = (
     "Latent explorer",
     "Receptive fields",
     "Projective fields",
+    "Population analysis",
 )
+DOCK_ALIASES = {
+    "data": "Population data",
+    "training": "Training",
+    "explorer": "Latent explorer",
+    "receptive": "Receptive fields",
+    "projective": "Projective fields",
+    "population": "Population analysis",
+}
+"""Short names `--dock` also accepts (e.g. `--dock population`)."""
 
 
 DOCK_SHARE = 0.3
@@ -102,7 +112,7 @@ def dock_busy(widget: Any) -> bool:
     return getattr(widget, "_worker", None) is not None
 
 
-ANALYSIS_DOCKS = ("Receptive fields", "Projective fields")
+ANALYSIS_DOCKS = ("Receptive fields", "Projective fields", "Population analysis")
 """Docks whose Run `--run` presses (on the sample atlas) before the screenshot."""
 
 
@@ -119,6 +129,21 @@ def run_analysis(docks: dict, name: str) -> None:
     widget.run()
 
 
+def show_population_example(docks: dict, scan: int) -> None:
+    """After a population analysis: click scan `scan` on the latent map, and compare the
+    first two classes as groups A and B (what a user does to see the linked map)."""
+    widget = docks["Population analysis"]
+    run = widget.last_run
+    if run is None or run.analysis.classification is None:
+        return
+    widget.select_scan(scan)
+    column = run.analysis.request.classify
+    classes = run.analysis.classification.classes
+    if len(classes) >= 2:
+        widget.select_class_groups(column, classes[0], classes[1])
+    widget.scroll_to_map()
+
+
 def _screenshot_when_ready(
     viewer, docks, path: Path, timeout_s: float, scan: int, run: str | None = None
 ) -> None:
@@ -131,7 +156,11 @@ def _screenshot_when_ready(
     from qtpy.QtWidgets import QApplication
 
     started = time.monotonic()
-    pending = [run] if run else []
+    pending = []
+    if run:
+        pending.append(lambda: run_analysis(docks, run))
+        if run == "Population analysis":
+            pending.append(lambda: show_population_example(docks, scan))
 
     def check() -> None:
         busy = [name for name, widget in docks.items() if dock_busy(widget)]
@@ -143,7 +172,7 @@ def _screenshot_when_ready(
         if viewer.layers:
             viewer.dims.set_current_step(0, scan)
         if pending:
-            run_analysis(docks, pending.pop())
+            pending.pop(0)()
             QTimer.singleShot(500, check)
             return
         for _ in range(5):  # let the last results and the canvas draw
@@ -191,9 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--dock",
+        type=lambda text: DOCK_ALIASES.get(text, text),
         choices=DOCK_WIDGETS,
         default="Latent explorer",
-        help="dock in front (default: Latent explorer)",
+        help="dock in front (default: Latent explorer); short names: " + ", ".join(DOCK_ALIASES),
     )
     parser.add_argument(
         "--ndisplay", type=int, choices=(2, 3), default=2, help="2D slices or 3D rendering"
@@ -201,8 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--run",
         action="store_true",
-        help="with --screenshot and --dock Receptive fields or Projective fields: press Run "
-        "on the sample atlas first, so the picture shows a result",
+        help="with --screenshot and an analysis dock (receptive, projective, population): "
+        "press Run on the sample first, so the picture shows a result (the population dock "
+        "then clicks --scan on its map and compares the first two classes)",
     )
     args = parser.parse_args(argv)
 

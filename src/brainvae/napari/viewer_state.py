@@ -50,7 +50,19 @@ class AnalysisResult:
     run: Any  # the dock's run record (its result, names, colours...)
 
 
-_FIELDS = ("population", "model", "encoded", "receptive", "projective", "latent", "roi")
+@dataclass(frozen=True, eq=False)
+class ChosenCode:
+    """A code (L,) of `model` picked in another dock (a scan clicked on the latent map), for
+    the latent explorer to show; `label` says where it came from."""
+
+    model: LatentModel
+    code: Any  # (L,) numpy array
+    label: str = ""
+
+
+_FIELDS = (
+    "population", "model", "encoded", "receptive", "projective", "latent", "roi", "code",
+)  # fmt: skip
 
 
 @evented(equality_operators=dict.fromkeys(_FIELDS, operator.is_))
@@ -63,7 +75,9 @@ class ViewerState:
     encoded: the population's latent statistics under that model;
     receptive / projective: the last run of each analysis dock;
     latent: the latent a user pointed at (a click in a heatmap), or None;
-    roi: the ROI label a user pointed at, or None.
+    roi: the ROI label a user pointed at, or None;
+    code: a code chosen elsewhere (a scan clicked on the population's latent map) for the
+    latent explorer to show when it holds that model, or None.
     """
 
     population: Population | None = None
@@ -73,6 +87,7 @@ class ViewerState:
     projective: AnalysisResult | None = None
     latent: int | None = None
     roi: int | None = None
+    code: ChosenCode | None = None
 
     @property
     def viewer(self) -> Any:

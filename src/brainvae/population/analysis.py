@@ -88,6 +88,11 @@ def analyse_population(
         )
     table = table.reset_index(drop=True)
     check_request(request, table)
+    if request.map_method == "latents" and max(request.map_latents) > codes.shape[1]:
+        raise PopulationAnalysisError(
+            f"map latents {request.map_latents[0]},{request.map_latents[1]}: the model has "
+            f"{codes.shape[1]} latents (1..{codes.shape[1]})"
+        )
     used = used_latents(active, request.all_latents)
     features = codes[:, used]
     names = tuple(f"z{i + 1}" for i in range(codes.shape[1]))
@@ -156,7 +161,8 @@ def analyse_population(
     if classification is not None and request.map_method == "lda":
         axes = np.full((len(codes), classification.axes.shape[1]), np.nan)
         axes[rows] = classification.axes
-    the_map = latent_map(codes, used, request.map_method, lda_axes=axes, seed=request.seed)
+    x, y = (int(i) - 1 for i in request.map_latents)
+    the_map = latent_map(codes, used, request.map_method, (x, y), axes, request.seed)
     yield PopulationProgress("done", total, total)
     return PopulationAnalysis(
         request=request,

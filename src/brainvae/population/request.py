@@ -21,7 +21,8 @@ class PopulationRequest:
     regress: numeric columns for brain scores; nuisance: columns for the acquisition-bias
     check (None: those named like acquisition settings; () : none); all_latents: use inactive
     latents too (default: active latents only, the shared definition); reference: also
-    classify from PCA of the raw images with as many components as latents used."""
+    classify from PCA of the raw images with as many components as latents used;
+    map_latents: the two latents (1-based, z1 = 1) of a "latents" map."""
 
     classify: str | None = None
     merge: dict[str, str] = field(default_factory=dict)
@@ -36,12 +37,14 @@ class PopulationRequest:
     n_bootstrap: int = DEFAULT_BOOTSTRAP
     n_permutations: int = DEFAULT_PERMUTATIONS
     map_method: str = DEFAULT_MAP
+    map_latents: tuple[int, int] = (1, 2)
     seed: int = 0
 
     def to_json(self) -> dict:
         info = asdict(self)
         info["regress"] = list(self.regress)
         info["nuisance"] = None if self.nuisance is None else list(self.nuisance)
+        info["map_latents"] = list(self.map_latents)
         return info
 
 

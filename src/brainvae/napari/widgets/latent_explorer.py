@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from magicgui.widgets import ComboBox, FloatSlider
 
-from brainvae.napari.viewer_state import ModelInUse
+from brainvae.napari.viewer_state import ChosenCode, ModelInUse
 from brainvae.napari.widgets.dock_base import DockBase
 from brainvae.napari.widgets.explorer_code_buttons import CodeButtons
 from brainvae.napari.widgets.explorer_display import DecodeDisplay
@@ -134,6 +134,7 @@ class LatentExplorer(LiveDecode, PopulationEncoding, DockBase, ScrollableContain
         # the model in use and the latent a user points at come from the viewer's state
         self._state.events.model.connect(self._on_model_in_use)
         self._state.events.latent.connect(self._on_latent_chosen)
+        self._state.events.code.connect(self._on_code_chosen)
         choice.show_source()
         self._set_model_dependent_enabled(False)
         self.scans.on_layers_changed()
@@ -211,6 +212,14 @@ class LatentExplorer(LiveDecode, PopulationEncoding, DockBase, ScrollableContain
     def _on_latent_chosen(self, k: int | None) -> None:
         if not self._closed and k is not None:
             self.highlight_latent(k)
+
+    def _on_code_chosen(self, chosen: ChosenCode | None) -> None:
+        """Another dock picked a code (a scan on the latent map): the sliders go there when
+        it is a code of this explorer's model."""
+        if not self._closed and chosen is not None and chosen.model is self._model:
+            self.set_code(chosen.code)
+            if chosen.label:
+                self.status.value = f"Code of {chosen.label}."
 
     def set_population(
         self,
