@@ -23,6 +23,7 @@ from brainvae.napari.widgets.population_groups import (
     DIFFERENCE_LAYER,
     GROUP_A_LAYER,
     GROUP_B_LAYER,
+    LABELS_LAYER,
 )
 from brainvae.napari.widgets.population_map import points_inside
 from brainvae.population import PopulationRequest
@@ -195,6 +196,11 @@ def test_run_click_groups_slider_and_export(sample, qtbot, tmp_path):
     columns = [viewer.layers[n].translate[-1] for n in (GROUP_A_LAYER, GROUP_B_LAYER)]
     assert columns[0] < columns[1] < difference.translate[-1]
     assert tuple(difference.scale) == tuple(scan_layer.scale[1:])
+    # each group layer named on the canvas at its top-left corner
+    labels = viewer.layers[LABELS_LAYER]
+    assert list(labels.features["label"]) == [GROUP_A_LAYER, GROUP_B_LAYER, DIFFERENCE_LAYER]
+    np.testing.assert_allclose(labels.data[2], np.asarray(difference.translate)[-2:])
+    assert viewer.layers.selection.active is not labels
 
     # export: the result folder as the command line writes it
     target = dock.export(tmp_path)

@@ -21,6 +21,7 @@ GROUP_A_LAYER = "group A mean"
 GROUP_B_LAYER = "group B mean"
 DIFFERENCE_LAYER = "decoded B - A"
 GROUP_KIND = "population_group"
+LABELS_LAYER = "group labels"
 DIVERGING_NAME = "blue-black-red (B - A)"
 
 
@@ -89,9 +90,34 @@ class GroupLayers:
                 shown.append(self._show(DIFFERENCE_LAYER, difference, placement, 2, "diverging"))
         else:
             self.remove(GROUP_B_LAYER, DIFFERENCE_LAYER)
+        self._label(shown)
         if self._made and anchor is not None:  # all in view; updates keep the camera
             self._viewer.fit_to_view()
         return shown
+
+    def _label(self, shown: list[Any]) -> None:
+        """Each group layer's name written on the canvas above its top-left corner: a 2D
+        points layer of invisible points carrying text, which napari shows on every slice of
+        the trailing plane. Skipped when another plane is displayed (rolled dims)."""
+        from brainvae.napari.widgets.decode_placement import plane_axes
+
+        self.remove(LABELS_LAYER)
+        ndim = self._viewer.dims.ndim
+        if not shown or sorted(plane_axes(self._viewer)) != [ndim - 2, ndim - 1]:
+            return
+        corners = np.array([np.asarray(layer.translate, dtype=float)[-2:] for layer in shown])
+        selected = list(self._viewer.layers.selection)
+        units = getattr(shown[0], "units", None)
+        self._viewer.add_points(
+            corners,
+            name=LABELS_LAYER,
+            size=0.0,
+            features={"label": [layer.name for layer in shown]},
+            text={"string": "{label}", "color": "white", "size": 10, "anchor": "lower_left"},
+            metadata=tagged(GROUP_KIND),
+            **({"units": tuple(units)[-2:]} if units is not None else {}),
+        )
+        self._viewer.layers.selection = set(selected)  # the labels are not for editing
 
     def remove(self, *names: str) -> None:
         for name in names:
