@@ -157,7 +157,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         default=d["n_permutations"],
         metavar="N",
-        help="permutations for the brain scores' p-values (default %(default)s)",
+        help="permutations for the brain scores' and the bias check's p-values (default %(default)s)",
     )
     parser.add_argument(
         "--map",
