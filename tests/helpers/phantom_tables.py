@@ -37,3 +37,17 @@ def oracle_codes(table: pd.DataFrame, n_noise: int = 3, noise: float = 0.05, see
     factors = (factors - factors.mean(0)) / factors.std(0)
     factors += rng.normal(0, noise, factors.shape)
     return np.column_stack([factors, rng.normal(0, 1, (len(table), n_noise))])
+
+
+def longitudinal_oracle_codes(
+    table: pd.DataFrame, n_noise: int = 3, noise: float = 0.02, seed: int = 0
+) -> np.ndarray:
+    """Oracle codes for longitudinal tests: the standardised true factors (as oracle_codes)
+    and `n_noise` latents that are subject traits (one N(0, 1) draw per subject, constant over
+    visits, like the identity a real encoder keeps), every latent with N(0, noise) scan noise."""
+    rng = np.random.default_rng(seed)
+    factors = oracle_codes(table, n_noise=0, noise=0.0, seed=seed)
+    subjects, index = np.unique(table["subject_id"].astype(str), return_inverse=True)
+    traits = rng.normal(0, 1, (len(subjects), n_noise))[index]
+    codes = np.column_stack([factors, traits])
+    return codes + rng.normal(0, noise, codes.shape)
