@@ -38,7 +38,7 @@ def population(request):
 
 def test_oracle_directions_are_the_age_and_lesion_axes(population):
     codes, table = population
-    result = analyse_longitudinal(codes, table, LongitudinalRequest(n_bootstrap=100))
+    result = analyse_longitudinal(codes, table, LongitudinalRequest(n_splits=100))
     d = result.directions
     assert abs(d.tau_a[AGE]) >= 0.95 and d.tau_a[AGE] > 0  # older = further along tau_a
     assert abs(d.tau_d["ms"][LESION]) >= 0.95 and d.tau_d["ms"][LESION] > 0
@@ -54,7 +54,7 @@ def test_oracle_directions_are_the_age_and_lesion_axes(population):
 def test_directions_maximise_the_mean_cosine(population):
     """The closed form beats every nearby unit vector on the published objective."""
     codes, table = population
-    result = analyse_longitudinal(codes, table, LongitudinalRequest(n_bootstrap=10))
+    result = analyse_longitudinal(codes, table, LongitudinalRequest(n_splits=10))
     pairs, tau_a = result.pairs, result.directions.tau_a
     changes = codes[pairs.later] - codes[pairs.earlier]
     controls = changes[pairs.group == "healthy"]
@@ -77,7 +77,7 @@ def test_shuffled_visit_order_gives_no_stable_aging_direction(population):
         shuffled["age"] = shuffled.groupby("subject_id")["age"].transform(
             lambda ages, rng=rng: rng.permutation(ages.to_numpy())
         )
-        result = analyse_longitudinal(codes, shuffled, LongitudinalRequest(n_bootstrap=100))
+        result = analyse_longitudinal(codes, shuffled, LongitudinalRequest(n_splits=100))
         assert result.directions.stability_a < STABLE
 
 
@@ -103,7 +103,7 @@ def test_simulation_formulas_match_a_direct_transcription():
 
 def test_trajectories_move_along_tau_a_in_years(population):
     codes, table = population
-    request = LongitudinalRequest(years=(50.0, 80.0), frames=4, n_bootstrap=10)
+    request = LongitudinalRequest(years=(50.0, 80.0), frames=4, n_splits=10)
     result = analyse_longitudinal(codes, table, request)
     control = result.trajectories["healthy"]
     np.testing.assert_allclose(control.years, [50, 60, 70, 80])
@@ -142,7 +142,9 @@ def test_pairs_from_the_table():
 def test_bad_input_is_named():
     table = factor_table(dims=3, n_subjects=60, seed=2, longitudinal_share=0.5)
     codes = longitudinal_oracle_codes(table)
-    with pytest.raises(PopulationAnalysisError, match="control group 'control'.*healthy"):
+    with pytest.raises(
+        PopulationAnalysisError, match="no scan has diagnosis = 'control'.*healthy, leuko, ms"
+    ):
         analyse_longitudinal(codes, table, LongitudinalRequest(control="control"))
     with pytest.raises(PopulationAnalysisError, match="no column 'group'.*diagnosis"):
         analyse_longitudinal(codes, table, LongitudinalRequest(group="group"))
@@ -154,6 +156,6 @@ def test_bad_input_is_named():
         analyse_longitudinal(codes, same_date, LongitudinalRequest(order="visit_date"))
     gaps = table.copy()
     gaps.loc[gaps.index[::7], "age"] = np.nan
-    result = analyse_longitudinal(codes, gaps, LongitudinalRequest(n_bootstrap=10))
+    result = analyse_longitudinal(codes, gaps, LongitudinalRequest(n_splits=10))
     assert result.pairs.n_missing_age == len(gaps.index[::7])
     assert any("without an age were left out" in note for note in result.notes)

@@ -14,7 +14,7 @@ from brainvae.models import load_model
 from brainvae.usecases.longitudinal_run import longitudinal_run
 from brainvae.usecases.population_run import open_population
 
-REQUEST = LongitudinalRequest(years=(50.0, 80.0), frames=7, n_bootstrap=20)
+REQUEST = LongitudinalRequest(years=(50.0, 80.0), frames=7, n_splits=20)
 
 
 def _run(*args, **kwargs):

@@ -21,6 +21,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "projective",
     "resample-rois",
     "population",
+    "longitudinal",
 )
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 from brainvae.errors import PopulationAnalysisError
 from brainvae.longitudinal.directions import Directions, learn_directions
 from brainvae.longitudinal.pairs import VisitPairs, visit_pairs
-from brainvae.longitudinal.request import LongitudinalRequest
+from brainvae.longitudinal.request import LongitudinalRequest, check_request
 from brainvae.longitudinal.simulation import AgeScale, Trajectory, age_scale, trajectory
 
 
@@ -39,12 +39,12 @@ class LongitudinalAnalysis:
         lines = [
             f"{self.pairs.n_pairs} pairs of visits ({', '.join(f'{g} {n}' for g, n in d.n_pairs.items())})",
             f"tau_a (aging, from {d.control}): mean cosine with the control changes "
-            f"{d.objective_a:.2f}, stability {d.stability_a:.2f}",
+            f"{d.objective_a:.2f}, stability {_stability(d.stability_a)}",
         ]
         for group, tau in d.tau_d.items():
             lines.append(
                 f"tau_d ({group}): mean cosine {d.objective_d[group]:.2f}, stability "
-                f"{d.stability_d[group]:.2f}, angle to tau_a {d.angle_degrees(group):.1f} deg; "
+                f"{_stability(d.stability_d[group])}, angle to tau_a {d.angle_degrees(group):.1f} deg; "
                 f"largest loading {self.latent_names[int(np.argmax(np.abs(tau)))]}"
             )
         lines.append(
@@ -52,6 +52,11 @@ class LongitudinalAnalysis:
             f"({self.scale.slope:.3g} per year)"
         )
         return lines + list(self.notes)
+
+
+def _stability(value: float) -> str:
+    """A stability as printed: the number, or why there is none."""
+    return "not measured" if not np.isfinite(value) else f"{value:.2f}"
 
 
 def default_years(ages: np.ndarray) -> tuple[float, float]:
@@ -70,12 +75,13 @@ def analyse_longitudinal(
         raise PopulationAnalysisError(
             f"the subjects table has {len(table)} rows for {len(codes)} scans"
         )
+    check_request(request, table)
     pairs = visit_pairs(
         table, request.group, request.subject, request.age, request.order, request.pairing
     )
     directions = learn_directions(
         codes, pairs.earlier, pairs.later, pairs.group, pairs.subject, request.control,
-        request.n_bootstrap, request.seed,
+        request.n_splits, request.seed,
     )  # fmt: skip
     groups = table[request.group].astype(str).to_numpy()
     ages = pd.to_numeric(table[request.age], errors="coerce").to_numpy(dtype=float)

@@ -17,7 +17,7 @@ import numpy as np
 
 from brainvae.errors import PopulationAnalysisError
 
-DEFAULT_BOOTSTRAP = 200
+DEFAULT_SPLITS = 200
 """Random halvings of the subjects for each direction's stability."""
 STABLE = 0.8
 """Stability (mean cosine between the directions of two disjoint halves of the subjects) from
@@ -58,7 +58,7 @@ def stability(halves: tuple[np.ndarray, np.ndarray]) -> float:
 @dataclass(frozen=True)
 class Directions:
     """tau_a (from the control pairs) and one tau_d per disease group, with how stable each is
-    over subject bootstraps and how much of each pair's change each explains."""
+    over random halvings of the subjects and how much of each pair's change each explains."""
 
     tau_a: np.ndarray  # (L,)
     tau_d: dict[str, np.ndarray]  # group -> (L,)
@@ -84,14 +84,14 @@ def learn_directions(
     groups: np.ndarray,
     subjects: np.ndarray,
     control: str,
-    n_bootstrap: int = DEFAULT_BOOTSTRAP,
+    n_splits: int = DEFAULT_SPLITS,
     seed: int = 0,
 ) -> Directions:
     """tau_a from the pairs whose group is `control`, tau_d for every other group; stability
-    from `n_bootstrap` random halvings of each group's subjects."""
+    from `n_splits` random halvings of each group's subjects."""
     codes = np.asarray(codes, dtype=np.float64)
     groups = np.asarray(groups).astype(str)
-    present = sorted(set(groups))
+    present = sorted(str(g) for g in set(groups))
     if control not in present:
         raise PopulationAnalysisError(
             f"control group {control!r} has no pair of visits; the groups with pairs are: "
@@ -102,7 +102,7 @@ def learn_directions(
     tau_a = mean_cosine_direction(changes[is_control])
     rng = np.random.default_rng(seed)
     stability_a = stability(_halves(changes[is_control], subjects[is_control], None,
-                                    n_bootstrap, rng))  # fmt: skip
+                                    n_splits, rng))  # fmt: skip
     unit = unit_rows(changes)
     tau_d, stability_d, objective_d, share_d = {}, {}, {}, {}
     counts = {control: int(is_control.sum())}
@@ -117,7 +117,7 @@ def learn_directions(
         except PopulationAnalysisError:
             continue  # no change beyond aging in this group: no disease direction
         stability_d[group] = stability(
-            _halves(changes[chosen], subjects[chosen], tau_a, n_bootstrap, rng)
+            _halves(changes[chosen], subjects[chosen], tau_a, n_splits, rng)
         )
         objective_d[group] = float((unit_rows(residual) @ tau_d[group]).mean())
         share_d[group] = (unit @ tau_d[group]) ** 2

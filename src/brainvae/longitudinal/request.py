@@ -4,8 +4,12 @@ Python API and the Aging and disease dock share."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-from brainvae.longitudinal.directions import DEFAULT_BOOTSTRAP
+from brainvae.longitudinal.directions import DEFAULT_SPLITS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,7 @@ class LongitudinalRequest:
     age: str = "age"
     order: str | None = None
     pairing: str = "consecutive"
-    n_bootstrap: int = DEFAULT_BOOTSTRAP
+    n_splits: int = DEFAULT_SPLITS
     years: tuple[float, float] | None = None
     frames: int = 7
     seed: int = 0
@@ -32,3 +36,28 @@ class LongitudinalRequest:
         info = asdict(self)
         info["years"] = None if self.years is None else list(self.years)
         return info
+
+
+def check_request(request: LongitudinalRequest, table: pd.DataFrame) -> None:
+    """Before any encoding: every named column exists (else all the table's columns, named:
+    a subject or session column is a fair answer here) and the control label is one of the
+    group column's values (else those, named)."""
+    from brainvae.errors import PopulationAnalysisError
+
+    for role, column in (
+        ("group", request.group),
+        ("subject", request.subject),
+        ("age", request.age),
+        ("order", request.order),
+    ):
+        if column is not None and column not in table.columns:
+            raise PopulationAnalysisError(
+                f"{role} column (--{role}): the subjects table has no column {column!r}; it "
+                "has: " + ", ".join(str(c) for c in table.columns if str(c) != "filename")
+            )
+    labels = sorted(set(table[request.group].dropna().astype(str)))
+    if request.control not in labels:
+        raise PopulationAnalysisError(
+            f"control (--control): no scan has {request.group} = {request.control!r}; the "
+            f"{request.group} values are: {', '.join(labels)}"
+        )

@@ -18,6 +18,7 @@ DOCK_WIDGETS = (
     "Receptive fields",
     "Projective fields",
     "Population analysis",
+    "Aging and disease",
 )
 DOCK_ALIASES = {
     "data": "Population data",
@@ -26,6 +27,7 @@ DOCK_ALIASES = {
     "receptive": "Receptive fields",
     "projective": "Projective fields",
     "population": "Population analysis",
+    "aging": "Aging and disease",
 }
 """Short names `--dock` also accepts (e.g. `--dock population`)."""
 
@@ -112,7 +114,12 @@ def dock_busy(widget: Any) -> bool:
     return getattr(widget, "_worker", None) is not None
 
 
-ANALYSIS_DOCKS = ("Receptive fields", "Projective fields", "Population analysis")
+ANALYSIS_DOCKS = (
+    "Receptive fields",
+    "Projective fields",
+    "Population analysis",
+    "Aging and disease",
+)
 """Docks whose Run `--run` presses (on the sample atlas) before the screenshot."""
 
 
@@ -144,6 +151,15 @@ def show_population_example(docks: dict, scan: int) -> None:
     widget.scroll_to_map()
 
 
+def show_aging_example(docks: dict) -> None:
+    """After an aging and disease run: move the age slider to the trajectory's middle age, so
+    the groups' brains and their change since the first age show a step of aging."""
+    widget = docks["Aging and disease"]
+    ages = widget.ages
+    if ages.size:
+        widget.set_age(float(ages[len(ages) // 2]))
+
+
 def _screenshot_when_ready(
     viewer, docks, path: Path, timeout_s: float, scan: int, run: str | None = None
 ) -> None:
@@ -161,6 +177,8 @@ def _screenshot_when_ready(
         pending.append(lambda: run_analysis(docks, run))
         if run == "Population analysis":
             pending.append(lambda: show_population_example(docks, scan))
+        if run == "Aging and disease":
+            pending.append(lambda: show_aging_example(docks))
 
     def check() -> None:
         busy = [name for name, widget in docks.items() if dock_busy(widget)]
@@ -231,9 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--run",
         action="store_true",
-        help="with --screenshot and an analysis dock (receptive, projective, population): "
-        "press Run on the sample first, so the picture shows a result (the population dock "
-        "then clicks --scan on its map and compares the first two classes)",
+        help="with --screenshot and an analysis dock (receptive, projective, population, "
+        "aging): press Run on the sample first, so the picture shows a result (the population "
+        "dock then clicks --scan on its map and compares the first two classes; the aging dock "
+        "moves its age slider to the middle age)",
     )
     args = parser.parse_args(argv)
 
