@@ -97,7 +97,10 @@ class Classification:
     def table(self) -> pd.DataFrame:
         """Table 2's layout: rows TP, FP, FN, TN, precision, recall; one column per class."""
         rows = {**self.counts, "precision": self.precision, "recall": self.recall}
-        table = pd.DataFrame([rows[name] for name in TABLE_ROWS], index=list(TABLE_ROWS))
+        values = [[int(v) for v in rows[name]] for name in TABLE_ROWS[:4]]
+        values += [[float(v) for v in rows[name]] for name in TABLE_ROWS[4:]]
+        # object cells: the counts stay integers beside the ratios
+        table = pd.DataFrame(values, index=list(TABLE_ROWS), dtype=object)
         table.columns = list(self.classes)
         table.index.name = "count"
         return table
