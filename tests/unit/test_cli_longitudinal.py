@@ -275,7 +275,8 @@ def test_a_population_without_atlas_gets_no_roi_table(run_2d, tmp_path):
     why trajectory_rois.csv is missing."""
     from dataclasses import replace
 
-    from brainvae.exports.longitudinal_folder import summary_lines, write_longitudinal_results
+    from brainvae.exports.longitudinal_folder import write_longitudinal_results
+    from brainvae.exports.longitudinal_summary import summary_lines
 
     _, result, population, _, _ = run_2d
     bare = replace(population, atlas=None, atlas_names={})

@@ -181,7 +181,8 @@ def run(args: argparse.Namespace) -> int:
     from brainvae.cli._console import drive
     from brainvae.data.io.output_folder import check_output
     from brainvae.errors import PopulationAnalysisError
-    from brainvae.exports.longitudinal_folder import summary_lines, write_longitudinal_results
+    from brainvae.exports.longitudinal_folder import write_longitudinal_results
+    from brainvae.exports.longitudinal_summary import summary_lines
     from brainvae.longitudinal.request import check_request
     from brainvae.models import load_model
     from brainvae.training import resolve_device

@@ -231,7 +231,8 @@ def run(args: argparse.Namespace) -> int:
     from brainvae.cli._console import drive
     from brainvae.data.io.output_folder import check_output
     from brainvae.errors import PopulationAnalysisError
-    from brainvae.exports.population_folder import summary_lines, write_population_results
+    from brainvae.exports.population_folder import write_population_results
+    from brainvae.exports.population_summary import summary_lines
     from brainvae.models import load_model
     from brainvae.population.request import check_request
     from brainvae.training import resolve_device

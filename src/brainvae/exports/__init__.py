@@ -10,9 +10,12 @@ written whole or not at all.
   summary.json).
 - population_folder: a population analysis's folder (classification in Table 2's layout,
   confusion, PCA reference, scans, bias check, brain scores, weights as CSV; figures as PNG;
-  summary.json) and the plain-words summary the command prints.
+  summary.json); population_summary: its summary.json record and the plain-words lines the
+  command prints.
 - longitudinal_folder: an aging and disease analysis's folder (loadings, pairs, trajectories
   and per-ROI tables as CSV; each group's trajectory and its change as NIfTI series on the
   population's grid; strip.png, trajectory.gif, loadings.png; summary.json with every
-  direction's stability verdict) and the plain-words summary the command prints.
+  direction's stability verdict); longitudinal_rois: mean decoded intensity per atlas ROI
+  along each trajectory; longitudinal_summary: stability verdicts, summary.json and the lines
+  the command prints.
 """
