@@ -180,23 +180,21 @@ def run(args: argparse.Namespace) -> int:
     """Check, load, encode and analyse with progress on stderr, write, print the figures."""
     from brainvae.cli._console import drive
     from brainvae.data.io.output_folder import check_output
-    from brainvae.errors import PopulationAnalysisError
     from brainvae.exports.longitudinal_folder import write_longitudinal_results
     from brainvae.exports.longitudinal_summary import summary_lines
     from brainvae.longitudinal.request import check_request
     from brainvae.models import load_model
     from brainvae.training import resolve_device
     from brainvae.usecases.longitudinal_run import longitudinal_run
-    from brainvae.usecases.population_run import open_population
+    from brainvae.usecases.population_run import open_population, run_info
 
     out = Path(args.out)
     request = request_of(args)
     check_output(out, args.overwrite)
-    population = open_population(args.population)
-    if population.table is None:
-        raise PopulationAnalysisError(
-            f"{args.population}: the population has no subjects table (subjects, ages, groups)"
-        )
+    population = open_population(
+        args.population,
+        table_for="the aging and disease directions need its subjects, ages and groups",
+    )
     check_request(request, population.table)
     model = load_model(args.run_dir).to(resolve_device(args.device))
     steps = longitudinal_run(model, population, request)
@@ -205,13 +203,7 @@ def run(args: argparse.Namespace) -> int:
         args.quiet,
         lambda r: (r.done, r.total, f"aging and disease: {r.stage:<{STAGE_WIDTH}}"),
     )
-    info = {
-        "run": str(args.run_dir),
-        "population": str(args.population),
-        "n_scans": int(population.n_scans),
-        "scan_shape": [int(s) for s in population.scan_shape],
-        "latent_dim": len(result.analysis.latent_names),
-    }
+    info = run_info(args.run_dir, args.population, population, len(result.analysis.latent_names))
     write_longitudinal_results(out, result, population, info, args.overwrite)
     print(f"Aging and disease directions of {population.n_scans} scans in {out}")
     for line in summary_lines(result, population):

@@ -230,22 +230,17 @@ def run(args: argparse.Namespace) -> int:
     """Check, load, encode and analyse with progress on stderr, write, print the figures."""
     from brainvae.cli._console import drive
     from brainvae.data.io.output_folder import check_output
-    from brainvae.errors import PopulationAnalysisError
     from brainvae.exports.population_folder import write_population_results
     from brainvae.exports.population_summary import summary_lines
     from brainvae.models import load_model
     from brainvae.population.request import check_request
     from brainvae.training import resolve_device
-    from brainvae.usecases.population_run import open_population, population_run
+    from brainvae.usecases.population_run import open_population, population_run, run_info
 
     out = Path(args.out)
     request = request_of(args)
     check_output(out, args.overwrite)
-    population = open_population(args.population)
-    if population.table is None:
-        raise PopulationAnalysisError(
-            f"{args.population}: the population has no subjects table to ask questions of"
-        )
+    population = open_population(args.population, table_for="the population questions need one")
     check_request(request, population.table)
     model = load_model(args.run_dir).to(resolve_device(args.device))
     steps = population_run(model, population, request)
@@ -254,13 +249,7 @@ def run(args: argparse.Namespace) -> int:
         args.quiet,
         lambda r: (r.done, r.total, f"population analysis: {r.stage:<{STAGE_WIDTH}}"),
     )
-    info = {
-        "run": str(args.run_dir),
-        "population": str(args.population),
-        "n_scans": int(population.n_scans),
-        "scan_shape": [int(s) for s in population.scan_shape],
-        "latent_dim": len(analysis.latent_names),
-    }
+    info = run_info(args.run_dir, args.population, population, len(analysis.latent_names))
     write_population_results(out, analysis, info, args.overwrite, population.table)
     used = int(analysis.used.sum())
     print(

@@ -19,8 +19,9 @@ ENCODE_CHUNK = 512
 """Scans encoded between two progress reports."""
 
 
-def open_population(path: str | Path) -> Population:
-    """A prepared dataset (it has dataset.json) or a population folder (it has subjects.csv)."""
+def open_population(path: str | Path, table_for: str | None = None) -> Population:
+    """A prepared dataset (it has dataset.json) or a population folder (it has subjects.csv).
+    table_for: what its subjects table is needed for; one without a table is then refused."""
     from brainvae.data.dataset import PreparedDataset
     from brainvae.data.dataset_folder import DatasetFolder
     from brainvae.data.population import Population
@@ -28,14 +29,36 @@ def open_population(path: str | Path) -> Population:
     from brainvae.errors import DatasetError
 
     path = Path(path)
+    population = None
     if (path / DatasetFolder.DESCRIPTION).is_file():
-        return Population.from_dataset(PreparedDataset.open(path))
-    if (path / TABLE_NAME).is_file():
-        return Population.from_folder(read_population_folder(path))
+        population = Population.from_dataset(PreparedDataset.open(path))
+    elif (path / TABLE_NAME).is_file():
+        population = Population.from_folder(read_population_folder(path))
+    if population is not None:
+        if table_for is not None and population.table is None:
+            from brainvae.errors import PopulationAnalysisError
+
+            raise PopulationAnalysisError(
+                f"{path}: the population has no subjects table ({table_for})"
+            )
+        return population
     raise DatasetError(
         f"{path}: neither a prepared dataset ({DatasetFolder.DESCRIPTION}) nor a population "
         f"folder ({TABLE_NAME} with the scans it lists)"
     )
+
+
+def run_info(
+    run_dir: str | Path, source: str | Path, population: Population, latent_dim: int
+) -> dict:
+    """What a result folder's summary.json records of its run and population."""
+    return {
+        "run": str(run_dir),
+        "population": str(source),
+        "n_scans": int(population.n_scans),
+        "scan_shape": [int(s) for s in population.scan_shape],
+        "latent_dim": int(latent_dim),
+    }
 
 
 def encode_population(

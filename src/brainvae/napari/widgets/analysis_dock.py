@@ -111,6 +111,30 @@ class AnalysisDock(DockBase, ScrollableContainer):
             self.fail(ValueError("choose a folder in 'export to' first"))
         return chosen
 
+    def export_in_worker(
+        self, folder: Any, subfolder: str, what: str, write: Callable[[Path, dict], Any]
+    ) -> Path | None:
+        """Write the last run into FOLDER/subfolder with write(target, info) in a worker (info:
+        the model, the population and where the codes came from); returns the folder it is
+        written to, None when nothing started."""
+        chosen = self.export_destination(folder)
+        if chosen is None or self._worker is not None:
+            return None
+        run = self.last_run
+        info = {
+            "model": getattr(self._state.model, "label", "") or type(run.model).__name__,
+            "population": str(run.population.source),
+            "n_scans": int(run.population.n_scans),
+            "codes": "latent explorer" if run.reused_codes else "encoded by the dock",
+        }
+        target = Path(chosen) / subfolder
+        self.status.value = f"Writing {target}..."
+        self.start_worker(
+            write, target, info,
+            returned=lambda written: setattr(self.status, "value", f"Saved {what} in {written}"),
+        )  # fmt: skip
+        return target
+
     def progress_of(self, report: Any) -> tuple[int, int]:
         """(done, total) of one progress report (a dock may also say more in its status)."""
         return int(report.done), int(report.total)

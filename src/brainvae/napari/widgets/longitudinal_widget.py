@@ -285,25 +285,17 @@ class LongitudinalWidget(AnalysisDock):
         written to, None when nothing started."""
         from brainvae.exports.longitudinal_folder import write_longitudinal_results
 
-        chosen = self.export_destination(folder)
-        if chosen is None or self._worker is not None:
-            return None
         run = self.last_run
-        info = {
-            "model": getattr(self._state.model, "label", "") or type(run.model).__name__,
-            "population": str(run.population.source),
-            "n_scans": int(run.population.n_scans),
-            "codes": "latent explorer" if run.reused_codes else "encoded by the dock",
-        }
-        target = Path(chosen) / EXPORT_SUBFOLDER
-        self.status.value = f"Writing {target}..."
-        self.start_worker(
-            write_longitudinal_results, target, run.result, run.population, info, True,
-            returned=lambda written: setattr(
-                self.status, "value", f"Saved the aging and disease analysis in {written}"
+        if run is None:
+            return self.export_destination(folder)  # says what is missing
+        return self.export_in_worker(
+            folder,
+            EXPORT_SUBFOLDER,
+            "the aging and disease analysis",
+            lambda target, info: write_longitudinal_results(
+                target, run.result, run.population, info, True
             ),
-        )  # fmt: skip
-        return target
+        )
 
     @property
     def busy(self) -> bool:

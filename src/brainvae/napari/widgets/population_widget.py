@@ -310,25 +310,17 @@ class PopulationAnalysisWidget(MapLink, AnalysisDock):
         moment); returns the folder it is written to, None when nothing started."""
         from brainvae.exports.population_folder import write_population_results
 
-        chosen = self.export_destination(folder)
-        if chosen is None or self._worker is not None:
-            return None
         run = self.last_run
-        info = {
-            "model": getattr(self._state.model, "label", "") or type(run.model).__name__,
-            "population": str(run.population.source),
-            "n_scans": int(run.population.n_scans),
-            "codes": "latent explorer" if run.reused_codes else "encoded by the dock",
-        }
-        target = Path(chosen) / EXPORT_SUBFOLDER
-        self.status.value = f"Writing {target}..."
-        self.start_worker(
-            write_population_results, target, run.analysis, info, True, run.population.table,
-            returned=lambda written: setattr(
-                self.status, "value", f"Saved the population analysis in {written}"
+        if run is None:
+            return self.export_destination(folder)  # says what is missing
+        return self.export_in_worker(
+            folder,
+            EXPORT_SUBFOLDER,
+            "the population analysis",
+            lambda target, info: write_population_results(
+                target, run.analysis, info, True, run.population.table
             ),
-        )  # fmt: skip
-        return target
+        )
 
     def closing(self) -> None:
         self._viewer.dims.events.current_step.disconnect(self._on_step)
