@@ -104,6 +104,7 @@ def test_run_slider_layers_reused_codes_and_export(make_napari_viewer, qtbot, tm
     assert run is not None, dock.status.value
     result = run.result
     assert run.reused_codes and "latent explorer's codes" in dock.status.value
+    assert state_of(viewer).longitudinal.run is run  # published for any other dock
     # the state's codes are the ones analysed: the same analysis as on them directly
     request = dock.chosen_request()
     direct = analyse_longitudinal(codes, population.table.reset_index(drop=True), request)

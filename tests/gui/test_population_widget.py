@@ -100,6 +100,8 @@ def test_run_click_groups_slider_and_export(sample, qtbot, tmp_path):
     run = dock.last_run
     assert run is not None, dock.status.value
     assert run.reused_codes and run.codes is explorer.statistics.codes  # no re-encoding
+    published = state_of(viewer).questions  # on the viewer's state for any other dock
+    assert published.run is run and published.model is model
     analysis = run.analysis
     # the Table-2 layout with the PCA reference beside each class, the scores, the heatmap
     classes = analysis.classification.classes

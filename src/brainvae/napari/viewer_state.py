@@ -62,6 +62,7 @@ class ChosenCode:
 
 _FIELDS = (
     "population", "model", "encoded", "receptive", "projective", "latent", "roi", "code",
+    "questions", "longitudinal",
 )  # fmt: skip
 
 
@@ -77,7 +78,9 @@ class ViewerState:
     latent: the latent a user pointed at (a click in a heatmap), or None;
     roi: the ROI label a user pointed at, or None;
     code: a code chosen elsewhere (a scan clicked on the population's latent map) for the
-    latent explorer to show when it holds that model, or None.
+    latent explorer to show when it holds that model, or None;
+    questions / longitudinal: the last run of the Population analysis and of the Aging and
+    disease dock (with the model and population they belong to).
     """
 
     population: Population | None = None
@@ -88,6 +91,8 @@ class ViewerState:
     latent: int | None = None
     roi: int | None = None
     code: ChosenCode | None = None
+    questions: AnalysisResult | None = None
+    longitudinal: AnalysisResult | None = None
 
     @property
     def viewer(self) -> Any:

@@ -32,7 +32,7 @@ class AnalysisDock(DockBase, ScrollableContainer):
     population it belongs to, so other docks can use it without knowing this one.
     """
 
-    STATE_FIELD: str | None = None  # "receptive" or "projective"
+    STATE_FIELD: str | None = None  # "receptive", "projective", "questions", "longitudinal"
 
     def __init__(self, napari_viewer: Any, prompt: str) -> None:
         super().__init__()

@@ -52,6 +52,8 @@ EXPORT_SUBFOLDER = "longitudinal_analysis"
 class LongitudinalWidget(AnalysisDock):
     """Aging and disease directions from pairs of visits, and each group's simulated aging."""
 
+    STATE_FIELD = "longitudinal"
+
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         from qtpy.QtWidgets import QComboBox
 

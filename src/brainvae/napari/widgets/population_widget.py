@@ -54,6 +54,8 @@ EXPORT_SUBFOLDER = "population_analysis"
 class PopulationAnalysisWidget(MapLink, AnalysisDock):
     """Classify, check acquisition bias, score measures, and browse the latent map."""
 
+    STATE_FIELD = "questions"
+
     def __init__(self, napari_viewer: napari.viewer.Viewer) -> None:
         from brainvae.population import VALIDATION_SCHEMES, PopulationRequest
         from brainvae.population.brain_scores import REGRESSIONS
