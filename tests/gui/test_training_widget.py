@@ -339,3 +339,27 @@ def test_a_sample_opened_from_the_file_menu_is_listed_and_trainable(
     wait(widget, qtbot, timeout_ms=240_000)
     assert widget.last_result.run_dir == tmp_path / "run2"
     assert list((tmp_path / "cache" / "brainvae" / "datasets").iterdir()) == prepared
+
+
+def test_age_conditioned_vae_asks_for_its_column(widget, qtbot, tmp_path):
+    """The condition field shows only for the age-conditioned VAE, is required, and reaches
+    the training: the blob table has no numeric column, so naming one is refused by it."""
+
+    def shown(field):
+        return field.native.isVisibleTo(widget.native)
+
+    assert not shown(widget.condition)
+    widget.family.value = "age_vae"
+    assert shown(widget.condition) and shown(widget.beta)
+    widget.length_unit.value = "epochs"
+    widget.epochs.value = 1
+    widget.start()
+    wait(widget, qtbot)
+    assert "needs a condition" in widget.status.value
+    widget.condition.value = "session"  # ses-1, ses-2: not numbers
+    widget.start()
+    wait(widget, qtbot)
+    assert "have no numeric 'session' value" in widget.status.value
+    assert not (tmp_path / "run" / "config.json").exists()
+    widget.family.value = "beta_vae"
+    assert not shown(widget.condition)

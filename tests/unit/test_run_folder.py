@@ -85,4 +85,10 @@ def test_family_table_matches_the_model_classes_and_the_cli():
         family_choice("gan")
     with pytest.raises(SystemExit):
         main(["train", "x", "--model", "beta_vae"])  # the CLI spells it beta-vae
-    assert [c.cli_name for c in FAMILY_CHOICES] == ["beta-vae", "vae", "soft-intro-vae", "pca"]
+    assert [c.cli_name for c in FAMILY_CHOICES] == [
+        "beta-vae",
+        "vae",
+        "soft-intro-vae",
+        "pca",
+        "age-vae",
+    ]

@@ -157,6 +157,19 @@ def model_config(
     ) != "gaussian":
         raise ModelError("--sigma and --learn-sigma need --likelihood gaussian")
     extra: dict[str, Any] = {}
+    condition = getattr(args, "condition", None)
+    if family == "age_vae":
+        if not condition:
+            raise ModelError(
+                "--model age-vae needs --condition COLUMN: the metadata column to regress "
+                "and condition on (e.g. --condition age)"
+            )
+        extra = {"condition": condition}
+    elif condition is not None:
+        raise ModelError(
+            f"--condition is for --model age-vae only; a {family.replace('_', '-')} model "
+            "takes no condition"
+        )
     if family == "soft_intro_vae":
         extra = {
             name: getattr(args, name)

@@ -1,4 +1,5 @@
-"""`brainvae train`: train a beta-VAE, VAE or Soft-IntroVAE (or fit PCA), with a progress bar."""
+"""`brainvae train`: train a beta-VAE, VAE, Soft-IntroVAE or age-conditioned VAE (or fit PCA),
+with a progress bar."""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "train",
         help="train a model on a prepared dataset",
         description=(
-            "Train a beta-VAE (or plain VAE, beta = 1) or a Soft-IntroVAE (two Adam "
-            "optimisers, encoder and decoder) on the train split of DATASET, "
+            "Train a beta-VAE (or plain VAE, beta = 1), a Soft-IntroVAE (two Adam "
+            "optimisers, encoder and decoder) or an age-conditioned VAE (--condition age) "
+            "on the train split of DATASET, "
             "evaluating on its val split each epoch, or fit the PCA baseline. RUN receives "
             "config.json + weights.safetensors (the model), history.csv and checkpoints/. "
             "Ctrl-C stops after the current batch with a checkpoint; --resume continues."
@@ -77,6 +79,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=0.5,
         help="margin variant: hinge weight (the hinge is also scaled by --beta-kl, as in "
         "Huang et al.'s code; default %(default)s)",
+    )
+    age = parser.add_argument_group("age-vae options (Zhao et al. 2019)")
+    age.add_argument(
+        "--condition",
+        metavar="COLUMN",
+        help="age-vae (required): the metadata column the model regresses and conditions its "
+        "prior on, e.g. age; after training the regressor's 'brain age' is scored on the test "
+        "split (Pearson r, mean absolute error)",
     )
     add_training_options(parser)
     add_run_folder_options(parser, "RUN", "run folder to write", "the run in RUN")
@@ -157,6 +167,10 @@ def train_model(
     if talk:
         print(summary(model, result))
         print(dataset_verdict(model, dataset, result.step).describe())
+        if config.family == "age_vae":
+            from brainvae.analysis.brain_age import dataset_brain_age
+
+            print(dataset_brain_age(model, dataset).describe())
     return 0
 
 
@@ -183,6 +197,8 @@ def summary(model: LatentModel, result: Any) -> str:
     what = "VAE" if config.beta == 1 else f"beta-VAE (beta {config.beta:g})"
     if config.family == "soft_intro_vae":
         what = "Soft-IntroVAE" if config.intro_variant == "soft" else "IntroVAE (margin)"
+    if config.family == "age_vae":
+        what = f"VAE conditioned on {config.condition} (beta {config.beta:g})"
     lines = [
         f"Trained a {what}, L = {config.latent_dim}, arch {config.architecture}, input "
         f"{' x '.join(map(str, config.input_shape))}: {result.epochs_completed} epoch(s), "

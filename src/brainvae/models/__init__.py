@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from brainvae.errors import ModelError
+from brainvae.models.age_vae import AgeVAE
 from brainvae.models.base import LatentModel, ModelOutput
 from brainvae.models.beta_vae import BetaVAE
 from brainvae.models.config import FORMAT_VERSION, ModelConfig
@@ -21,7 +22,7 @@ from brainvae.models.serialization import load_checked, read_config
 from brainvae.models.soft_intro_vae import SoftIntroVAE
 
 FAMILIES: dict[str, type[LatentModel]] = {
-    family.family: family for family in (BetaVAE, SoftIntroVAE, PCAModel)
+    family.family: family for family in (BetaVAE, SoftIntroVAE, PCAModel, AgeVAE)
 }
 """Family name (config.json's "family") -> model class; the names are FAMILY_NAMES."""
 
@@ -46,6 +47,7 @@ __all__ = [
     "FAMILY_NAMES",
     "FORMAT_VERSION",
     "NETWORK_PRESETS",
+    "AgeVAE",
     "BetaVAE",
     "ConvNetSpec",
     "FamilyChoice",

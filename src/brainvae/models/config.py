@@ -18,6 +18,9 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 INTRO_VARIANTS = ("soft", "margin")
 INTRO_FIELDS = ("intro_variant", "beta_rec", "beta_kl", "beta_neg", "gamma_r", "margin", "w_neg")
 """Fields only the soft_intro_vae family uses; left out of other families' JSON."""
+CONDITION_FIELDS = ("condition", "condition_mean", "condition_sd")
+"""Fields only the age_vae family uses (the condition's column and its standardisation over
+the training rows); left out of other families' JSON, so their config.json stays as it was."""
 
 
 @dataclass
@@ -25,7 +28,7 @@ class ModelConfig:
     """How to build (and rebuild on load) one model.
 
     input_shape: spatial shape of one sample (2 or 3 axes, any sizes); channels: image channels.
-    family: "beta_vae", "soft_intro_vae" or "pca" (brainvae.models.families.FAMILY_NAMES).
+    family: "beta_vae", "soft_intro_vae", "age_vae" or "pca" (brainvae.models.families.FAMILY_NAMES).
     architecture: preset name ("mouse2d", "flair3d", "ct2d", "small"); network: the resolved
         layer spec, filled from the preset when None (override it to change widths or depth;
         the JSON always stores the resolved spec, so presets may change without breaking files).
@@ -43,6 +46,9 @@ class ModelConfig:
     intro_variant ("soft_intro_vae" family): "soft" (Soft-IntroVAE, Daniel & Tamar 2021, with
         weights beta_rec, beta_kl, beta_neg and gamma_r) or "margin" (IntroVAE, Huang et al.
         2018: hinge max(0, margin - KL) on generated images, weighted by w_neg).
+    condition ("age_vae" family): the dataset metadata column the model regresses and
+        conditions its prior on (e.g. "age"); condition_mean and condition_sd: its mean and
+        standard deviation over the training rows, which standardise it (c = (value - mean) / sd).
     preprocessing / training: free JSON dicts (the dataset's preprocessing config, a summary).
     """
 
@@ -68,6 +74,9 @@ class ModelConfig:
     gamma_r: float = 1e-8
     margin: float = 120.0
     w_neg: float = 0.5
+    condition: str | None = None
+    condition_mean: float | None = None
+    condition_sd: float | None = None
     preprocessing: dict[str, Any] | None = None
     training: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
@@ -124,6 +133,7 @@ class ModelConfig:
         if self.capacity_anneal_steps < 1 or not self.capacity_gamma > 0:
             raise ModelError("capacity_anneal_steps must be >= 1 and capacity_gamma > 0")
         self._validate_introspective()
+        self._validate_condition()
         if self.format_version != FORMAT_VERSION:
             raise ModelError(
                 f"format_version {self.format_version} is not supported (this brainvae "
@@ -145,6 +155,31 @@ class ModelConfig:
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise ModelError(f"{name} must be a finite number >= 0, got {value!r}")
 
+    def _validate_condition(self) -> None:
+        if self.family != "age_vae":
+            if self.condition is not None:
+                raise ModelError(
+                    f"condition is used by the age_vae family only; a {self.family!r} model "
+                    "takes no condition"
+                )
+            return
+        if not isinstance(self.condition, str) or not self.condition:
+            raise ModelError(
+                "the age_vae family needs condition: the metadata column it regresses "
+                "(e.g. condition='age')"
+            )
+        mean, sd = self.condition_mean, self.condition_sd
+        if not (isinstance(mean, int | float) and math.isfinite(mean)):
+            raise ModelError(
+                f"condition_mean must be a finite number (the mean of {self.condition!r} over "
+                f"the training rows), got {mean!r}"
+            )
+        if not (isinstance(sd, int | float) and math.isfinite(sd) and sd > 0):
+            raise ModelError(
+                f"condition_sd must be a finite number > 0 (the standard deviation of "
+                f"{self.condition!r} over the training rows), got {sd!r}"
+            )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict, with the format name/version first and the resolved network."""
         data: dict[str, Any] = {"format": FORMAT_NAME, "format_version": self.format_version}
@@ -152,6 +187,8 @@ class ModelConfig:
             if f.name == "format_version":
                 continue
             if f.name in INTRO_FIELDS and self.family != "soft_intro_vae":
+                continue
+            if f.name in CONDITION_FIELDS and self.family != "age_vae":
                 continue
             value = getattr(self, f.name)
             if isinstance(value, ConvNetSpec):

@@ -115,6 +115,7 @@ def check_config_dict(data: Any, path: str | Path) -> None:
         "architecture": lambda n, v: _check_type(path, n, v, (str,), "a string"),
         "likelihood": lambda n, v: _check_type(path, n, v, (str,), "a string"),
         "intro_variant": lambda n, v: _check_type(path, n, v, (str,), "a string"),
+        "condition": lambda n, v: _check_type(path, n, v, (str, type(None)), "a string"),
         "learn_sigma": lambda n, v: _check_type(path, n, v, (bool,), "true or false"),
         "channels_last": lambda n, v: _check_type(path, n, v, (bool,), "true or false"),
         "training": lambda n, v: _check_type(path, n, v, (dict,), "a JSON object"),
@@ -126,6 +127,9 @@ def check_config_dict(data: Any, path: str | Path) -> None:
     for name, (low, high, low_open) in NUMBER_FIELDS.items():
         if name in data and not (name == "capacity_max" and data[name] is None):
             check_number(path, name, data[name], low, high, low_open=low_open)
+    for name in ("condition_mean", "condition_sd"):
+        if data.get(name) is not None:
+            check_number(path, name, data[name], -MAX_WEIGHT, MAX_WEIGHT)
     sigma = data.get("gaussian_sigma")
     if sigma is not None:
         check_number(path, "gaussian_sigma", sigma, *SIGMA_RANGE)

@@ -1,5 +1,9 @@
 """The data side of training: the train and evaluation rows, a check that the images fit
-the model before anything is written, and batches read ahead in threads."""
+the model before anything is written, and batches read ahead in threads.
+
+A model that asks for a condition (a `condition_column` attribute, as the age_vae family has)
+also gets each batch's values of that metadata column; rows without a value are refused before
+anything is written. Every other model's batches are the images alone, as before."""
 
 from __future__ import annotations
 
@@ -28,8 +32,58 @@ def split_rows(dataset: PreparedDataset) -> tuple[np.ndarray, np.ndarray, bool]:
     return train_rows, val_rows if has_val else train_rows, has_val
 
 
+def condition_column(model: LatentModel) -> str | None:
+    """The metadata column the model's loss needs per scan, or None (every family but age_vae)."""
+    column = getattr(model, "condition_column", None)
+    return column if isinstance(column, str) else None
+
+
+def condition_values(
+    model: LatentModel, dataset: PreparedDataset, rows: np.ndarray | None = None
+) -> np.ndarray | None:
+    """Every row's value of the model's condition column (float64, NaN where missing), or None
+    when the model takes no condition. Refuses a missing column (naming those there are) and,
+    among `rows`, values that are missing or not numbers (naming the column and the count)."""
+    column = condition_column(model)
+    if column is None:
+        return None
+    metadata = dataset.metadata
+    if column not in metadata.columns:
+        raise ModelError(
+            f"{dataset.path}: the model's condition column {column!r} is not in the dataset's "
+            f"metadata (columns: {', '.join(map(str, metadata.columns))})"
+        )
+    import pandas as pd
+
+    values = pd.to_numeric(metadata[column], errors="coerce").to_numpy(dtype=np.float64)
+    if rows is not None:
+        used = np.unique(rows)
+        missing = used[~np.isfinite(values[used])]
+        if len(missing):
+            raise ModelError(
+                f"{dataset.path}: {len(missing)} of the {len(used)} scans to train and evaluate "
+                f"on have no numeric {column!r} value (first: {_name(dataset, missing[0])}); "
+                f"fill in {column!r} in the subjects table or leave those scans out"
+            )
+    return values
+
+
+def batch_conditions(
+    conditions: np.ndarray,
+    train_rows: np.ndarray,
+    order: torch.Tensor,
+    batch_index: int,
+    batch_size: int,
+) -> torch.Tensor:
+    """The condition values of batch batch_index's rows, in the order its images come."""
+    rows = _batch_rows(train_rows, order, batch_index, batch_size)
+    return torch.from_numpy(conditions[rows].astype(np.float32))
+
+
 def check_data(model: LatentModel, dataset: PreparedDataset, rows: np.ndarray) -> None:
-    """Refuse, before anything is written, data that do not fit the model or hold NaN/Inf."""
+    """Refuse, before anything is written, data that do not fit the model or hold NaN/Inf
+    (and, for a model that asks for a condition, rows without its value)."""
+    condition_values(model, dataset, rows)
     config = model.config
     shape = tuple(dataset.images.shape[1:])
     expected = (config.channels, *config.input_shape)
@@ -62,6 +116,13 @@ def _name(dataset: PreparedDataset, row: int) -> str:
     return f"{int(row)} (subject {dataset.metadata['subject_id'].iloc[int(row)]})"
 
 
+def _batch_rows(
+    train_rows: np.ndarray, order: torch.Tensor, batch_index: int, size: int
+) -> np.ndarray:
+    """The dataset rows of one batch: the epoch's order picks among the training rows."""
+    return train_rows[order[batch_index * size : (batch_index + 1) * size].numpy()]
+
+
 def read_rows(images: np.ndarray, rows: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(images[rows], dtype=np.float32))
 
@@ -76,7 +137,7 @@ def batches(
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """(batch index, images) from batch first on, in the epoch's order; threads read ahead."""
     size = config.batch_size
-    rows = [train_rows[order[b * size : (b + 1) * size].numpy()] for b in range(n_batches)]
+    rows = [_batch_rows(train_rows, order, b, size) for b in range(n_batches)]
     if config.num_workers == 0:
         for b in range(first, n_batches):
             yield b, read_rows(images, rows[b])

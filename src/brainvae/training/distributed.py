@@ -108,9 +108,12 @@ class LossForward(nn.Module):
         self.model = model
 
     def forward(
-        self, x: torch.Tensor, step: int
+        self, x: torch.Tensor, step: int, condition: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        loss = self.model.loss(x, step=step)
+        if condition is None:  # every family but the conditioned ones
+            loss = self.model.loss(x, step=step)
+        else:
+            loss = self.model.loss(x, step=step, condition=condition)
         return loss.total, loss.reconstruction, loss.kl
 
 

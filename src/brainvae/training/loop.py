@@ -24,7 +24,7 @@ from brainvae.errors import ModelError
 from brainvae.run_folder import RunFolder
 from brainvae.training import distributed
 from brainvae.training.adversarial import OptimizerPair, introspective_step
-from brainvae.training.batching import batches, read_rows
+from brainvae.training.batching import batch_conditions, batches, condition_values, read_rows
 from brainvae.training.checkpoint import (
     TrainingState,
     latest_checkpoint,
@@ -70,6 +70,7 @@ class TrainingLoop:
     ranks: distributed.Ranks = field(default_factory=distributed.Ranks)
     entropy_floor: float | None = None
     replica: torch.nn.Module | None = None
+    conditions: np.ndarray | None = None
     started: float = field(default_factory=time.perf_counter)
     elapsed_before: float = 0.0
 
@@ -80,6 +81,10 @@ class TrainingLoop:
         )
         if self.ranks.active and not isinstance(self.optimizer, OptimizerPair):
             self.replica = distributed.wrap(self.model, self.device)
+        # each row's condition value, for a model that asks for one (age_vae); else None
+        self.conditions = condition_values(
+            self.model, self.dataset, np.concatenate([self.train_rows, self.eval_rows])
+        )
 
     def elapsed(self) -> float:
         """Seconds of training in this run, earlier sessions included."""
@@ -130,7 +135,14 @@ class TrainingLoop:
                         state.batch, state.epoch_order = batch_index, order
                     return (yield from self.finish("cancelled"))
                 tick = time.perf_counter()
-                loss = self.step(x, epoch, batch_index + 1)
+                condition = (
+                    None
+                    if self.conditions is None
+                    else batch_conditions(
+                        self.conditions, self.train_rows, order, batch_index, config.batch_size
+                    )
+                )
+                loss = self.step(x, epoch, batch_index + 1, condition)
                 n = len(x) * ranks.world_size
                 for name, value in zip(("loss", "reconstruction", "kl"), loss, strict=True):
                     sums[name] += value * n
@@ -160,19 +172,23 @@ class TrainingLoop:
             yield report
         return (yield from self.finish("completed"))
 
-    def step(self, x: torch.Tensor, epoch: int, batch: int) -> tuple[float, float, float]:
-        """One Adam step; a non-finite loss stops the run naming epoch and batch."""
+    def step(
+        self, x: torch.Tensor, epoch: int, batch: int, condition: torch.Tensor | None = None
+    ) -> tuple[float, float, float]:
+        """One Adam step; a non-finite loss stops the run naming epoch and batch. condition:
+        the batch's condition values, for a model that asks for them (else None)."""
         model, optimizer = self.model, self.optimizer
         x = x.to(self.device, non_blocking=True)
+        given = {} if condition is None else {"condition": condition.to(self.device)}
         if isinstance(optimizer, OptimizerPair):
             return self.introspective_step(x, epoch, batch)
         optimizer.zero_grad(set_to_none=True)
         try:
             with self.autocast():
                 if self.replica is not None:
-                    terms = self.replica(x, self.state.step)
+                    terms = self.replica(x, self.state.step, **given)
                 else:
-                    loss = model.loss(x, step=self.state.step)
+                    loss = model.loss(x, step=self.state.step, **given)
                     terms = (loss.total, loss.reconstruction, loss.kl)
         except ModelError as error:
             raise self.stopped(epoch, batch, str(error)) from error
@@ -274,7 +290,13 @@ class TrainingLoop:
             for start in range(0, len(rows), self.config.batch_size):
                 chunk = rows[start : start + self.config.batch_size]
                 x = read_rows(self.dataset.images, chunk).to(self.device)
-                loss = model.loss(x, step=self.state.step)  # fp32: bf16 rounds small KLs to 0
+                given = (
+                    {}
+                    if self.conditions is None
+                    else {"condition": torch.from_numpy(self.conditions[chunk].astype(np.float32))}
+                )
+                # fp32: bf16 rounds small KLs to 0
+                loss = model.loss(x, step=self.state.step, **given)
                 mu, _ = model.encode(x)
                 n = len(chunk)
                 totals += n * np.array(

@@ -50,9 +50,13 @@ def model_config_for(
 ) -> ModelConfig:
     """The ModelConfig of a family for this dataset's scans: the recipe's settings, each
     option given (architecture, likelihood, gaussian_sigma, ...) overriding its own.
-    beta None takes the recipe's."""
+    beta None takes the recipe's. The age_vae family needs condition= (a metadata column);
+    its mean and sd over the training rows are stored with it."""
     from brainvae.training.recipe import model_config_from_recipe
 
+    if family == "age_vae":
+        mean, sd = condition_statistics(dataset, options.get("condition"))
+        options = {**options, "condition_mean": mean, "condition_sd": sd}
     return model_config_from_recipe(
         recipe,
         tuple(dataset.scan_shape),
@@ -61,6 +65,41 @@ def model_config_for(
         beta=1.0 if family in ONE_BETA_FAMILIES else beta,
         **options,
     )
+
+
+def condition_statistics(dataset: PreparedDataset, column: str | None) -> tuple[float, float]:
+    """Mean and standard deviation of a metadata column over the training rows (which
+    standardise an age-conditioned VAE's condition); refuses a missing column, naming those
+    there are, and training rows without a numeric value, counting them."""
+    import numpy as np
+    import pandas as pd
+
+    from brainvae.models import ModelError
+
+    if not column:
+        raise ModelError(
+            "an age-conditioned VAE needs a condition: the metadata column it regresses "
+            "(condition='age')"
+        )
+    metadata = dataset.metadata
+    if column not in metadata.columns:
+        raise ModelError(
+            f"{dataset.path}: no column {column!r} in the dataset's metadata to condition on "
+            f"(columns: {', '.join(map(str, metadata.columns))})"
+        )
+    rows = dataset.indices("train")
+    values = pd.to_numeric(metadata[column], errors="coerce").to_numpy(np.float64)[rows]
+    missing = int((~np.isfinite(values)).sum())
+    if missing:
+        raise ModelError(
+            f"{dataset.path}: {missing} of the {len(rows)} training scans have no numeric "
+            f"{column!r} value; fill them in or leave those scans out"
+        )
+    if len(values) < 2 or not values.std() > 0:
+        raise ModelError(
+            f"{dataset.path}: {column!r} must vary over the training scans to condition on it"
+        )
+    return float(values.mean()), float(values.std())
 
 
 def new_model(config: ModelConfig, seed: int) -> LatentModel:

@@ -17,6 +17,7 @@ from magicgui.widgets import (
     FileEdit,
     FloatSpinBox,
     Label,
+    LineEdit,
     ProgressBar,
     PushButton,
     SpinBox,
@@ -74,6 +75,14 @@ class TrainingForm:
             tooltip="small: quick on a CPU, sized to the input; mouse2d / flair3d / ct2d: the "
             "published nets",
         )
+        self.condition = LineEdit(
+            label="condition column",
+            value="",
+            visible=False,
+            tooltip="The age-conditioned VAE regresses this numeric column of the dataset's "
+            "table (e.g. age); required for it, as `brainvae train --condition`",
+        )
+        self.condition.native.setPlaceholderText("a numeric column, e.g. age")
         self.latent = SpinBox(label="latents (L)", min=1, max=512, value=8)
         self.beta = FloatSpinBox(
             label="beta",
@@ -158,7 +167,8 @@ class TrainingForm:
         # dock fits a 1366 x 768 screen).
         self.form = Container(
             widgets=[
-                self.dataset, self.dataset_folder, self.family, self.latent, self.beta,
+                self.dataset, self.dataset_folder, self.family, self.condition, self.latent,
+                self.beta,
                 self.length_unit, self.steps, self.epochs, self.run_folder,
             ],
             labels=True,
@@ -204,7 +214,8 @@ class TrainingForm:
         """Show only the options that apply (PCA has no beta, epochs or batches)."""
         family = self.family.value
         neural = family != "pca"
-        self.beta.visible = family == "beta_vae"
+        self.beta.visible = family in ("beta_vae", "age_vae")
+        self.condition.visible = family == "age_vae"
         self.advanced.visible = neural  # PCA has none of these settings
         for widget in (
             self.architecture, self.likelihood, self.length_unit, self.batch, self.lr,
@@ -269,6 +280,7 @@ class TrainingForm:
             gaussian_sigma=float(self.sigma.value),
             steps=int(self.steps.value) if by_steps else None,
             epochs=None if by_steps else int(self.epochs.value),
+            condition=str(self.condition.value).strip() or None,
         )
 
     def train_config(self):

@@ -48,6 +48,7 @@ class ModelChoice:
     gaussian_sigma: float | None = None  # the Gaussian likelihood's sigma (None: plain SSE)
     steps: int | None = None  # the run's length, for the KL warm-up (the recipe's share)
     epochs: int | None = None
+    condition: str | None = None  # the age-conditioned VAE's metadata column (e.g. age)
 
 
 def train_run(
@@ -85,6 +86,7 @@ def train_run(
         likelihood=choice.likelihood,
         gaussian_sigma=choice.gaussian_sigma if choice.likelihood == "gaussian" else None,
         beta=choice.beta,
+        **({"condition": choice.condition} if choice.family == "age_vae" else {}),
     )
     model = new_model(model_config, config.seed)
     preview_rows, preview_split = _preview_rows(dataset)
