@@ -23,6 +23,7 @@ from magicgui.widgets import ComboBox, FloatSlider
 
 from brainvae.napari.viewer_state import ChosenCode, ModelInUse
 from brainvae.napari.widgets.dock_base import DockBase
+from brainvae.napari.widgets.explorer_age import AgeControl
 from brainvae.napari.widgets.explorer_code_buttons import CodeButtons
 from brainvae.napari.widgets.explorer_display import DecodeDisplay
 from brainvae.napari.widgets.explorer_encoding import PopulationEncoding
@@ -88,6 +89,7 @@ class LatentExplorer(LiveDecode, PopulationEncoding, DockBase, ScrollableContain
         self.latents = LatentSliders()  # a page of sliders; the whole code lives there
         self.sliders = self.latents.sliders  # the page's slider widgets
         self.code_buttons = CodeButtons(self)  # Encode current, Mean, Random sample, Reset
+        self.age = AgeControl(self, napari_viewer)  # an age-conditioned VAE's age slider
         codes = self.code_buttons
         self.encode_button, self.mean_button, self.random_button, self.reset_button = codes.buttons
         self.encode_current = codes.encode_current
@@ -115,7 +117,7 @@ class LatentExplorer(LiveDecode, PopulationEncoding, DockBase, ScrollableContain
             [
                 *choice.rows,
                 self.population, self.range_mode, self.decode_shown,
-                self.latents, codes.row,
+                self.latents, codes.row, *self.age.rows,
                 *panel.rows, self.status,
             ]
         )  # fmt: skip
@@ -198,6 +200,7 @@ class LatentExplorer(LiveDecode, PopulationEncoding, DockBase, ScrollableContain
         self._code_is_initial = True  # until the user moves it: then the population's mean
         self.latents.reset(config.latent_dim, point_codes=config.family == "pca")
         self._set_model_dependent_enabled(True)
+        self.age.reset()
         if publish:
             self._state.model = ModelInUse(model, folder, name)
         self._encode_and_decode()
@@ -236,6 +239,7 @@ class LatentExplorer(LiveDecode, PopulationEncoding, DockBase, ScrollableContain
         self._generation += 1
         self._statistics = None
         self.exports.set_scan_count(len(images))
+        self.age.show_brain_age()
         if self._model is None:
             self.status.value = f"Population of {len(images)} scans; load a model."
             return
@@ -258,6 +262,7 @@ class LatentExplorer(LiveDecode, PopulationEncoding, DockBase, ScrollableContain
             raise ValueError(f"code must have {self._model.latent_dim} values, got {code.shape}")
         self.latents.set_values(code)
         self._code_is_initial = False
+        self.age.refresh()
         self._request_decode()
 
     def reset_code(self, *_args) -> None:
@@ -266,6 +271,7 @@ class LatentExplorer(LiveDecode, PopulationEncoding, DockBase, ScrollableContain
             self.latents.set_values(np.zeros(self._model.latent_dim))
             self._code_is_initial = False
             self._apply_ranges()
+            self.age.refresh()
             self._request_decode()
             self.status.value = "All latents at 0."
 
@@ -280,6 +286,7 @@ class LatentExplorer(LiveDecode, PopulationEncoding, DockBase, ScrollableContain
     def _on_slider(self, k: int, value: float) -> None:
         """The panel stored latent k's new value in the code; decode it."""
         self._code_is_initial = False
+        self.age.refresh()
         self._request_decode()
 
     def _apply_ranges(self, *_args) -> None:
