@@ -477,7 +477,7 @@ def test_a_thousand_latents_build_one_page_of_sliders(thousand_latent_model, mak
         explorer.set_model(model)  # the population's encoding goes to a worker
         assert time.perf_counter() - started < 5.0  # one page, not 1,000 sliders (16 s before)
         sliders = explorer.native.findChildren(QSlider)
-        assert len(sliders) <= PAGE_SIZE + 1  # the page, and the interpolation's t
+        assert len(sliders) <= PAGE_SIZE + 2  # the page, the interpolation's t, the (hidden) age
         assert explorer.native.minimumSizeHint().height() < 700  # fits a laptop screen
         assert explorer.native.widget().sizeHint().height() < 1600  # was 26,642 px
         settle(explorer, qtbot)
