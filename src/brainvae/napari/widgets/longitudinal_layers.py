@@ -18,8 +18,8 @@ import numpy as np
 
 from brainvae.napari.layer_roles import tagged
 from brainvae.napari.widgets.population_groups import (
-    diverging_colormap,
     row_below_translate,
+    show_below_scan,
     symmetric_limits,
 )
 
@@ -128,29 +128,10 @@ class TrajectoryLayers:
     ) -> tuple[Any, bool]:
         """The layer `name` showing `image` (updated when it exists with the same shape, else
         new); whether it is new."""
-        layers = self._viewer.layers
         translate = row_below_translate(self._viewer, image.shape, placement, column)
-        if name in layers and layers[name].data.shape == image.shape:
-            layer = layers[name]
-            layer.data = image
-            layer.contrast_limits = limits
-            layer.translate = translate
-            return layer, False
-        self.remove(name)
-        on_grid = {k: placement[k] for k in ("scale", "units") if placement.get(k)}
-        layer = self._viewer.add_image(
-            image,
-            name=name,
-            colormap=diverging_colormap() if kind == "diverging" else "gray",
-            contrast_limits=limits,
-            translate=translate,
-            # in 3D: the brightest voxel of a brain; a signed change averaged along the ray,
-            # so gains (red) and losses (blue) both show
-            rendering="average" if kind == "diverging" else "mip",
-            metadata=tagged(TRAJECTORY_KIND),
-            **on_grid,
+        return show_below_scan(
+            self._viewer, name, image, limits, translate, placement, kind, TRAJECTORY_KIND
         )
-        return layer, True
 
     def label_texts(self) -> list[str]:
         """What is written on the canvas above each layer, short enough for a laptop's canvas:

@@ -63,6 +63,43 @@ def row_below_translate(
     return tuple(float(v) for v in translate)
 
 
+def show_below_scan(
+    viewer: Any,
+    name: str,
+    image: np.ndarray,
+    limits: tuple[float, float],
+    translate: tuple[float, ...],
+    placement: dict[str, Any],
+    kind: str,
+    tag: str,
+) -> tuple[Any, bool]:
+    """The image layer `name` showing `image` below the scan: updated in place when it exists
+    with the same shape, else added on the population's grid (grey, or the diverging colour
+    map for kind "diverging"); whether it is new. In 3D a grey image is drawn by its brightest
+    voxel and a signed one averaged along the ray, so gains (red) and losses (blue) both show."""
+    layers = viewer.layers
+    if name in layers and layers[name].data.shape == image.shape:
+        layer = layers[name]
+        layer.data = image
+        layer.contrast_limits = limits
+        layer.translate = translate
+        return layer, False
+    if name in layers:
+        layers.remove(name)
+    on_grid = {k: placement[k] for k in ("scale", "units") if placement.get(k)}
+    layer = viewer.add_image(
+        image,
+        name=name,
+        colormap=diverging_colormap() if kind == "diverging" else "gray",
+        contrast_limits=limits,
+        translate=translate,
+        rendering="average" if kind == "diverging" else "mip",
+        metadata=tagged(tag),
+        **on_grid,
+    )
+    return layer, True
+
+
 def contrast_job(images: Any, codes: np.ndarray, rows_a: Any, rows_b: Any, model: Any) -> Any:
     """The groups' comparison (runs in a worker: it reads every scan of both groups)."""
     from brainvae.population import group_contrast
@@ -128,33 +165,17 @@ class GroupLayers:
         self, name: str, image: np.ndarray, placement: dict[str, Any], column: int, kind: str
     ) -> Any:
         image = np.asarray(image, dtype=np.float32)
-        layers = self._viewer.layers
         if kind == "diverging":
             limits = symmetric_limits(image)
         else:
             low, high = float(np.min(image)), float(np.max(image))
             limits = (low, high if high > low else low + 1.0)
-        if name in layers and layers[name].data.shape == image.shape:
-            layer = layers[name]
-            layer.data = image
-            layer.contrast_limits = limits
-            return layer
-        self.remove(name)
-        self._made = True
-        on_grid = {k: placement[k] for k in ("scale", "units") if placement.get(k)}
         translate = row_below_translate(self._viewer, image.shape, placement, column)
-        return self._viewer.add_image(
-            image,
-            name=name,
-            colormap=diverging_colormap() if kind == "diverging" else "gray",
-            contrast_limits=limits,
-            translate=translate,
-            # in 3D: the brightest voxel of a mean; the signed difference averaged along the
-            # ray, so gains (red) and losses (blue) both show
-            rendering="average" if kind == "diverging" else "mip",
-            metadata=tagged(GROUP_KIND),
-            **on_grid,
+        layer, new = show_below_scan(
+            self._viewer, name, image, limits, translate, placement, kind, GROUP_KIND
         )
+        self._made = self._made or new
+        return layer
 
 
 def contrast_text(contrast: Any) -> str:
