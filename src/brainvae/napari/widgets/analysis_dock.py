@@ -139,6 +139,21 @@ class AnalysisDock(DockBase, ScrollableContainer):
         """(done, total) of one progress report (a dock may also say more in its status)."""
         return int(report.done), int(report.total)
 
+    def model_and_population(self) -> tuple[Any, Any, Any]:
+        """The chosen model, population layer and its Population; ValueError when the layer
+        is not a population stack."""
+        model = self.chosen_model()
+        layer = self._population_layer()
+        population = population_of(layer)
+        if population is None:
+            raise ValueError(f"{layer.name}: not a population stack")
+        return model, layer, population
+
+    def staged_progress(self, report: Any) -> tuple[int, int]:
+        """A report with a stage: the stage in the status line; the bar counts its steps."""
+        self.status.value = f"{report.stage[0].upper()}{report.stage[1:]}..."
+        return int(report.done), max(int(report.total), 1)
+
     def cancel(self, *_args) -> None:
         if self.cancel_worker():
             self.status.value = "Cancelled."

@@ -204,17 +204,12 @@ class LongitudinalWidget(AnalysisDock):
     def run(self, *_args) -> None:
         """Learn the directions and decode the trajectories in a worker, on the explorer's
         codes when it holds them."""
-        from brainvae.napari.layer_roles import population_of
         from brainvae.napari.widgets.explorer_population import stack_placement
 
         if self._worker is not None:
             return
         try:
-            model = self.chosen_model()
-            layer = self._population_layer()
-            population = population_of(layer)
-            if population is None:
-                raise ValueError(f"{layer.name}: not a population stack")
+            model, layer, population = self.model_and_population()
             if population.table is None:
                 raise ValueError(f"{layer.name}: the population has no subjects table")
             request = self.chosen_request()
@@ -232,8 +227,7 @@ class LongitudinalWidget(AnalysisDock):
 
     def progress_of(self, report: Any) -> tuple[int, int]:
         """The stage in the status line; the bar counts steps (or scans while encoding)."""
-        self.status.value = f"{report.stage[0].upper()}{report.stage[1:]}..."
-        return int(report.done), max(int(report.total), 1)
+        return self.staged_progress(report)
 
     def show_result(self, run: LongitudinalRun) -> None:
         result = run.result

@@ -199,17 +199,12 @@ class PopulationAnalysisWidget(MapLink, AnalysisDock):
     # ---- running ---------------------------------------------------------------------------
     def run(self, *_args) -> None:
         """Ask the form's questions in a worker, on the explorer's codes when it holds them."""
-        from brainvae.napari.layer_roles import population_of
         from brainvae.napari.widgets.explorer_population import stack_placement
 
         if self._worker is not None:
             return
         try:
-            model = self.chosen_model()
-            layer = self._population_layer()
-            population = population_of(layer)
-            if population is None:
-                raise ValueError(f"{layer.name}: not a population stack")
+            model, layer, population = self.model_and_population()
             request = self.chosen_request()
         except Exception as err:  # noqa: BLE001 - any input problem goes to the user
             self.fail(err)
@@ -224,8 +219,7 @@ class PopulationAnalysisWidget(MapLink, AnalysisDock):
 
     def progress_of(self, report: Any) -> tuple[int, int]:
         """The stage in the status line; the bar counts steps (or scans while encoding)."""
-        self.status.value = f"{report.stage[0].upper()}{report.stage[1:]}..."
-        return int(report.done), max(int(report.total), 1)
+        return self.staged_progress(report)
 
     def show_result(self, run: PopulationRun) -> None:
         self._run_layer_name, self._placement = self._pending
