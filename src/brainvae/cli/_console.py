@@ -40,6 +40,16 @@ def drive(
             print(f"\r{text}: {percent:3d} %", end="", file=sys.stderr, flush=True)
 
 
+STAGE_WIDTH = 36
+"""Stage names are padded to this width, so a shorter one overwrites a longer one on the
+progress line."""
+
+
+def drive_stages(steps: Generator[Any, None, Any], quiet: bool, title: str) -> Any:
+    """drive() for reports with a stage, done and total: "title: stage   NN %"."""
+    return drive(steps, quiet, lambda r: (r.done, r.total, f"{title}: {r.stage:<{STAGE_WIDTH}}"))
+
+
 def show_batch(bar: Any, report: Any, description: str) -> Any:
     """Advance the progress bar (one bar per epoch); a new bar when a new epoch starts."""
     from tqdm import tqdm

@@ -216,3 +216,16 @@ def cli_words(message: str) -> str:
     for name in ("resume", "overwrite"):
         message = message.replace(f"{name}=True", f"--{name}")
     return message
+
+
+def request_defaults(request_class: type) -> dict[str, Any]:
+    """A request dataclass's defaults by field name: the one set every front end shares."""
+    from dataclasses import MISSING, fields
+
+    found = {}
+    for item in fields(request_class):
+        if item.default is not MISSING:
+            found[item.name] = item.default
+        elif item.default_factory is not MISSING:
+            found[item.name] = item.default_factory()
+    return found

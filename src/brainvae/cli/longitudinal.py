@@ -18,19 +18,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-STAGE_WIDTH = 36
-"""Stage names are padded to this width, so a shorter one overwrites a longer one on the
-progress line."""
-
-
-def _defaults() -> dict[str, Any]:
-    """LongitudinalRequest's defaults by field name: the one set every front end shares."""
-    from dataclasses import MISSING, fields
-
-    from brainvae.longitudinal import LongitudinalRequest
-
-    return {f.name: f.default for f in fields(LongitudinalRequest) if f.default is not MISSING}
-
 
 def _years(text: str) -> tuple[float, float]:
     """'50,80' as (50.0, 80.0): the first and last age of the trajectories, first < last."""
@@ -61,10 +48,12 @@ def _at_least(low: int, what: str):
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the `longitudinal` sub-command."""
+    from brainvae.cli._options import request_defaults
+    from brainvae.longitudinal import LongitudinalRequest
     from brainvae.longitudinal.directions import STABLE
     from brainvae.longitudinal.pairs import PAIRINGS
 
-    d = _defaults()
+    d = request_defaults(LongitudinalRequest)
     parser = subparsers.add_parser(
         "longitudinal",
         help="aging and disease directions (tau_a, tau_d) and simulated trajectories by age",
@@ -178,7 +167,7 @@ def request_of(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Check, load, encode and analyse with progress on stderr, write, print the figures."""
-    from brainvae.cli._console import drive
+    from brainvae.cli._console import drive_stages
     from brainvae.data.io.output_folder import check_output
     from brainvae.exports.longitudinal_folder import write_longitudinal_results
     from brainvae.exports.longitudinal_summary import summary_lines
@@ -198,11 +187,7 @@ def run(args: argparse.Namespace) -> int:
     check_request(request, population.table)
     model = load_model(args.run_dir).to(resolve_device(args.device))
     steps = longitudinal_run(model, population, request)
-    result = drive(
-        steps,
-        args.quiet,
-        lambda r: (r.done, r.total, f"aging and disease: {r.stage:<{STAGE_WIDTH}}"),
-    )
+    result = drive_stages(steps, args.quiet, "aging and disease")
     info = run_info(args.run_dir, args.population, population, len(result.analysis.latent_names))
     write_longitudinal_results(out, result, population, info, args.overwrite)
     print(f"Aging and disease directions of {population.n_scans} scans in {out}")

@@ -16,10 +16,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-STAGE_WIDTH = 36
-"""Stage names are padded to this width, so a shorter one overwrites a longer one on the
-progress line."""
-
 
 def _latent_pair(text: str) -> tuple[int, int]:
     """'3,5' as (3, 5): two latent numbers, 1-based."""
@@ -31,28 +27,14 @@ def _latent_pair(text: str) -> tuple[int, int]:
     return (int(parts[0]), int(parts[1]))
 
 
-def _defaults() -> dict[str, Any]:
-    """PopulationRequest's defaults by field name: the one set every front end shares."""
-    from dataclasses import MISSING, fields
-
-    from brainvae.population import PopulationRequest
-
-    found = {}
-    for item in fields(PopulationRequest):
-        if item.default is not MISSING:
-            found[item.name] = item.default
-        elif item.default_factory is not MISSING:
-            found[item.name] = item.default_factory()
-    return found
-
-
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the `population` sub-command."""
-    from brainvae.population import MAP_METHODS, VALIDATION_SCHEMES
+    from brainvae.cli._options import request_defaults
+    from brainvae.population import MAP_METHODS, VALIDATION_SCHEMES, PopulationRequest
     from brainvae.population.brain_scores import REGRESSIONS
     from brainvae.population.validation import GROUPED_CV_BELOW
 
-    d = _defaults()
+    d = request_defaults(PopulationRequest)
     parser = subparsers.add_parser(
         "population",
         help="population questions: LDA of a class column, acquisition bias, brain scores, map",
@@ -228,7 +210,7 @@ def request_of(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Check, load, encode and analyse with progress on stderr, write, print the figures."""
-    from brainvae.cli._console import drive
+    from brainvae.cli._console import drive_stages
     from brainvae.data.io.output_folder import check_output
     from brainvae.exports.population_folder import write_population_results
     from brainvae.exports.population_summary import summary_lines
@@ -244,11 +226,7 @@ def run(args: argparse.Namespace) -> int:
     check_request(request, population.table)
     model = load_model(args.run_dir).to(resolve_device(args.device))
     steps = population_run(model, population, request)
-    analysis = drive(
-        steps,
-        args.quiet,
-        lambda r: (r.done, r.total, f"population analysis: {r.stage:<{STAGE_WIDTH}}"),
-    )
+    analysis = drive_stages(steps, args.quiet, "population analysis")
     info = run_info(args.run_dir, args.population, population, len(analysis.latent_names))
     write_population_results(out, analysis, info, args.overwrite, population.table)
     used = int(analysis.used.sum())
