@@ -363,3 +363,41 @@ def test_age_conditioned_vae_asks_for_its_column(widget, qtbot, tmp_path):
     assert not (tmp_path / "run" / "config.json").exists()
     widget.family.value = "beta_vae"
     assert not shown(widget.condition)
+
+
+def test_longitudinal_vae_asks_for_its_groups_and_trains_over_visit_pairs(
+    widget, qtbot, tmp_path
+):
+    """Group and control show only for the longitudinal VAE, start at the Aging and disease
+    dock's defaults, are checked against the table, and reach the saved model."""
+    import json
+
+    from helpers.visit_population import write_visit_population
+
+    def shown(field):
+        return field.native.isVisibleTo(widget.native)
+
+    assert not shown(widget.group) and not shown(widget.control)
+    widget.family.value = "longitudinal_vae"
+    assert shown(widget.group) and shown(widget.control) and shown(widget.beta)
+    assert (widget.group.value, widget.control.value) == ("diagnosis", "healthy")
+    widget.length_unit.value = "epochs"
+    widget.epochs.value = 1
+    widget.start()  # the blob table has no age or diagnosis column
+    wait(widget, qtbot)
+    assert "in the dataset's metadata to pair visits by (columns: subject_id" in (
+        widget.status.value
+    )
+    widget.dataset_folder.value = write_visit_population(tmp_path / "visits")
+    widget.control.value = "control"
+    widget.start()
+    wait(widget, qtbot)
+    assert "its values are: healthy, ms" in widget.status.value
+    widget.control.value = "healthy"
+    widget.start()
+    wait(widget, qtbot)
+    assert widget.last_result.reason == "completed", widget.status.value
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["family"] == "longitudinal_vae" and config["disease_labels"] == ["ms"]
+    widget.family.value = "beta_vae"
+    assert not shown(widget.group)

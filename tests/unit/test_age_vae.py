@@ -22,6 +22,7 @@ from brainvae.models import AgeVAE, ModelConfig, ModelError, build_model, load_m
 from brainvae.models.families import family_choice
 from brainvae.training import TrainConfig, train
 from brainvae.training.batching import batch_conditions
+from brainvae.training.epoch_plan import EpochPlanner
 from brainvae.training.recipe import DEFAULT_RECIPE
 from brainvae.usecases.fit_and_save import model_config_for
 
@@ -214,8 +215,9 @@ def test_batch_conditions_follow_the_epoch_order():
     conditions = np.array([10.0, 11, 12, 13, 14, 15])
     train_rows = np.array([1, 3, 4, 5])
     order = torch.tensor([2, 0, 3, 1])
-    assert batch_conditions(conditions, train_rows, order, 0, 3).tolist() == [14.0, 11.0, 15.0]
-    assert batch_conditions(conditions, train_rows, order, 1, 3).tolist() == [13.0]
+    plan = EpochPlanner(train_rows, batch_size=3, drop_last=False, seed=0).batches(order)
+    assert batch_conditions(conditions, plan[0]).tolist() == [14.0, 11.0, 15.0]
+    assert batch_conditions(conditions, plan[1]).tolist() == [13.0]
 
 
 def test_resume_is_bit_identical(dataset, tmp_path):

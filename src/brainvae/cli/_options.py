@@ -170,6 +170,19 @@ def model_config(
             f"--condition is for --model age-vae only; a {family.replace('_', '-')} model "
             "takes no condition"
         )
+    pairing = {
+        "subject_column": getattr(args, "subject_column", None),
+        "time_column": getattr(args, "time_column", None),
+        "group_column": getattr(args, "group", None),
+        "control_label": getattr(args, "control", None),
+    }
+    if family == "longitudinal_vae":
+        extra = {**pairing, "direction_weight": args.direction_weight}
+    elif any(value is not None for value in pairing.values()):
+        raise ModelError(
+            "--group, --control, --subject-column and --time-column are for --model "
+            f"longitudinal-vae only; a {family.replace('_', '-')} model pairs no visits"
+        )
     if family == "soft_intro_vae":
         extra = {
             name: getattr(args, name)

@@ -1,5 +1,5 @@
-"""`brainvae train`: train a beta-VAE, VAE, Soft-IntroVAE or age-conditioned VAE (or fit PCA),
-with a progress bar."""
+"""`brainvae train`: train a beta-VAE, VAE, Soft-IntroVAE, age-conditioned VAE or longitudinal
+VAE (or fit PCA), with a progress bar."""
 
 from __future__ import annotations
 
@@ -26,8 +26,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="train a model on a prepared dataset",
         description=(
             "Train a beta-VAE (or plain VAE, beta = 1), a Soft-IntroVAE (two Adam "
-            "optimisers, encoder and decoder) or an age-conditioned VAE (--condition age) "
-            "on the train split of DATASET, "
+            "optimisers, encoder and decoder), an age-conditioned VAE (--condition age) "
+            "or a longitudinal VAE (aging and disease directions over visit pairs: --group, "
+            "--control) on the train split of DATASET, "
             "evaluating on its val split each epoch, or fit the PCA baseline. RUN receives "
             "config.json + weights.safetensors (the model), history.csv and checkpoints/. "
             "Ctrl-C stops after the current batch with a checkpoint; --resume continues."
@@ -88,10 +89,50 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "prior on, e.g. age; after training the regressor's 'brain age' is scored on the test "
         "split (Pearson r, mean absolute error)",
     )
+    add_pairing_options(parser)
     add_training_options(parser)
     add_run_folder_options(parser, "RUN", "run folder to write", "the run in RUN")
     parser.set_defaults(func=run)
     return parser
+
+
+def add_pairing_options(parser: argparse.ArgumentParser) -> None:
+    """The longitudinal VAE's options; their defaults are `brainvae longitudinal`'s."""
+    from brainvae.longitudinal.request import LongitudinalRequest
+    from brainvae.models.config import DEFAULT_DIRECTION_WEIGHT
+
+    asked = LongitudinalRequest()
+    pairs = parser.add_argument_group(
+        "longitudinal-vae options (Ouyang et al. 2022): batches hold whole subjects; the "
+        "changes between a subject's consecutive visits are pulled onto a learned aging "
+        "direction (controls) and a disease direction per other group"
+    )
+    pairs.add_argument(
+        "--group",
+        metavar="COLUMN",
+        help=f"the column giving each subject's group (default: {asked.group})",
+    )
+    pairs.add_argument(
+        "--control",
+        metavar="VALUE",
+        help=f"the group value of the healthy controls (default: {asked.control})",
+    )
+    pairs.add_argument(
+        "--subject-column",
+        metavar="COLUMN",
+        help=f"the column naming each scan's subject (default: {asked.subject})",
+    )
+    pairs.add_argument(
+        "--time-column",
+        metavar="COLUMN",
+        help=f"the numeric column ordering a subject's visits (default: {asked.age})",
+    )
+    pairs.add_argument(
+        "--direction-weight",
+        type=float,
+        default=DEFAULT_DIRECTION_WEIGHT,
+        help="weight of the two cosine terms, nats per unit of (1 - cos) (default %(default)s)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -171,6 +212,10 @@ def train_model(
             from brainvae.analysis.brain_age import dataset_brain_age
 
             print(dataset_brain_age(model, dataset).describe())
+        if config.family == "longitudinal_vae":
+            from brainvae.analysis.trained_directions import dataset_direction_agreement
+
+            print(dataset_direction_agreement(model, dataset).describe())
     return 0
 
 
@@ -199,6 +244,12 @@ def summary(model: LatentModel, result: Any) -> str:
         what = "Soft-IntroVAE" if config.intro_variant == "soft" else "IntroVAE (margin)"
     if config.family == "age_vae":
         what = f"VAE conditioned on {config.condition} (beta {config.beta:g})"
+    if config.family == "longitudinal_vae":
+        what = (
+            f"longitudinal VAE (beta {config.beta:g}, directions weighted "
+            f"{config.direction_weight:g}; controls: {config.group_column} = "
+            f"{config.control_label})"
+        )
     lines = [
         f"Trained a {what}, L = {config.latent_dim}, arch {config.architecture}, input "
         f"{' x '.join(map(str, config.input_shape))}: {result.epochs_completed} epoch(s), "

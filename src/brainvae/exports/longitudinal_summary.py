@@ -128,6 +128,11 @@ def summary_lines(result: LongitudinalResult, population: Population | None = No
     analysis = result.analysis
     lines = list(analysis.describe())
     lines.append(stability_line(result))
+    if result.trained:
+        lines.append(
+            "The model's own directions (learned in training) against these: cosine "
+            + ", ".join(f"{name} {value:.2f}" for name, value in result.trained.items())
+        )
     years = result.years
     lines.append(
         f"Trajectories of {', '.join(analysis.trajectories)} from {years[0]:g} to "
@@ -188,6 +193,7 @@ def longitudinal_summary(
             "why": view.reason,
         },  # fmt: skip
         "notes": list(analysis.notes),
+        "trained_directions_cosine": result.trained,
     }
     summary.update(extra or {})
     return summary

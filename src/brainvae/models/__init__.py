@@ -15,6 +15,7 @@ from brainvae.models.base import LatentModel, ModelOutput
 from brainvae.models.beta_vae import BetaVAE
 from brainvae.models.config import FORMAT_VERSION, ModelConfig
 from brainvae.models.families import FAMILY_CHOICES, FAMILY_NAMES, FamilyChoice, family_choice
+from brainvae.models.longitudinal_vae import LongitudinalVAE
 from brainvae.models.losses import LossOutput
 from brainvae.models.networks import NETWORK_PRESETS, ConvNetSpec, get_preset
 from brainvae.models.pca import PCAModel
@@ -22,7 +23,7 @@ from brainvae.models.serialization import load_checked, read_config
 from brainvae.models.soft_intro_vae import SoftIntroVAE
 
 FAMILIES: dict[str, type[LatentModel]] = {
-    family.family: family for family in (BetaVAE, SoftIntroVAE, PCAModel, AgeVAE)
+    family.family: family for family in (BetaVAE, SoftIntroVAE, PCAModel, AgeVAE, LongitudinalVAE)
 }
 """Family name (config.json's "family") -> model class; the names are FAMILY_NAMES."""
 
@@ -52,6 +53,7 @@ __all__ = [
     "ConvNetSpec",
     "FamilyChoice",
     "LatentModel",
+    "LongitudinalVAE",
     "LossOutput",
     "ModelConfig",
     "ModelError",

@@ -21,6 +21,19 @@ INTRO_FIELDS = ("intro_variant", "beta_rec", "beta_kl", "beta_neg", "gamma_r", "
 CONDITION_FIELDS = ("condition", "condition_mean", "condition_sd")
 """Fields only the age_vae family uses (the condition's column and its standardisation over
 the training rows); left out of other families' JSON, so their config.json stays as it was."""
+LONGITUDINAL_FIELDS = (
+    "subject_column",
+    "time_column",
+    "group_column",
+    "control_label",
+    "disease_labels",
+    "direction_weight",
+)
+"""Fields only the longitudinal_vae family uses (which columns pair the visits, which group is
+the controls, the groups that get a disease direction, the weight of the cosine terms)."""
+DEFAULT_DIRECTION_WEIGHT = 100.0
+"""The longitudinal_vae family's weight of its two cosine terms (nats per unit of 1 - cos); see
+ModelConfig's docstring for why it is this size."""
 
 
 @dataclass
@@ -49,6 +62,15 @@ class ModelConfig:
     condition ("age_vae" family): the dataset metadata column the model regresses and
         conditions its prior on (e.g. "age"); condition_mean and condition_sd: its mean and
         standard deviation over the training rows, which standardise it (c = (value - mean) / sd).
+    subject_column, time_column, group_column, control_label ("longitudinal_vae" family): the
+        metadata columns naming each scan's subject, ordering its visits (age or a visit number)
+        and giving its group, and the group value of the healthy controls; disease_labels: the
+        other groups of the training rows, one learned disease direction each (in this order);
+        direction_weight: the weight of the two cosine terms (Ouyang et al. 2022) against
+        reconstruction + beta * KL, in nats per unit of (1 - cos). The reconstruction is summed
+        over voxels, so it is hundreds to thousands of nats per scan, and the KL tens: at a
+        weight of 1 the directions would not move the encoder; 100 makes a pair whose change
+        is orthogonal to its direction cost as much as a few latents' worth of KL.
     preprocessing / training: free JSON dicts (the dataset's preprocessing config, a summary).
     """
 
@@ -77,12 +99,20 @@ class ModelConfig:
     condition: str | None = None
     condition_mean: float | None = None
     condition_sd: float | None = None
+    subject_column: str | None = None
+    time_column: str | None = None
+    group_column: str | None = None
+    control_label: str | None = None
+    disease_labels: tuple[str, ...] | None = None
+    direction_weight: float = DEFAULT_DIRECTION_WEIGHT
     preprocessing: dict[str, Any] | None = None
     training: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(int(s) for s in self.input_shape)
+        if isinstance(self.disease_labels, list):
+            self.disease_labels = tuple(self.disease_labels)
         self._validate()
         if self.family != "pca" and self.network is None:
             self.network = get_preset(self.architecture, self.dims).spec
@@ -134,6 +164,7 @@ class ModelConfig:
             raise ModelError("capacity_anneal_steps must be >= 1 and capacity_gamma > 0")
         self._validate_introspective()
         self._validate_condition()
+        self._validate_longitudinal()
         if self.format_version != FORMAT_VERSION:
             raise ModelError(
                 f"format_version {self.format_version} is not supported (this brainvae "
@@ -180,6 +211,36 @@ class ModelConfig:
                 f"{self.condition!r} over the training rows), got {sd!r}"
             )
 
+    def _validate_longitudinal(self) -> None:
+        columns = ("subject_column", "time_column", "group_column", "control_label")
+        if self.family != "longitudinal_vae":
+            given = [name for name in (*columns, "disease_labels") if getattr(self, name)]
+            if given:
+                raise ModelError(
+                    f"{', '.join(given)}: used by the longitudinal_vae family only; a "
+                    f"{self.family!r} model pairs no visits"
+                )
+            return
+        for name in columns:
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise ModelError(
+                    f"the longitudinal_vae family needs {name} (a metadata column name, or for "
+                    f"control_label the controls' group value), got {value!r}"
+                )
+        labels = self.disease_labels
+        if labels is not None and not (
+            isinstance(labels, tuple) and all(isinstance(v, str) and v for v in labels)
+        ):
+            raise ModelError(f"disease_labels must be a list of group names, got {labels!r}")
+        if labels is not None and self.control_label in labels:
+            raise ModelError(
+                f"disease_labels {list(labels)} include the control label {self.control_label!r}"
+            )
+        weight = self.direction_weight
+        if not (isinstance(weight, int | float) and math.isfinite(weight) and weight >= 0):
+            raise ModelError(f"direction_weight must be a finite number >= 0, got {weight!r}")
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict, with the format name/version first and the resolved network."""
         data: dict[str, Any] = {"format": FORMAT_NAME, "format_version": self.format_version}
@@ -189,6 +250,8 @@ class ModelConfig:
             if f.name in INTRO_FIELDS and self.family != "soft_intro_vae":
                 continue
             if f.name in CONDITION_FIELDS and self.family != "age_vae":
+                continue
+            if f.name in LONGITUDINAL_FIELDS and self.family != "longitudinal_vae":
                 continue
             value = getattr(self, f.name)
             if isinstance(value, ConvNetSpec):

@@ -24,6 +24,8 @@ MAX_KERNEL = 31
 MAX_STEPS = 2**53
 MAX_WEIGHT = 1e9
 """Largest loss weight (beta, capacity_gamma, beta_neg...) accepted: finite and below this."""
+MAX_LABELS = 256
+"""Most disease groups a longitudinal_vae config may name (one direction each)."""
 SIGMA_RANGE = (1e-6, 1e6)
 """gaussian_sigma bounds: 1 / sigma^2 of a pixel error of 1 stays far inside float32."""
 
@@ -116,6 +118,11 @@ def check_config_dict(data: Any, path: str | Path) -> None:
         "likelihood": lambda n, v: _check_type(path, n, v, (str,), "a string"),
         "intro_variant": lambda n, v: _check_type(path, n, v, (str,), "a string"),
         "condition": lambda n, v: _check_type(path, n, v, (str, type(None)), "a string"),
+        **{
+            name: lambda n, v: _check_type(path, n, v, (str, type(None)), "a string")
+            for name in ("subject_column", "time_column", "group_column", "control_label")
+        },
+        "disease_labels": lambda n, v: _check_labels(path, n, v),
         "learn_sigma": lambda n, v: _check_type(path, n, v, (bool,), "true or false"),
         "channels_last": lambda n, v: _check_type(path, n, v, (bool,), "true or false"),
         "training": lambda n, v: _check_type(path, n, v, (dict,), "a JSON object"),
@@ -127,6 +134,8 @@ def check_config_dict(data: Any, path: str | Path) -> None:
     for name, (low, high, low_open) in NUMBER_FIELDS.items():
         if name in data and not (name == "capacity_max" and data[name] is None):
             check_number(path, name, data[name], low, high, low_open=low_open)
+    if "direction_weight" in data:
+        check_number(path, "direction_weight", data["direction_weight"], 0.0, MAX_WEIGHT)
     for name in ("condition_mean", "condition_sd"):
         if data.get(name) is not None:
             check_number(path, name, data[name], -MAX_WEIGHT, MAX_WEIGHT)
@@ -136,6 +145,17 @@ def check_config_dict(data: Any, path: str | Path) -> None:
     network = data.get("network")
     if network is not None:
         check_network_dict(network, path)
+
+
+def _check_labels(path: Path, name: str, value: Any) -> None:
+    """null or a list of at most MAX_LABELS short strings (group names)."""
+    if value is None:
+        return
+    if not isinstance(value, list) or len(value) > MAX_LABELS:
+        raise _fail(path, name, f"must be a list of at most {MAX_LABELS} group names", value)
+    for index, label in enumerate(value):
+        if not isinstance(label, str) or not 0 < len(label) <= 200:
+            raise _fail(path, f"{name}[{index}]", "must be a group name (a short string)", label)
 
 
 def check_network_dict(network: Any, path: Path) -> None:

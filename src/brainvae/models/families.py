@@ -1,7 +1,7 @@
 """The model families by name: one table for the command line, the docks and config.json.
 
 A family is what config.json's "family" names and what brainvae.models.build_model builds
-(beta_vae, soft_intro_vae, pca, age_vae). A choice is what a person picks: the families, plus the
+(beta_vae, soft_intro_vae, pca, age_vae, longitudinal_vae). A choice is what a person picks: the families, plus the
 plain VAE, which is the beta_vae family with the KL weight fixed at 1. The command line
 spells names with hyphens ("beta-vae", "soft-intro-vae"), Python with underscores; both
 spellings are read everywhere. This module imports no model, so any module may read it.
@@ -25,6 +25,8 @@ class FamilyChoice:
     fixed_beta: float | None = None
     conditioned: bool = False
     """Whether the model needs a condition column (age_vae: `--condition age`)."""
+    paired: bool = False
+    """Whether the model trains over pairs of visits (longitudinal_vae: `--group`, `--control`)."""
 
     @property
     def cli_name(self) -> str:
@@ -42,6 +44,9 @@ FAMILY_CHOICES: tuple[FamilyChoice, ...] = (
     FamilyChoice("soft_intro_vae", "Soft-IntroVAE", "soft_intro_vae", fixed_beta=1.0),
     FamilyChoice("pca", "PCA baseline", "pca", fixed_beta=1.0),
     FamilyChoice("age_vae", "age-conditioned VAE", "age_vae", conditioned=True),
+    FamilyChoice(
+        "longitudinal_vae", "longitudinal VAE (aging / disease)", "longitudinal_vae", paired=True
+    ),
 )
 """Every choice, in the order the dock and `brainvae train --model` list them."""
 

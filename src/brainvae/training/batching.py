@@ -44,6 +44,9 @@ def condition_values(
     """Every row's value of the model's condition column (float64, NaN where missing), or None
     when the model takes no condition. Refuses a missing column (naming those there are) and,
     among `rows`, values that are missing or not numbers (naming the column and the count)."""
+    table_of = getattr(model, "condition_table", None)
+    if callable(table_of):  # several columns per scan (the longitudinal VAE's visit pairs)
+        return table_of(dataset.metadata, rows, where=dataset.path)
     column = condition_column(model)
     if column is None:
         return None
@@ -68,15 +71,8 @@ def condition_values(
     return values
 
 
-def batch_conditions(
-    conditions: np.ndarray,
-    train_rows: np.ndarray,
-    order: torch.Tensor,
-    batch_index: int,
-    batch_size: int,
-) -> torch.Tensor:
-    """The condition values of batch batch_index's rows, in the order its images come."""
-    rows = _batch_rows(train_rows, order, batch_index, batch_size)
+def batch_conditions(conditions: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+    """The condition values (or rows) of a batch's dataset rows, in the order its images come."""
     return torch.from_numpy(conditions[rows].astype(np.float32))
 
 
@@ -116,38 +112,26 @@ def _name(dataset: PreparedDataset, row: int) -> str:
     return f"{int(row)} (subject {dataset.metadata['subject_id'].iloc[int(row)]})"
 
 
-def _batch_rows(
-    train_rows: np.ndarray, order: torch.Tensor, batch_index: int, size: int
-) -> np.ndarray:
-    """The dataset rows of one batch: the epoch's order picks among the training rows."""
-    return train_rows[order[batch_index * size : (batch_index + 1) * size].numpy()]
-
-
 def read_rows(images: np.ndarray, rows: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(images[rows], dtype=np.float32))
 
 
 def batches(
-    images: np.ndarray,
-    train_rows: np.ndarray,
-    order: torch.Tensor,
-    first: int,
-    n_batches: int,
-    config: TrainConfig,
+    images: np.ndarray, plan: list[np.ndarray], first: int, config: TrainConfig
 ) -> Iterator[tuple[int, torch.Tensor]]:
-    """(batch index, images) from batch first on, in the epoch's order; threads read ahead."""
-    size = config.batch_size
-    rows = [_batch_rows(train_rows, order, b, size) for b in range(n_batches)]
+    """(batch index, images) from batch first on, each batch's dataset rows from the epoch's
+    plan (brainvae.training.epoch_plan); threads read ahead."""
+    n_batches = len(plan)
     if config.num_workers == 0:
         for b in range(first, n_batches):
-            yield b, read_rows(images, rows[b])
+            yield b, read_rows(images, plan[b])
         return
     with ThreadPoolExecutor(config.num_workers, thread_name_prefix="brainvae-read") as pool:
         pending: dict[int, Future] = {}
         for b in range(first, n_batches):
             for ahead in range(b, min(b + config.num_workers + 1, n_batches)):
                 if ahead not in pending:
-                    pending[ahead] = pool.submit(read_rows, images, rows[ahead])
+                    pending[ahead] = pool.submit(read_rows, images, plan[ahead])
             yield b, pending.pop(b).result()
         for future in pending.values():
             future.cancel()

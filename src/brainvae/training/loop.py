@@ -32,6 +32,7 @@ from brainvae.training.checkpoint import (
 )
 from brainvae.training.config import TrainConfig
 from brainvae.training.device import describe_device
+from brainvae.training.epoch_plan import EpochPlanner
 from brainvae.training.history import (
     active_units,
     bernoulli_entropy_floor,
@@ -86,6 +87,21 @@ class TrainingLoop:
             self.model, self.dataset, np.concatenate([self.train_rows, self.eval_rows])
         )
 
+    def planner(self) -> EpochPlanner:
+        """The epochs' batches: plain, or whole subjects together for a model that trains
+        over visit pairs (its condition rows start with a subject code and a visit time)."""
+        by_subject = bool(getattr(self.model, "batches_by_subject", False))
+        conditions = self.conditions if by_subject else None
+        return EpochPlanner(
+            self.train_rows,
+            self.config.batch_size,
+            self.config.drop_last,
+            self.config.seed,
+            self.ranks,
+            subjects=None if conditions is None else conditions[:, 0].astype(np.int64),
+            times=None if conditions is None else conditions[:, 1],
+        )
+
     def elapsed(self) -> float:
         """Seconds of training in this run, earlier sessions included."""
         return self.elapsed_before + time.perf_counter() - self.started
@@ -93,17 +109,7 @@ class TrainingLoop:
     def run(self) -> Generator[Report, None, TrainResult]:
         """Epochs and batches from the saved position to config.epochs, or until cancelled."""
         config, state, ranks = self.config, self.state, self.ranks
-        n_train = distributed.share_size(len(self.train_rows), ranks, config.drop_last)
-        n_batches = (
-            n_train // config.batch_size
-            if config.drop_last
-            else math.ceil(n_train / config.batch_size)
-        )
-        if n_batches == 0:
-            raise ModelError(
-                f"drop_last with batch_size {config.batch_size} leaves no batch of the "
-                f"{n_train} training images: lower batch_size or set drop_last=False"
-            )
+        planner = self.planner()
         self.entropy_floor = (
             bernoulli_entropy_floor(self.dataset.images, self.eval_rows)
             if self.model.config.likelihood == "bernoulli"
@@ -113,21 +119,17 @@ class TrainingLoop:
         while state.epoch < config.epochs:
             epoch = state.epoch + 1
             order_state = self.data_generator.get_state()
-            if ranks.active:  # DistributedSampler's share: a function of seed and epoch
-                order = distributed.epoch_order(
-                    len(self.train_rows), epoch, config.seed, ranks, config.drop_last
-                )
-            elif state.batch == 0:
-                order = torch.randperm(n_train, generator=self.data_generator)
+            if ranks.active or state.batch == 0:
+                order = planner.draw(self.data_generator, epoch)
             else:
                 order = state.epoch_order
+            plan = planner.batches(order)
+            n_batches = len(plan)
             if state.batch == 0:
                 state.epoch_sums = {"loss": 0.0, "reconstruction": 0.0, "kl": 0.0, "images": 0.0}
             sums = state.epoch_sums
             timed_images, timed_s = 0, 0.0
-            for batch_index, x in batches(
-                self.dataset.images, self.train_rows, order, state.batch, n_batches, config
-            ):
+            for batch_index, x in batches(self.dataset.images, plan, state.batch, config):
                 if self.cancelled():
                     if batch_index == 0:  # nothing done yet: draw this order again on resume
                         self.data_generator.set_state(order_state)
@@ -135,12 +137,13 @@ class TrainingLoop:
                         state.batch, state.epoch_order = batch_index, order
                     return (yield from self.finish("cancelled"))
                 tick = time.perf_counter()
+                seed = planner.batch_seed(epoch, batch_index)
+                if seed is not None:
+                    torch.manual_seed(seed)
                 condition = (
                     None
                     if self.conditions is None
-                    else batch_conditions(
-                        self.conditions, self.train_rows, order, batch_index, config.batch_size
-                    )
+                    else batch_conditions(self.conditions, plan[batch_index])
                 )
                 loss = self.step(x, epoch, batch_index + 1, condition)
                 n = len(x) * ranks.world_size

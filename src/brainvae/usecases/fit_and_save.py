@@ -51,12 +51,23 @@ def model_config_for(
     """The ModelConfig of a family for this dataset's scans: the recipe's settings, each
     option given (architecture, likelihood, gaussian_sigma, ...) overriding its own.
     beta None takes the recipe's. The age_vae family needs condition= (a metadata column);
-    its mean and sd over the training rows are stored with it."""
+    its mean and sd over the training rows are stored with it. The longitudinal_vae family
+    takes subject_column, time_column, group_column and control_label (None: the longitudinal
+    analysis's defaults) and learns a disease direction for each other group of the training
+    rows (visit_pairing)."""
     from brainvae.training.recipe import model_config_from_recipe
 
     if family == "age_vae":
         mean, sd = condition_statistics(dataset, options.get("condition"))
         options = {**options, "condition_mean": mean, "condition_sd": sd}
+    if family == "longitudinal_vae":
+        options = {**options, **visit_pairing(dataset, options)}
+    else:
+        for name in PAIRING_OPTIONS:
+            if options.pop(name, None) is not None:
+                from brainvae.models import ModelError
+
+                raise ModelError(f"{name} is for the longitudinal VAE only")
     return model_config_from_recipe(
         recipe,
         tuple(dataset.scan_shape),
@@ -100,6 +111,51 @@ def condition_statistics(dataset: PreparedDataset, column: str | None) -> tuple[
             f"{dataset.path}: {column!r} must vary over the training scans to condition on it"
         )
     return float(values.mean()), float(values.std())
+
+
+PAIRING_OPTIONS = ("subject_column", "time_column", "group_column", "control_label")
+"""The longitudinal VAE's options naming the columns that pair visits and the control group."""
+
+
+def visit_pairing(dataset: PreparedDataset, options: dict[str, Any]) -> dict[str, Any]:
+    """The longitudinal VAE's pairing options, completed and checked on the training rows:
+    the columns exist (else those there are, named), the control label is a value of the group
+    column (else its values, named), and some control subject has two training visits (else
+    no aging direction can be learned); disease_labels: every other group, sorted."""
+    from brainvae.longitudinal.request import LongitudinalRequest
+    from brainvae.models import ModelError
+
+    asked = LongitudinalRequest()
+    pairing = {
+        "subject_column": options.get("subject_column") or asked.subject,
+        "time_column": options.get("time_column") or asked.age,
+        "group_column": options.get("group_column") or asked.group,
+        "control_label": options.get("control_label") or asked.control,
+    }
+    metadata = dataset.metadata
+    for name in ("subject_column", "time_column", "group_column"):
+        if pairing[name] not in metadata.columns:
+            raise ModelError(
+                f"{dataset.path}: no column {pairing[name]!r} ({name}) in the dataset's "
+                f"metadata to pair visits by (columns: {', '.join(map(str, metadata.columns))})"
+            )
+    rows = dataset.indices("train")
+    groups = metadata[pairing["group_column"]].iloc[rows].dropna().astype(str)
+    labels = sorted(set(groups))
+    control = pairing["control_label"]
+    if control not in labels:
+        raise ModelError(
+            f"{dataset.path}: no training scan has {pairing['group_column']} = {control!r}; "
+            f"its values are: {', '.join(labels) or '(none)'}"
+        )
+    subjects = metadata[pairing["subject_column"]].iloc[rows].astype(str)
+    visits = subjects[metadata[pairing["group_column"]].iloc[rows].astype(str) == control]
+    if not (visits.value_counts().to_numpy() >= 2).any():
+        raise ModelError(
+            f"{dataset.path}: no {control!r} subject has two visits in the training split, so "
+            "no aging direction can be learned; the longitudinal VAE needs repeated scans"
+        )
+    return {**pairing, "disease_labels": tuple(label for label in labels if label != control)}
 
 
 def new_model(config: ModelConfig, seed: int) -> LatentModel:

@@ -23,6 +23,9 @@ class LongitudinalResult:
 
     analysis: LongitudinalAnalysis
     frames: dict[str, np.ndarray]
+    trained: dict[str, float] | None = None
+    """For a longitudinal VAE, the cosine between each direction it learned in training and
+    the one learned here from its codes ("tau_a", "tau_d (<group>)"); None for other models."""
 
     def change(self, group: str) -> np.ndarray:
         frames = self.frames[group]
@@ -68,4 +71,22 @@ def longitudinal_run(
         for group, path in analysis.trajectories.items()
     }
     yield PopulationProgress("done", 2, 2)
-    return LongitudinalResult(analysis, frames)
+    return LongitudinalResult(analysis, frames, trained_agreement(model, analysis))
+
+
+def trained_agreement(model: Any, analysis: LongitudinalAnalysis) -> dict[str, float] | None:
+    """Cosines between a longitudinal VAE's trained directions and the post hoc ones (the
+    groups both know), or None for a model that learned no directions in training."""
+    learned = getattr(model, "learned_directions", None)
+    if not callable(learned):
+        return None
+    trained = learned()
+    directions = analysis.directions
+    found = {"tau_a": (trained["aging"], directions.tau_a)}
+    for group, tau in directions.tau_d.items():
+        if group in trained and group != "aging":
+            found[f"tau_d ({group})"] = (trained[group], tau)
+    return {
+        name: float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+        for name, (a, b) in found.items()
+    }

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from brainvae.errors import ModelError
-from brainvae.models.base import ArrayLike, LatentModel
+from brainvae.models.base import ArrayLike, LatentModel, ModelOutput
 from brainvae.models.config import ModelConfig
 from brainvae.models.losses import LossOutput, capacity_at, kl_per_latent, kl_weight
 from brainvae.models.networks.conv import ConvDecoder, ConvEncoder
@@ -46,7 +46,20 @@ class BetaVAE(LatentModel):
         self.reconstruction_term.check_target(batch)
         out = self._forward(batch)
         reconstruction = self.reconstruction_term(batch, out.decoder_output, self.log_sigma())
-        # KL in fp32: under bf16 autocast small per-latent KLs would round to exactly 0.
+        loss = self._beta_vae_total(out, reconstruction, step)
+        if not torch.isfinite(loss.total):
+            values = [float(v.detach()) for v in (loss.total, reconstruction, loss.kl)]
+            raise ModelError(
+                f"the loss became {values[0]} (reconstruction {values[1]}, "
+                f"KL {values[2]}): lower the learning rate or check the data"
+            )
+        return loss
+
+    def _beta_vae_total(
+        self, out: ModelOutput, reconstruction: torch.Tensor, step: int
+    ) -> LossOutput:
+        """The beta-VAE objective of one forward pass (its KL in fp32: under bf16 autocast
+        small per-latent KLs would round to exactly 0)."""
         per_latent = kl_per_latent(out.mu.float(), out.logvar.float())
         kl = per_latent.sum()
         config = self.config
@@ -57,10 +70,4 @@ class BetaVAE(LatentModel):
         else:
             capacity = capacity_at(step, config.capacity_max, config.capacity_anneal_steps)
             total = reconstruction + config.capacity_gamma * (kl - capacity).abs()
-        if not torch.isfinite(total):
-            values = [float(v.detach()) for v in (total, reconstruction, kl)]
-            raise ModelError(
-                f"the loss became {values[0]} (reconstruction {values[1]}, "
-                f"KL {values[2]}): lower the learning rate or check the data"
-            )
         return LossOutput(total, reconstruction, kl, per_latent, beta, capacity)

@@ -23,6 +23,7 @@ from magicgui.widgets import (
     SpinBox,
 )
 
+from brainvae.longitudinal.request import LongitudinalRequest
 from brainvae.napari.layer_roles import population_layers
 from brainvae.napari.widgets.collapsible import CollapsibleSection, align_label_widths
 from brainvae.napari.widgets.dock_base import fixed_lines, wrapping
@@ -83,6 +84,21 @@ class TrainingForm:
             "table (e.g. age); required for it, as `brainvae train --condition`",
         )
         self.condition.native.setPlaceholderText("a numeric column, e.g. age")
+        pairing = LongitudinalRequest()  # the Aging and disease dock's defaults
+        self.group = LineEdit(
+            label="group column",
+            value=pairing.group,
+            visible=False,
+            tooltip="The longitudinal VAE learns an aging direction from the controls' visit "
+            "pairs and a disease direction for each other value of this column "
+            "(`brainvae train --group`); visits are paired by subject_id, ordered by age",
+        )
+        self.control = LineEdit(
+            label="control group",
+            value=pairing.control,
+            visible=False,
+            tooltip="The group column's value of the healthy controls (`--control`)",
+        )
         self.latent = SpinBox(label="latents (L)", min=1, max=512, value=8)
         self.beta = FloatSpinBox(
             label="beta",
@@ -167,8 +183,8 @@ class TrainingForm:
         # dock fits a 1366 x 768 screen).
         self.form = Container(
             widgets=[
-                self.dataset, self.dataset_folder, self.family, self.condition, self.latent,
-                self.beta,
+                self.dataset, self.dataset_folder, self.family, self.condition, self.group,
+                self.control, self.latent, self.beta,
                 self.length_unit, self.steps, self.epochs, self.run_folder,
             ],
             labels=True,
@@ -214,8 +230,9 @@ class TrainingForm:
         """Show only the options that apply (PCA has no beta, epochs or batches)."""
         family = self.family.value
         neural = family != "pca"
-        self.beta.visible = family in ("beta_vae", "age_vae")
+        self.beta.visible = family in ("beta_vae", "age_vae", "longitudinal_vae")
         self.condition.visible = family == "age_vae"
+        self.group.visible = self.control.visible = family == "longitudinal_vae"
         self.advanced.visible = neural  # PCA has none of these settings
         for widget in (
             self.architecture, self.likelihood, self.length_unit, self.batch, self.lr,
@@ -281,6 +298,8 @@ class TrainingForm:
             steps=int(self.steps.value) if by_steps else None,
             epochs=None if by_steps else int(self.epochs.value),
             condition=str(self.condition.value).strip() or None,
+            group=str(self.group.value).strip() or None,
+            control=str(self.control.value).strip() or None,
         )
 
     def train_config(self):

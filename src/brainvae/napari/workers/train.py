@@ -49,6 +49,8 @@ class ModelChoice:
     steps: int | None = None  # the run's length, for the KL warm-up (the recipe's share)
     epochs: int | None = None
     condition: str | None = None  # the age-conditioned VAE's metadata column (e.g. age)
+    group: str | None = None  # the longitudinal VAE's group column (None: the default)
+    control: str | None = None  # ... and its controls' value (None: the default)
 
 
 def train_run(
@@ -87,6 +89,11 @@ def train_run(
         gaussian_sigma=choice.gaussian_sigma if choice.likelihood == "gaussian" else None,
         beta=choice.beta,
         **({"condition": choice.condition} if choice.family == "age_vae" else {}),
+        **(
+            {"group_column": choice.group, "control_label": choice.control}
+            if choice.family == "longitudinal_vae"
+            else {}
+        ),
     )
     model = new_model(model_config, config.seed)
     preview_rows, preview_split = _preview_rows(dataset)
