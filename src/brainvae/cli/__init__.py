@@ -22,6 +22,9 @@ SUBCOMMANDS: tuple[str, ...] = (
     "resample-rois",
     "population",
     "longitudinal",
+    "evaluate",
+    "sweep-report",
+    "denoise",
 )
 
 

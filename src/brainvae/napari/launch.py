@@ -19,6 +19,7 @@ DOCK_WIDGETS = (
     "Projective fields",
     "Population analysis",
     "Aging and disease",
+    "Evaluation",
 )
 DOCK_ALIASES = {
     "data": "Population data",
@@ -28,6 +29,7 @@ DOCK_ALIASES = {
     "projective": "Projective fields",
     "population": "Population analysis",
     "aging": "Aging and disease",
+    "evaluation": "Evaluation",
 }
 """Short names `--dock` also accepts (e.g. `--dock population`)."""
 

@@ -142,40 +142,13 @@ def _bias_field(factors: ScanFactors, grid: PhantomGrid) -> np.ndarray:
 
 
 def apply_artefacts(image: np.ndarray, artefacts: tuple[str, ...], seed: int) -> np.ndarray:
-    """Leakage blobs, a missing (zeroed) band, a grid pattern: the denoising study's corruptions."""
-    rng = np.random.default_rng(seed)
-    image = image.copy()
-    shape = np.asarray(image.shape)
-    if "leakage" in artefacts:
-        index = np.indices(image.shape, dtype=np.float32)
-        brain = np.argwhere(image > 0.3)
-        for _ in range(int(rng.integers(1, 4))):
-            centre = brain[int(rng.integers(len(brain)))] if len(brain) else shape / 2
-            sigma = float(rng.uniform(0.02, 0.05)) * shape.max()
-            distance2 = sum((index[a] - centre[a]) ** 2 for a in range(image.ndim))
-            blob = float(rng.uniform(0.6, 1.0)) * np.exp(-distance2 / (2 * sigma**2))
-            image = np.maximum(image, blob.astype(np.float32))
-    if "missing" in artefacts:
-        axis = int(rng.integers(image.ndim))
-        width = max(1, int(shape[axis] * rng.uniform(0.05, 0.12)))
-        inside = np.flatnonzero(
-            (image > 0.3).any(axis=tuple(a for a in range(image.ndim) if a != axis))
-        )
-        low, high = (int(inside[0]), int(inside[-1]) + 1) if inside.size else (0, int(shape[axis]))
-        start = int(rng.integers(low, max(low + 1, high - width)))  # the band crosses the brain
-        band = [slice(None)] * image.ndim
-        band[axis] = slice(start, start + width)
-        image[tuple(band)] = 0.0
-    if "grid" in artefacts:
-        period = int(rng.integers(6, 10))
-        lines = np.ones(image.shape, np.float32)
-        for axis in range(image.ndim):
-            keep = (np.arange(image.shape[axis]) % period) == 0
-            view = [None] * image.ndim
-            view[axis] = slice(None)
-            lines = lines * np.where(keep[tuple(view)], 0.6, 1.0)
-        image = image * lines
-    return image
+    """Leakage blobs, a missing (zeroed) band, a grid pattern: the denoising study's corruptions
+    at severity 1 (brainvae.evaluation.artefacts, the one implementation any dataset uses too)."""
+    from brainvae.evaluation.artefacts import corrupt_scan
+
+    if not artefacts:
+        return image.copy()
+    return corrupt_scan(image, artefacts, np.random.default_rng(seed))
 
 
 def render(factors: ScanFactors, grid: PhantomGrid) -> Rendered:
