@@ -365,9 +365,7 @@ def test_age_conditioned_vae_asks_for_its_column(widget, qtbot, tmp_path):
     assert not shown(widget.condition)
 
 
-def test_longitudinal_vae_asks_for_its_groups_and_trains_over_visit_pairs(
-    widget, qtbot, tmp_path
-):
+def test_longitudinal_vae_asks_for_its_groups_and_trains_over_visit_pairs(widget, qtbot, tmp_path):
     """Group and control show only for the longitudinal VAE, start at the Aging and disease
     dock's defaults, are checked against the table, and reach the saved model."""
     import json
