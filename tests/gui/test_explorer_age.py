@@ -71,3 +71,36 @@ def test_other_models_hide_the_age_row(make_napari_viewer):
     dock.set_model(build_model(ModelConfig(input_shape=SHAPE, latent_dim=3, family="beta_vae")))
     assert not dock.age.active and not dock.age.slider.visible
     dock.shutdown()
+
+
+def test_a_model_without_a_run_folder_says_why_there_is_no_held_out_figure(explorer, qtbot):
+    _, dock = explorer
+    qtbot.waitUntil(lambda: "measuring" not in dock.age.held_out.value, timeout=30_000)
+    assert "no run folder to find the training dataset from" in dock.age.held_out.value
+
+
+def test_a_trained_run_shows_its_brain_age_on_the_held_out_scans(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """Loaded from its run folder, the explorer finds the training dataset the run records and
+    shows the regressor's r and error on its test scans, as `brainvae train` prints them."""
+    from brainvae.analysis.brain_age import held_out_brain_age
+    from brainvae.cli import main
+    from brainvae.data.dataset import PreparedDataset
+    from brainvae.models import load_model
+    from helpers.aging_population import write_aging_population
+
+    dataset = write_aging_population(tmp_path / "aging")
+    run = tmp_path / "run"
+    args = ["train", str(dataset), "--model", "age-vae", "--condition", "age", "--latent", "3"]
+    assert main([*args, "--epochs", "2", "--batch", "4", "--quiet", "--out", str(run)]) == 0
+    expected = held_out_brain_age(load_model(run), PreparedDataset.open(dataset))
+    viewer = make_napari_viewer()
+    dock = LatentExplorer(viewer)
+    dock.set_model(run)
+    qtbot.waitUntil(lambda: "measuring" not in dock.age.held_out.value, timeout=60_000)
+    assert dock.age.held_out.value == (
+        f"brain age on the {expected.n} test scans: r {expected.pearson_r:.2f}, "
+        f"mean absolute error {expected.mae:.1f} years"
+    )
+    dock.shutdown()

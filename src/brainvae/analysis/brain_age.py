@@ -106,3 +106,12 @@ def dataset_brain_age(model: Any, dataset: Any, split: str | None = None) -> Bra
     rows = rows[np.isfinite(true)]
     predicted = predicted_condition(model, dataset.images[rows])
     return brain_age_agreement(predicted, true[np.isfinite(true)], column, split)
+
+
+def held_out_brain_age(model: Any, dataset: Any) -> BrainAgeResult | None:
+    """dataset_brain_age on the test split (else val) of the run's own dataset, or None when
+    neither split has a scan: brain age on training scans would flatter the regressor."""
+    for split in ("test", "val"):
+        if len(dataset.indices(split)):
+            return dataset_brain_age(model, dataset, split)
+    return None

@@ -1,7 +1,8 @@
 """The latent explorer's age row for an age-conditioned VAE: an "age (years)" slider that moves
 the code along the model's learned age direction u, and the brain age (the regressor's
-predicted age) of the scan under the viewer's slider beside its recorded age. Hidden for every
-other model."""
+predicted age) of the scan under the viewer's slider beside its recorded age, and its error on
+the held-out scans of the run's training dataset (measured in a worker when the model loads).
+Hidden for every other model."""
 
 from __future__ import annotations
 
@@ -72,7 +73,9 @@ class AgeControl:
             tooltip="Moves the code along the age-conditioned VAE's age direction u",
         )
         self.brain_age = Label(value="", visible=False)
-        self.rows = (self.slider, self.brain_age)
+        self.held_out = Label(value="", visible=False)
+        self.rows = (self.slider, self.brain_age, self.held_out)
+        self._generation = 0
         self.slider.changed.connect(self._on_age)
         viewer.dims.events.current_step.connect(lambda *_: self.show_brain_age())
 
@@ -80,11 +83,14 @@ class AgeControl:
     def active(self) -> bool:
         return age_direction(self._host.model) is not None
 
-    def reset(self) -> None:
-        """A new model: shown, with the training ages' range, for an age-conditioned VAE."""
-        self.slider.visible = self.brain_age.visible = self.active
+    def reset(self, folder: Any = None) -> None:
+        """A new model: shown, with the training ages' range, for an age-conditioned VAE;
+        its held-out brain age measured in a worker from the run `folder`'s dataset."""
+        self.slider.visible = self.brain_age.visible = self.held_out.visible = self.active
+        self._generation += 1
         if not self.active:
             return
+        self._measure_held_out(folder)
         config = self._host.model.config
         low = config.condition_mean - AGE_SPAN_SD * config.condition_sd
         high = config.condition_mean + AGE_SPAN_SD * config.condition_sd
@@ -96,6 +102,21 @@ class AgeControl:
         self.slider.label = f"{config.condition} (years)" if config.condition else "age (years)"
         self.refresh()
         self.show_brain_age()
+
+    def _measure_held_out(self, folder: Any) -> None:
+        from napari.qt.threading import create_worker
+
+        from brainvae.napari.workers.decode import run_brain_age
+
+        generation = self._generation
+        self.held_out.value = "brain age on held-out scans: measuring..."
+        worker = create_worker(run_brain_age, self._host.model, folder)
+        worker.returned.connect(lambda text: self._show_held_out(generation, text))
+        worker.start()
+
+    def _show_held_out(self, generation: int, text: str) -> None:
+        if generation == self._generation:  # not a model loaded since
+            self.held_out.value = text
 
     def refresh(self) -> None:
         """The slider follows the code when other sliders move it."""

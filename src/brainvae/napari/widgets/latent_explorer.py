@@ -200,7 +200,7 @@ class LatentExplorer(LiveDecode, PopulationEncoding, DockBase, ScrollableContain
         self._code_is_initial = True  # until the user moves it: then the population's mean
         self.latents.reset(config.latent_dim, point_codes=config.family == "pca")
         self._set_model_dependent_enabled(True)
-        self.age.reset()
+        self.age.reset(folder)
         if publish:
             self._state.model = ModelInUse(model, folder, name)
         self._encode_and_decode()

@@ -240,3 +240,25 @@ class LatestDecoder(QObject):
             # wall time here: a decode grown slow (a busy CPU) goes back to the thread
             self._costs[request.model] = seconds
         self.decoded.emit(DecodeResult(request, image, seconds, started))
+
+
+def run_brain_age(model: Any, folder: Any) -> str:
+    """The age-conditioned VAE's brain age on the held-out scans of the dataset its run folder
+    records, as one line (or why there is none)."""
+    from brainvae.analysis.brain_age import held_out_brain_age
+    from brainvae.errors import BrainVAEError
+    from brainvae.usecases.run_dataset import run_dataset
+
+    if folder is None:
+        return "brain age on held-out scans: no run folder to find the training dataset from"
+    try:
+        opened = run_dataset(folder, model)
+        result = held_out_brain_age(model, opened.dataset)
+    except (BrainVAEError, OSError) as error:
+        return f"brain age on held-out scans: not measured ({error})"
+    if result is None:
+        return "brain age on held-out scans: the training dataset has no test or val scans"
+    return (
+        f"brain age on the {result.n} {result.split} scans: r {result.pearson_r:.2f}, "
+        f"mean absolute error {result.mae:.1f} years"
+    )
