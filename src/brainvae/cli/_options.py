@@ -242,3 +242,12 @@ def request_defaults(request_class: type) -> dict[str, Any]:
         elif item.default_factory is not MISSING:
             found[item.name] = item.default_factory()
     return found
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """--device, --out (required), --overwrite and --quiet: every analysis command's last
+    options, spelled and explained once."""
+    parser.add_argument("--device", default="cpu", help="cpu (default), auto, mps, cuda, cuda:N")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")

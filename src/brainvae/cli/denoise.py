@@ -15,6 +15,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from brainvae.cli._options import add_output_options
+
 SPLITS = ("train", "val", "test")
 
 
@@ -124,10 +126,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=d["batch"],
         help="scans per forward pass (default %(default)s)",
     )
-    parser.add_argument("--device", default="cpu", help="cpu (default), auto, mps, cuda, cuda:N")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_output_options(parser)
     parser.set_defaults(func=run)
     return parser
 

@@ -18,6 +18,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from brainvae.cli._options import add_output_options
+
 
 def _years(text: str) -> tuple[float, float]:
     """'50,80' as (50.0, 80.0): the first and last age of the trajectories, first < last."""
@@ -139,10 +141,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed", type=int, default=d["seed"], help="the halvings (default %(default)s)"
     )
-    parser.add_argument("--device", default="cpu", help="cpu (default), auto, mps, cuda, cuda:N")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_output_options(parser)
     parser.set_defaults(func=run)
     return parser
 

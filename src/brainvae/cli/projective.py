@@ -19,6 +19,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from brainvae.cli._options import add_output_options
 from brainvae.number_lists import number_list
 
 if TYPE_CHECKING:
@@ -126,10 +127,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--batch", type=int, default=32, help="decodes per forward pass (default 32)"
     )
-    parser.add_argument("--device", default="cpu", help="cpu (default), auto, mps, cuda, cuda:N")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing DIR")
-    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_output_options(parser)
     parser.set_defaults(func=run)
     return parser
 
