@@ -112,6 +112,15 @@ def row_view(
     )  # fmt: skip
 
 
+def _fit(text: str, inches: float, points: float) -> str:
+    """`text` wrapped to lines that fit 85 % of `inches` at a font of `points` (about 0.6 em
+    a character), so labels of narrow panels do not run into their neighbours."""
+    import textwrap
+
+    characters = max(6, int(0.85 * inches * 72 / (points * 0.6)))
+    return textwrap.fill(text, characters) if len(text) > characters else text
+
+
 def _figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -181,7 +190,18 @@ def denoising_figure(
     n_columns = len(columns)
     panel_w = (WIDTH_IN - LABEL_IN - 0.1) / n_columns
     heights = [panel_w * views[a].size_mm[1] / views[a].size_mm[0] for a in artefacts]
-    head_in, title_in = 0.42, (0.3 if title else 0.05)
+    # with many models the column titles and descriptions wrap to their panel's width
+    labels = {
+        name: _fit(
+            {"clean": "clean scan", "corrupted": "corrupted input"}.get(name, name), panel_w, 7.5
+        )
+        for name in columns
+    }
+    described = {name: _fit(words, panel_w, 5.5) for name, words in descriptions.items()}
+    label_lines = max(text.count("\n") + 1 for text in labels.values())
+    description_lines = max([text.count("\n") + 1 for text in described.values()] or [0])
+    head_in = 0.12 + 0.12 * label_lines + 0.09 * description_lines
+    title_in = 0.3 if title else 0.05
     row_labels, column_labels, cells = score_table(summary, inputs, models)
     table_in = TABLE_ROW_IN * (len(cells) + 2.2) + 0.25
     note_in = 0.42 if note else 0.1
@@ -195,11 +215,11 @@ def denoising_figure(
     top = 1 - (title_in + head_in) / height
     for c, name in enumerate(columns):
         x = (LABEL_IN + (c + 0.5) * panel_w) / WIDTH_IN
-        label = {"clean": "clean scan", "corrupted": "corrupted input"}.get(name, name)
-        figure.text(x, top + 0.24 / height, label, ha="center", va="bottom", fontsize=7.5,
-                    weight="bold")  # fmt: skip
-        if name in descriptions:
-            figure.text(x, top + 0.05 / height, descriptions[name], ha="center", va="bottom",
+        above = 0.05 + 0.09 * description_lines + 0.04
+        figure.text(x, top + above / height, labels[name], ha="center", va="bottom",
+                    fontsize=7.5, weight="bold")  # fmt: skip
+        if name in described:
+            figure.text(x, top + 0.05 / height, described[name], ha="center", va="bottom",
                         fontsize=5.5, color="#444444")  # fmt: skip
     y = top
     for r, artefact in enumerate(artefacts):
@@ -208,7 +228,8 @@ def denoising_figure(
         y -= panel_h / height
         figure.text(0.08 / WIDTH_IN, y + panel_h / 2 / height, artefact, rotation=90,
                     ha="left", va="center", fontsize=8, weight="bold")  # fmt: skip
-        figure.text(0.3 / WIDTH_IN, y + panel_h / 2 / height, view.words, rotation=90,
+        figure.text(0.3 / WIDTH_IN, y + panel_h / 2 / height, _fit(view.words, panel_h, 5),
+                    rotation=90,
                     ha="left", va="center", fontsize=5, color="#444444")  # fmt: skip
         for c in range(n_columns):
             box = [(LABEL_IN + c * panel_w) / WIDTH_IN, y, panel_w / WIDTH_IN, panel_h / height]

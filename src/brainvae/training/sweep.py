@@ -186,6 +186,12 @@ def is_complete(run_dir: Path, model: LatentModel, epochs: int) -> bool:
     )
 
 
+def _with_seconds(row: dict[str, Any], seconds: float | None) -> dict[str, Any]:
+    """The training row with the seconds this sweep measured, or (a cell trained earlier and
+    only evaluated now) those its history.csv records."""
+    return {**row, "seconds": row.get("seconds") if seconds is None else seconds}
+
+
 def training_row(run_dir: Path) -> dict[str, Any]:
     """The training columns of a cell from its saved model and history.csv."""
     from brainvae.errors import BrainVAEError
@@ -210,6 +216,7 @@ def training_row(run_dir: Path) -> dict[str, Any]:
         "reconstruction": finite_or_none(reconstruction),
         "reconstruction_net": finite_or_none(net),
         "active_units": None if active is None else int(active),
+        "seconds": finite_or_none(last.get("elapsed_s")),  # training time history.csv records
     }
 
 
@@ -314,7 +321,7 @@ def run_sweep(
             "beta": point.beta,
             "latent_dim": point.latent_dim,
             "run": point.run_dir.name,
-            "training": {**training_row(point.run_dir), "seconds": seconds},
+            "training": _with_seconds(training_row(point.run_dir), seconds),
             "measurements": measured,
             "metrics": {},
         }
