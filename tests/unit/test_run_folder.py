@@ -91,4 +91,5 @@ def test_family_table_matches_the_model_classes_and_the_cli():
         "soft-intro-vae",
         "pca",
         "age-vae",
+        "longitudinal-vae",
     ]
