@@ -313,3 +313,20 @@ def test_the_3d_sample_gives_volumes(make_napari_viewer, qtbot):
     brain = result.run.comparison.brain_mask
     scores = visible_slices(result.changed["missing"], brain, axis)
     assert scores.any() and f"missing at {int(np.argmax(scores))}." in dock.status.value
+
+
+def test_the_dataset_choice_starts_at_the_population_in_the_viewer(make_napari_viewer):
+    """Opened beside a population layer (or before one is opened), the dock chooses it, as
+    the Training dock does; a folder already chosen is kept."""
+    from brainvae.napari.population_layers import stack_layer_data
+
+    viewer = make_napari_viewer()
+    dock = _dock(viewer)
+    assert dock.dataset.value == DATASET_FOLDER  # nothing to choose yet
+    images = np.random.default_rng(0).random((4, *SHAPE), dtype=np.float32)
+    placement = {"scale": (1.0, 1.0), "translate": (0.0, 0.0), "axis_labels": ("y", "x")}
+    table = [{"subject_id": f"sub-{k}", "session": "1"} for k in range(4)]
+    data, kwargs, _ = stack_layer_data(images, "population (test)", placement, {"table": table})
+    viewer.add_image(data, **kwargs)
+    assert dock.dataset.value == "population (test)"
+    assert not dock.dataset_folder.visible

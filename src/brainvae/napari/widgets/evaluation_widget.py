@@ -148,7 +148,7 @@ class EvaluationWidget(DockBase, ScrollableContainer):
         self._viewer.layers.events.inserted.connect(self._refresh_datasets)
         self._viewer.layers.events.removed.connect(self._refresh_datasets)
         self._state.events.model.connect(self._say_model)
-        self._on_dataset()
+        self._refresh_datasets()
         self._say_model()
 
     # ---- choices ---------------------------------------------------------------------------
@@ -156,8 +156,19 @@ class EvaluationWidget(DockBase, ScrollableContainer):
         return [layer.name for layer in population_layers(self._viewer)] + [DATASET_FOLDER]
 
     def _refresh_datasets(self, *_args) -> None:
-        if not self._closed:
-            self.dataset.reset_choices()
+        """Offer the population layers now in the viewer; pick the newest one while the folder
+        choice stands with no folder given (as the Training dock does)."""
+        if self._closed:
+            return
+        self.dataset.reset_choices()
+        layers = [choice for choice in self.dataset.choices if choice != DATASET_FOLDER]
+        if (
+            layers
+            and self.dataset.value == DATASET_FOLDER
+            and optional_path(self.dataset_folder.value) is None
+        ):
+            self.dataset.value = layers[-1]
+        self._on_dataset()
 
     def _on_dataset(self, *_args) -> None:
         self.dataset_folder.visible = self.dataset.value == DATASET_FOLDER
