@@ -13,7 +13,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from brainvae.cli import main
 from brainvae.models import ModelConfig, build_model, load_model
@@ -22,6 +21,7 @@ from brainvae.napari.widgets.evaluation_montage import LABELS_LAYER, montage_nam
 from brainvae.napari.widgets.evaluation_widget import DATASET_FOLDER
 from brainvae.napari.widgets.explorer_model_choice import sample_model_dir
 from helpers.oracle_model import make_phantom, sample_factors
+from helpers.pca_runs import save_pca
 
 DOCK = "Evaluation"
 SHAPE = (32, 40)
@@ -34,26 +34,6 @@ def _dock(viewer):
 
 def wait(dock, qtbot, timeout: int = 120_000) -> None:
     qtbot.waitUntil(lambda: not dock.busy, timeout=timeout)
-
-
-def save_pca(folder, dataset, latent=None):
-    """A PCA fitted on the train split (latent None: the identity, which copies its input)."""
-    from brainvae.data.dataset import PreparedDataset
-
-    opened = PreparedDataset.open(dataset)
-    n = int(np.prod(SHAPE))
-    config = ModelConfig(input_shape=SHAPE, latent_dim=latent or n, family="pca",
-                         likelihood="gaussian")  # fmt: skip
-    model = build_model(config)
-    if latent:
-        model.fit(np.asarray(opened.images[opened.indices("train")]))
-    else:
-        with torch.no_grad():
-            model.components.copy_(torch.eye(n))
-            model.explained_variance.fill_(1.0)
-            model.n_samples_seen.fill_(1)
-    model.save(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from test_artefacts import brain_like
 
 from brainvae.cli import main
+from helpers.pca_runs import save_pca
 
 
 def write_dataset(root, shape, subjects, fractions=(0.5, 0.2, 0.3)):
@@ -26,29 +26,6 @@ def write_dataset(root, shape, subjects, fractions=(0.5, 0.2, 0.3)):
     config = PreprocessConfig.identity(split_fractions=fractions)
     prepare(source, root / "ds", config, workers=1)
     return root / "ds"
-
-
-def save_pca(folder, dataset, latent=None):
-    """A PCA fitted on the dataset's train split (latent=None: the identity, every pixel a
-    component, which copies its input), saved as a model folder."""
-    from brainvae.data.dataset import PreparedDataset
-    from brainvae.models import ModelConfig, build_model
-
-    opened = PreparedDataset.open(dataset)
-    shape = tuple(opened.scan_shape)
-    n = int(np.prod(shape))
-    config = ModelConfig(input_shape=shape, latent_dim=latent or n, family="pca",
-                         likelihood="gaussian")  # fmt: skip
-    model = build_model(config)
-    if latent:
-        model.fit(np.asarray(opened.images[opened.indices("train")]))
-    else:
-        with torch.no_grad():
-            model.components.copy_(torch.eye(n))
-            model.explained_variance.fill_(1.0)
-            model.n_samples_seen.fill_(1)
-    model.save(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
