@@ -163,7 +163,7 @@ def test_margin_hinge_is_weighted_by_beta_kl_as_in_the_reference():
     torch.testing.assert_close(two.reconstruction, one.reconstruction)
     torch.testing.assert_close(two.kl, one.kl)
     hinge = {b: p.total - (p.reconstruction + b * p.kl) for b, p in parts.items()}  # beta_rec 1
-    assert float(hinge[1.0]) > 1000  # the hinge is active at this margin
+    assert float(hinge[1.0].detach()) > 1000  # the hinge is active at this margin
     torch.testing.assert_close(hinge[2.0], 2 * hinge[1.0], rtol=1e-5, atol=1e-3)
     torch.testing.assert_close(two.negative, 2 * one.negative)
 
