@@ -272,3 +272,31 @@ def test_the_longitudinal_analysis_compares_its_directions_with_the_trained_ones
     assert set(cosines) == {"tau_a", "tau_d (ms)"}
     assert all(-1.0 <= value <= 1.0 for value in cosines.values())
     assert "The model's own directions (learned in training)" in capsys.readouterr().out
+
+
+def test_history_records_each_direction_on_the_evaluation_pairs(dataset, tmp_path):
+    """history.csv gains one column per direction: the mean cosine of the validation subjects'
+    visit changes with it, as direction_agreement computes it from the saved model."""
+    from brainvae.analysis.trained_directions import direction_agreement
+    from brainvae.training.history import read_history
+
+    model = make_model(dataset)
+    fit(model, dataset, tmp_path / "run", epochs=2)
+    history = read_history(tmp_path / "run")
+    assert {"eval_cosine_aging", "eval_cosine_ms"} <= set(history.columns)
+    saved = load_model(tmp_path / "run")
+    rows = dataset.indices("val")
+    codes = saved.encode(np.asarray(dataset.images[rows], np.float32))[0].detach().numpy()
+    table = saved.condition_table(dataset.metadata, rows)[rows]
+    expected = direction_agreement(codes, table, saved.learned_directions())
+    last = history.iloc[-1]
+    for name, group in zip(("aging", "ms"), expected.groups, strict=True):
+        if group.n_pairs:
+            assert last[f"eval_cosine_{name}"] == pytest.approx(group.mean_cosine, abs=1e-5)
+        else:
+            assert np.isnan(last[f"eval_cosine_{name}"])
+    plain = build_model(ModelConfig((24, 20), latent_dim=2, family="beta_vae"))
+    config = TrainConfig(epochs=1, batch_size=8, device="cpu")
+    for _ in train(plain, dataset, config, tmp_path / "plain"):
+        pass
+    assert not any(c.startswith("eval_cosine_") for c in read_history(tmp_path / "plain").columns)

@@ -35,6 +35,9 @@ BASE_COLUMNS = (
     "images_per_s",
     "elapsed_s",
 )
+DIRECTION_PREFIX = "eval_cosine_"
+"""history.csv columns of a longitudinal VAE's directions (eval_cosine_aging, eval_cosine_<group>):
+the mean cosine of the evaluation scans' visit changes with each direction after each epoch."""
 
 
 def active_units(mu: np.ndarray) -> int:
@@ -82,6 +85,8 @@ def history_row(report: EpochReport, step: int) -> dict[str, Any]:
     }
     for i, value in enumerate(report.kl_per_latent, start=1):
         row[f"kl_{i}"] = value
+    for name, value in report.direction_cosines.items():
+        row[f"{DIRECTION_PREFIX}{name}"] = value
     return row
 
 
@@ -93,6 +98,7 @@ def write_history(rows: list[dict[str, Any]], run_dir: str | Path) -> Path:
     columns = list(BASE_COLUMNS) + sorted(
         {k for row in rows for k in row if k.startswith("kl_")}, key=lambda k: int(k[3:])
     )
+    columns += list(dict.fromkeys(k for row in rows for k in row if k.startswith(DIRECTION_PREFIX)))
     from brainvae.atomic import atomic_file
     from brainvae.data.csv_safety import neutralised
 
@@ -129,7 +135,11 @@ def read_history(path: str | Path) -> pd.DataFrame:
     if "epoch" not in table.columns:
         found = ", ".join(str(c) for c in table.columns[:8])
         raise DataFileError(path, f"missing the epoch column (found: {found}): not a history")
-    numeric = [c for c in table.columns if c in BASE_COLUMNS or str(c).startswith("kl_")]
+    numeric = [
+        c
+        for c in table.columns
+        if c in BASE_COLUMNS or str(c).startswith(("kl_", DIRECTION_PREFIX))
+    ]
     for column in numeric:
         values = pd.to_numeric(table[column], errors="coerce")
         text = table[column].notna() & values.isna()

@@ -272,6 +272,7 @@ class TrainingLoop:
             active_units=evaluation["active_units"],
             images_per_s=images_per_s,
             elapsed_s=self.elapsed(),
+            direction_cosines=evaluation["direction_cosines"],
         )
         state.history.append(history_row(report, state.step))
         state.epoch, state.batch, state.epoch_order, state.epoch_sums = epoch, 0, None, {}
@@ -312,12 +313,29 @@ class TrainingLoop:
         finally:
             model.train()
         n = max(len(rows), 1)
+        codes = np.concatenate(means)
         return {
+            "direction_cosines": self.direction_cosines(codes, rows),
             "loss": float(totals[0] / n),
             "reconstruction": float(totals[1] / n),
             "kl": float(totals[2] / n),
             "kl_per_latent": [float(v) for v in kl_per_latent / n],
-            "active_units": active_units(np.concatenate(means)),
+            "active_units": active_units(codes),
+        }
+
+    def direction_cosines(self, codes: np.ndarray, rows: np.ndarray) -> dict[str, float | None]:
+        """For a model with learned directions (the longitudinal VAE), each one's mean cosine
+        with the evaluation rows' visit changes (None without a pair); else empty."""
+        learned = getattr(self.model, "learned_directions", None)
+        if not callable(learned) or self.conditions is None:
+            return {}
+        from brainvae.analysis.trained_directions import direction_agreement
+
+        directions = learned()  # {"aging": tau_a, <group>: tau_d, ...}
+        agreement = direction_agreement(codes, self.conditions[rows], directions)
+        return {
+            name: finite_or_none(group.mean_cosine) if group.n_pairs else None
+            for name, group in zip(directions, agreement.groups, strict=True)
         }
 
     def checkpoint(self) -> Path | None:

@@ -50,6 +50,9 @@ class EpochReport:
     active_units: int = 0
     images_per_s: float = 0.0
     elapsed_s: float = 0.0
+    direction_cosines: dict[str, float | None] = field(default_factory=dict)
+    """A longitudinal VAE's directions ("aging", then each disease group): the mean cosine of
+    the evaluation scans' visit changes with each (None without a pair); empty otherwise."""
 
 
 @dataclass(frozen=True)
