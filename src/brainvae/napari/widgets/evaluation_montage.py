@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from brainvae.napari.layer_roles import tagged
 from brainvae.napari.widgets.longitudinal_layers import shared_limits
 from brainvae.napari.widgets.population_groups import row_below_translate, show_below_scan
 
@@ -117,29 +116,12 @@ class MontageLayers:
         return texts
 
     def _label(self, shown: list[Any], columns: tuple[str, ...]) -> None:
-        """The label_texts above the pictures' top-left corners (invisible points carrying
-        text, as the other docks label their rows); skipped unless the scans' plane shows."""
-        from brainvae.napari.widgets.decode_placement import plane_axes
+        """The label_texts above the pictures' top-left corners, as the other docks label
+        their rows; skipped unless the scans' plane shows."""
+        from brainvae.napari.widgets.population_groups import label_on_canvas
 
-        self.remove(LABELS_LAYER)
-        ndim = self._viewer.dims.ndim
-        if not shown or sorted(plane_axes(self._viewer)) != [ndim - 2, ndim - 1]:
-            return
-        texts = self.label_texts(len(self._artefacts), columns)
-        kept = [(layer, text) for layer, text in zip(shown, texts, strict=True) if text]
-        corners = np.array([np.asarray(layer.translate, dtype=float)[-2:] for layer, _ in kept])
-        selected = list(self._viewer.layers.selection)
-        units = getattr(shown[0], "units", None)
-        self._viewer.add_points(
-            corners,
-            name=LABELS_LAYER,
-            size=0.0,
-            features={"label": [text for _, text in kept]},
-            text={"string": "{label}", "color": "white", "size": 9, "anchor": "lower_left"},
-            metadata=tagged(MONTAGE_KIND),
-            **({"units": tuple(units)[-2:]} if units is not None else {}),
-        )
-        self._viewer.layers.selection = set(selected)
+        texts = self.label_texts(len(self._artefacts), columns) if shown else []
+        label_on_canvas(self._viewer, LABELS_LAYER, shown, texts, MONTAGE_KIND)
 
     def remove(self, *names: str) -> None:
         for name in names:

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from brainvae.napari.layer_roles import tagged
 from brainvae.napari.widgets.population_groups import (
     row_below_translate,
     show_below_scan,
@@ -148,34 +147,16 @@ class TrajectoryLayers:
         """Each layer's name and the age on the canvas above its top-left corner: a 2D points
         layer of invisible points carrying text (as population_groups labels its layers),
         updated in place as the age moves. Skipped when another plane is displayed."""
-        from brainvae.napari.widgets.decode_placement import plane_axes
+        from brainvae.napari.widgets.population_groups import label_on_canvas
 
         layers = self._viewer.layers
-        shown = [layers[n] for pair in self.names.values() for n in pair if n in layers]
-        ndim = self._viewer.dims.ndim
-        if not shown or sorted(plane_axes(self._viewer)) != [ndim - 2, ndim - 1]:
-            self.remove(LABELS_LAYER)
-            return
-        corners = np.array([np.asarray(layer.translate, dtype=float)[-2:] for layer in shown])
-        texts = self.label_texts()
-        if LABELS_LAYER in layers and len(layers[LABELS_LAYER].data) == len(corners):
-            labels = layers[LABELS_LAYER]
-            labels.data = corners
-            labels.features = {"label": texts}
-            return
-        self.remove(LABELS_LAYER)
-        selected = list(layers.selection)
-        units = getattr(shown[0], "units", None)
-        self._viewer.add_points(
-            corners,
-            name=LABELS_LAYER,
-            size=0.0,
-            features={"label": texts},
-            text={"string": "{label}", "color": "white", "size": 9, "anchor": "lower_left"},
-            metadata=tagged(TRAJECTORY_KIND),
-            **({"units": tuple(units)[-2:]} if units is not None else {}),
-        )
-        layers.selection = set(selected)  # the labels are not for editing
+        names = [n for pair in self.names.values() for n in pair]
+        texts = self.label_texts() if any(n in layers for n in names) else []
+        pairs = [(layers[n], text) for n, text in zip(names, texts, strict=False) if n in layers]
+        label_on_canvas(
+            self._viewer, LABELS_LAYER, [p[0] for p in pairs], [p[1] for p in pairs],
+            TRAJECTORY_KIND,
+        )  # fmt: skip
 
     def remove(self, *names: str) -> None:
         for name in names:

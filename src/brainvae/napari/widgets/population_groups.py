@@ -100,6 +100,44 @@ def show_below_scan(
     return layer, True
 
 
+def label_on_canvas(
+    viewer: Any, name: str, layers: list[Any], texts: list[str], tag: str, size: int = 9
+) -> None:
+    """Each text written above its layer's top-left corner (empty texts left out): a 2D points
+    layer `name` of invisible points carrying text, which napari shows on every slice of the
+    trailing plane; updated in place when it holds as many labels, removed when nothing is
+    shown or another plane is displayed (rolled dims). The selection is kept: the labels are
+    not for editing."""
+    from brainvae.napari.widgets.decode_placement import plane_axes
+
+    kept = [(layer, text) for layer, text in zip(layers, texts, strict=True) if text]
+    ndim = viewer.dims.ndim
+    if not kept or sorted(plane_axes(viewer)) != [ndim - 2, ndim - 1]:
+        if name in viewer.layers:
+            viewer.layers.remove(name)
+        return
+    corners = np.array([np.asarray(layer.translate, dtype=float)[-2:] for layer, _ in kept])
+    labels = {"label": [text for _, text in kept]}
+    if name in viewer.layers and len(viewer.layers[name].data) == len(corners):
+        viewer.layers[name].data = corners
+        viewer.layers[name].features = labels
+        return
+    if name in viewer.layers:
+        viewer.layers.remove(name)
+    selected = list(viewer.layers.selection)
+    units = getattr(kept[0][0], "units", None)
+    viewer.add_points(
+        corners,
+        name=name,
+        size=0.0,
+        features=labels,
+        text={"string": "{label}", "color": "white", "size": size, "anchor": "lower_left"},
+        metadata=tagged(tag),
+        **({"units": tuple(units)[-2:]} if units is not None else {}),
+    )
+    viewer.layers.selection = set(selected)
+
+
 def contrast_job(images: Any, codes: np.ndarray, rows_a: Any, rows_b: Any, model: Any) -> Any:
     """The groups' comparison (runs in a worker: it reads every scan of both groups)."""
     from brainvae.population import group_contrast
@@ -133,28 +171,9 @@ class GroupLayers:
         return shown
 
     def _label(self, shown: list[Any]) -> None:
-        """Each group layer's name written on the canvas above its top-left corner: a 2D
-        points layer of invisible points carrying text, which napari shows on every slice of
-        the trailing plane. Skipped when another plane is displayed (rolled dims)."""
-        from brainvae.napari.widgets.decode_placement import plane_axes
-
-        self.remove(LABELS_LAYER)
-        ndim = self._viewer.dims.ndim
-        if not shown or sorted(plane_axes(self._viewer)) != [ndim - 2, ndim - 1]:
-            return
-        corners = np.array([np.asarray(layer.translate, dtype=float)[-2:] for layer in shown])
-        selected = list(self._viewer.layers.selection)
-        units = getattr(shown[0], "units", None)
-        self._viewer.add_points(
-            corners,
-            name=LABELS_LAYER,
-            size=0.0,
-            features={"label": [layer.name for layer in shown]},
-            text={"string": "{label}", "color": "white", "size": 10, "anchor": "lower_left"},
-            metadata=tagged(GROUP_KIND),
-            **({"units": tuple(units)[-2:]} if units is not None else {}),
-        )
-        self._viewer.layers.selection = set(selected)  # the labels are not for editing
+        """Each group layer's name written on the canvas above its top-left corner."""
+        names = [layer.name for layer in shown]
+        label_on_canvas(self._viewer, LABELS_LAYER, shown, names, GROUP_KIND, size=10)
 
     def remove(self, *names: str) -> None:
         for name in names:
