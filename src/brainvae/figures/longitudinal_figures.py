@@ -82,9 +82,7 @@ def strip_view(
     geometry = Geometry.of(affine, squeezed_axes)
     shape = np.shape(frames[control])[1:]
     zooms, codes = geometry.zooms, geometry.axcodes
-    shape3 = [1, 1, 1]
-    for position, axis in enumerate(geometry.full_axes(len(shape))):
-        shape3[axis] = shape[position]
+    shape3 = geometry.display_shape(shape)
     if len(shape) == 2:
         cut = geometry.squeezed_axes[0] if geometry.squeezed_axes else 0
         rows, columns = (axis for axis in range(3) if axis != cut)

@@ -76,6 +76,14 @@ class Geometry:
         squeezed = self.squeezed_axes[:1] or (0,)
         return tuple(axis for axis in range(3) if axis not in squeezed)
 
+    def display_shape(self, shape: Sequence[int]) -> list[int]:
+        """A map's spatial shape on the three display axes (1 along a 2D map's squeezed one),
+        as position() takes it."""
+        shape3 = [1, 1, 1]
+        for position, axis in enumerate(self.full_axes(len(shape))):
+            shape3[axis] = int(shape[position])
+        return shape3
+
     def view_name(self, cut_axis: int) -> str:
         """axial, coronal or sagittal: the view of a slice across this display axis."""
         return _VIEW_OF_CUT.get(self.axcodes[cut_axis], "sagittal")
@@ -137,9 +145,7 @@ def latent_panels(
 
     spatial = colour.shape[:-1]
     axes = geometry.full_axes(len(spatial))
-    shape3 = [1, 1, 1]
-    for position, axis in enumerate(axes):
-        shape3[axis] = spatial[position]
+    shape3 = geometry.display_shape(spatial)
     zooms, codes = geometry.zooms, geometry.axcodes
     if len(spatial) == 2:
         picture = over_anatomy(colour, grey)
