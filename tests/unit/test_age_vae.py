@@ -26,6 +26,7 @@ from brainvae.training.epoch_plan import EpochPlanner
 from brainvae.training.recipe import DEFAULT_RECIPE
 from brainvae.usecases.fit_and_save import model_config_for
 from helpers.aging_population import SHAPE, write_aging_population
+from helpers.determinism import deterministic
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "population_2d"
 
@@ -52,17 +53,6 @@ def drain(generator):
             reports.append(next(generator))
     except StopIteration as stop:
         return reports, stop.value
-
-
-class deterministic:
-    """torch.use_deterministic_algorithms on, restored afterwards."""
-
-    def __enter__(self):
-        self.before = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(True)
-
-    def __exit__(self, *exc):
-        torch.use_deterministic_algorithms(self.before)
 
 
 def fit(model, dataset, run_dir, epochs, **options):

@@ -22,6 +22,7 @@ from brainvae.training.distributed import Ranks
 from brainvae.training.epoch_plan import EpochPlanner
 from brainvae.training.recipe import DEFAULT_RECIPE
 from brainvae.usecases.fit_and_save import model_config_for
+from helpers.determinism import deterministic
 from helpers.visit_population import write_visit_population
 
 
@@ -50,15 +51,6 @@ def fit(model, dataset, run_dir, epochs, cancel=None, **options):
                     cancel.set()
     except StopIteration as stop:
         return reports, stop.value
-
-
-class deterministic:
-    def __enter__(self):
-        self.before = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(True)
-
-    def __exit__(self, *exc):
-        torch.use_deterministic_algorithms(self.before)
 
 
 # -- the pure parts --------------------------------------------------------------------------

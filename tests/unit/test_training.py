@@ -30,6 +30,7 @@ from brainvae.training import (
     train,
 )
 from brainvae.training.checkpoint import OPTIMIZER_FILE
+from helpers.determinism import deterministic
 
 SHAPE = (24, 20)
 LATENT = 4
@@ -79,17 +80,6 @@ def uninterrupted(dataset, tmp_path_factory):
     """Four epochs in one go: the reference for the resume tests."""
     with deterministic():
         return run(train(make_model(), dataset, config(), tmp_path_factory.mktemp("ref") / "run"))
-
-
-class deterministic:
-    """torch.use_deterministic_algorithms on, restored afterwards."""
-
-    def __enter__(self):
-        self.before = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(True)
-
-    def __exit__(self, *exc):
-        torch.use_deterministic_algorithms(self.before)
 
 
 def losses(history) -> np.ndarray:
